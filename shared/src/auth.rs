@@ -1,0 +1,346 @@
+//! Bearer JWT authentication and the tenant boundary: which accounts a token may act for.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::http::{HeaderMap, header};
+use serde_json::{Map, Value};
+
+use crate::config::{AuthConfig, ConfigError, KeyMaterial};
+use crate::error::ApiError;
+use crate::meter::AccountId;
+
+/// Why a request carries no acceptable token. Every variant is a 401; none repeats the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing Authorization header: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the Authorization header must be `Bearer <token>`")]
+    NotBearer,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not accepted")]
+    WrongAlgorithm,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has no `exp` claim")]
+    NoExpiry,
+    #[error("the token's issuer is not accepted")]
+    WrongIssuer,
+    #[error("the token's audience is not accepted")]
+    WrongAudience,
+    #[error("the token's `{0}` claim must be a UUID or an array of UUIDs")]
+    BadAccountsClaim(String),
+}
+
+/// Checks tokens against one configured algorithm and key; built once per process.
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+    accounts_claim: String,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
+    }
+}
+
+/// The accounts an authenticated request may act for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    accounts: Vec<AccountId>,
+}
+
+impl Grant {
+    /// The tenant boundary: a token for account A never reads or writes account B.
+    pub fn authorize(&self, account: &AccountId) -> Result<(), ApiError> {
+        if self.accounts.contains(account) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("the token does not grant access to account {account}")))
+        }
+    }
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
+        let key = match &config.key {
+            KeyMaterial::Secret(secret) => DecodingKey::from_secret(secret),
+            KeyMaterial::PublicKeyPem(pem) => {
+                let parsed =
+                    if config.algorithm == Algorithm::ES256 { DecodingKey::from_ec_pem(pem) } else { DecodingKey::from_rsa_pem(pem) };
+                parsed.map_err(|_| ConfigError::Invalid {
+                    variable: "JWT_PUBLIC_KEY",
+                    reason: format!("it is not a PEM public key for {:?}", config.algorithm),
+                })?
+            }
+        };
+        let mut validation = Validation::new(config.algorithm);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 60;
+        match &config.issuer {
+            Some(issuer) => validation.set_issuer(&[issuer]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Self { key, validation, accounts_claim: config.accounts_claim.clone() })
+    }
+
+    /// The accounts the request's bearer token grants, or why it grants none.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Grant, AuthError> {
+        let value = headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+        let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
+            _ => return Err(AuthError::NotBearer),
+        };
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+            .map_err(|error| match error.kind() {
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthError::WrongAlgorithm,
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::MissingRequiredClaim(_) => AuthError::NoExpiry,
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                _ => AuthError::Malformed,
+            })?
+            .claims;
+        let accounts = match claims.get(&self.accounts_claim) {
+            None => Vec::new(),
+            Some(Value::String(one)) => vec![self.account(one)?],
+            Some(Value::Array(many)) => many
+                .iter()
+                .map(|item| item.as_str().ok_or_else(|| self.bad_claim()).and_then(|raw| self.account(raw)))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(self.bad_claim()),
+        };
+        Ok(Grant { accounts })
+    }
+
+    fn account(&self, raw: &str) -> Result<AccountId, AuthError> {
+        AccountId::parse(raw).map_err(|_| self.bad_claim())
+    }
+
+    fn bad_claim(&self) -> AuthError {
+        AuthError::BadAccountsClaim(self.accounts_claim.clone())
+    }
+}
+
+/// Signs HS256 development tokens (for the local server's `token` command, fixtures and tests).
+/// Production tokens come from the platform's identity provider, never from here.
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+    accounts_claim: String,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer").finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
+        match &config.key {
+            KeyMaterial::Secret(secret) => Ok(Self {
+                key: EncodingKey::from_secret(secret),
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                accounts_claim: config.accounts_claim.clone(),
+            }),
+            KeyMaterial::PublicKeyPem(_) => Err(ConfigError::Invalid {
+                variable: "JWT_ALGORITHM",
+                reason: "only HS256 development tokens can be issued here; RS256/ES256 tokens come from your identity provider"
+                    .into(),
+            }),
+        }
+    }
+
+    /// A token for `accounts`, expiring `ttl` from now.
+    pub fn issue(&self, accounts: &[AccountId], ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut claims = Map::new();
+        claims.insert("sub".into(), "meters-local-developer".into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + ttl.as_secs()).into());
+        claims.insert(self.accounts_claim.clone(), accounts.iter().map(|a| Value::from(a.to_string())).collect());
+        if let Some(issuer) = &self.issuer {
+            claims.insert("iss".into(), issuer.clone().into());
+        }
+        if let Some(audience) = &self.audience {
+            claims.insert("aud".into(), audience.clone().into());
+        }
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+    use serde_json::json;
+
+    const SECRET: &str = "unit-test-secret-that-is-at-least-32-bytes";
+    const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
+    const OTHER: &str = "0b7e9d4c-1a2b-4c3d-8e9f-001122334455";
+
+    fn config() -> AuthConfig {
+        AuthConfig {
+            algorithm: Algorithm::HS256,
+            key: KeyMaterial::Secret(SECRET.into()),
+            issuer: None,
+            audience: None,
+            accounts_claim: "account_ids".into(),
+        }
+    }
+
+    fn sign(claims: Value, secret: &str) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    }
+
+    fn in_an_hour() -> u64 {
+        jsonwebtoken::get_current_timestamp() + 3600
+    }
+
+    fn authenticate_with(config: &AuthConfig, authorization: &str) -> Result<Grant, AuthError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(authorization).unwrap());
+        Authenticator::new(config).unwrap().authenticate(&headers)
+    }
+
+    fn authenticate(authorization: &str) -> Result<Grant, AuthError> {
+        authenticate_with(&config(), authorization)
+    }
+
+    fn account(raw: &str) -> AccountId {
+        AccountId::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_valid_token_grants_exactly_its_accounts() {
+        let token = sign(json!({"exp": in_an_hour(), "account_ids": [ACCOUNT.to_uppercase()]}), SECRET);
+        let grant = authenticate(&format!("Bearer {token}")).unwrap();
+        assert!(grant.authorize(&account(ACCOUNT)).is_ok());
+        assert!(matches!(grant.authorize(&account(OTHER)), Err(ApiError::Forbidden(_))));
+    }
+
+    #[test]
+    fn the_accounts_claim_may_be_a_single_string() {
+        let token = sign(json!({"exp": in_an_hour(), "account_ids": ACCOUNT}), SECRET);
+        assert!(authenticate(&format!("bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_the_accounts_claim_grants_nothing() {
+        let token = sign(json!({"exp": in_an_hour()}), SECRET);
+        assert!(authenticate(&format!("Bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_err());
+    }
+
+    #[test]
+    fn a_malformed_accounts_claim_is_rejected() {
+        for claim in [json!("acme"), json!([1]), json!({"id": ACCOUNT})] {
+            let token = sign(json!({"exp": in_an_hour(), "account_ids": claim}), SECRET);
+            assert_eq!(
+                authenticate(&format!("Bearer {token}")).unwrap_err(),
+                AuthError::BadAccountsClaim("account_ids".into())
+            );
+        }
+    }
+
+    #[test]
+    fn the_accounts_claim_name_is_configurable() {
+        let config = AuthConfig { accounts_claim: "tenants".into(), ..config() };
+        let token = sign(json!({"exp": in_an_hour(), "tenants": [ACCOUNT]}), SECRET);
+        assert!(authenticate_with(&config, &format!("Bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_rejected_for_each_reason_with_its_own_message() {
+        let valid_claims = json!({"exp": in_an_hour(), "account_ids": [ACCOUNT]});
+        let expired = sign(json!({"exp": jsonwebtoken::get_current_timestamp() - 120, "account_ids": [ACCOUNT]}), SECRET);
+        let wrong_key = sign(valid_claims.clone(), "another-secret-that-is-also-32-bytes-long");
+        let no_exp = sign(json!({"account_ids": [ACCOUNT]}), SECRET);
+        let alg_none = format!(
+            "{}.{}.",
+            base64url(r#"{"alg":"none","typ":"JWT"}"#),
+            base64url(&valid_claims.to_string())
+        );
+        let hs384 = jsonwebtoken::encode(&Header::new(Algorithm::HS384), &valid_claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap();
+        let cases = [
+            ("Basic dXNlcjpwYXNz".to_string(), AuthError::NotBearer),
+            ("Bearer".to_string(), AuthError::NotBearer),
+            ("Bearer not-a-jwt".to_string(), AuthError::Malformed),
+            (format!("Bearer {expired}"), AuthError::Expired),
+            (format!("Bearer {wrong_key}"), AuthError::BadSignature),
+            (format!("Bearer {no_exp}"), AuthError::NoExpiry),
+            (format!("Bearer {alg_none}"), AuthError::WrongAlgorithm),
+            (format!("Bearer {hs384}"), AuthError::WrongAlgorithm),
+        ];
+        for (authorization, expected) in cases {
+            let error = authenticate(&authorization).unwrap_err();
+            assert_eq!(error, expected, "{authorization}");
+            let credential = authorization.split_once(' ').map_or("", |(_, token)| token);
+            assert!(credential.is_empty() || !error.to_string().contains(credential), "the message repeats the token");
+        }
+    }
+
+    #[test]
+    fn a_missing_header_is_its_own_error() {
+        let authenticator = Authenticator::new(&config()).unwrap();
+        assert_eq!(authenticator.authenticate(&HeaderMap::new()).unwrap_err(), AuthError::Missing);
+    }
+
+    #[test]
+    fn tokens_expired_by_less_than_the_leeway_are_still_accepted() {
+        let token = sign(json!({"exp": jsonwebtoken::get_current_timestamp() - 30, "account_ids": [ACCOUNT]}), SECRET);
+        assert!(authenticate(&format!("Bearer {token}")).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let config = AuthConfig { issuer: Some("https://id.example".into()), audience: Some("meters".into()), ..config() };
+        let good = sign(json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "meters"}), SECRET);
+        let bad_iss = sign(json!({"exp": in_an_hour(), "iss": "https://evil.example", "aud": "meters"}), SECRET);
+        let bad_aud = sign(json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "billing"}), SECRET);
+        assert!(authenticate_with(&config, &format!("Bearer {good}")).is_ok());
+        assert_eq!(authenticate_with(&config, &format!("Bearer {bad_iss}")).unwrap_err(), AuthError::WrongIssuer);
+        assert_eq!(authenticate_with(&config, &format!("Bearer {bad_aud}")).unwrap_err(), AuthError::WrongAudience);
+    }
+
+    #[test]
+    fn an_audience_in_the_token_is_ignored_when_none_is_configured() {
+        let token = sign(json!({"exp": in_an_hour(), "aud": "anything", "account_ids": [ACCOUNT]}), SECRET);
+        assert!(authenticate(&format!("Bearer {token}")).is_ok());
+    }
+
+    #[test]
+    fn issued_development_tokens_are_accepted() {
+        let config = AuthConfig { issuer: Some("meters-local".into()), ..config() };
+        let token = TokenIssuer::new(&config).unwrap().issue(&[account(ACCOUNT)], Duration::from_secs(60)).unwrap();
+        let grant = authenticate_with(&config, &format!("Bearer {token}")).unwrap();
+        assert!(grant.authorize(&account(ACCOUNT)).is_ok());
+    }
+
+    fn base64url(text: &str) -> String {
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+}

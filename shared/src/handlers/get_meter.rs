@@ -1,0 +1,18 @@
+//! `GET /api/v1/meters/{id}?account_id=…`
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use super::App;
+use crate::envelope;
+use crate::error::ApiError;
+use crate::request::{self, QueryParams};
+
+pub async fn get_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    let grant = app.auth.authenticate(request.headers())?;
+    let id = request::meter_id(request)?;
+    let account = QueryParams::of(request).only(&["account_id"])?.account_id()?;
+    grant.authorize(&account)?;
+    let meter = app.store.get(&account, id).await?;
+    Ok(envelope::success(StatusCode::OK, meter, None))
+}

@@ -1,0 +1,61 @@
+//! One handler per endpoint, each in its own file; this module holds what they share: the application's
+//! dependencies and the single place where a handler's error becomes a response.
+
+mod create_meter;
+mod delete_meter;
+mod get_meter;
+mod list_meters;
+mod update_meter;
+
+use std::sync::Arc;
+
+use lambda_http::http::HeaderValue;
+use lambda_http::{Body, Request, Response};
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+use crate::request::request_id;
+use crate::store::MeterStore;
+
+/// What every handler needs, built once per process (at cold start in Lambda) and shared by requests.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Arc<dyn MeterStore>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl App {
+    pub fn new(store: impl MeterStore + 'static, auth: Authenticator) -> Self {
+        Self { store: Arc::new(store), auth: Arc::new(auth) }
+    }
+}
+
+/// The five endpoints of `/api/v1/meters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ListMeters,
+    CreateMeter,
+    GetMeter,
+    UpdateMeter,
+    DeleteMeter,
+}
+
+impl Endpoint {
+    /// Runs the endpoint's handler; any error becomes its envelope here, and every response carries the
+    /// request id that the logs carry.
+    pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
+        let request_id = request_id(&request);
+        let result = match self {
+            Endpoint::ListMeters => list_meters::list_meters(app, &request).await,
+            Endpoint::CreateMeter => create_meter::create_meter(app, &request).await,
+            Endpoint::GetMeter => get_meter::get_meter(app, &request).await,
+            Endpoint::UpdateMeter => update_meter::update_meter(app, &request).await,
+            Endpoint::DeleteMeter => delete_meter::delete_meter(app, &request).await,
+        };
+        let mut response = result.unwrap_or_else(|error: ApiError| error.into_response(&request_id));
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        response
+    }
+}

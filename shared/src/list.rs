@@ -1,0 +1,305 @@
+//! The list endpoint's conventions: search, sort, page and count, exactly as the design's table fixes them.
+
+use std::cmp::Ordering;
+
+use crate::meter::{FieldError, Meter, Timestamp};
+use crate::request::QueryParams;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The meter fields a list can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    Id,
+    Name,
+    SerialNumber,
+    MeterType,
+    CommunicationType,
+    Location,
+    CreatedAt,
+    UpdatedAt,
+    LastReadingAt,
+    LastReadingValue,
+}
+
+impl SortField {
+    pub const ALL: [(&'static str, SortField); 10] = [
+        ("id", SortField::Id),
+        ("name", SortField::Name),
+        ("serial_number", SortField::SerialNumber),
+        ("meter_type", SortField::MeterType),
+        ("communication_type", SortField::CommunicationType),
+        ("location", SortField::Location),
+        ("created_at", SortField::CreatedAt),
+        ("updated_at", SortField::UpdatedAt),
+        ("last_reading_at", SortField::LastReadingAt),
+        ("last_reading_value", SortField::LastReadingValue),
+    ];
+
+    fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::ALL.iter().find(|(name, _)| *name == raw).map(|(_, field)| *field).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
+            FieldError::new("sortBy", format!("must be one of {}", names.join(", ")))
+        })
+    }
+
+    /// The value compared for this field; `None` for an unset field, which sorts last in either order.
+    fn key(self, meter: &Meter) -> Option<SortKey> {
+        let text = |value: &str| Some(SortKey::Text(value.to_lowercase()));
+        match self {
+            SortField::Id => Some(SortKey::Integer(meter.id.get())),
+            SortField::Name => text(meter.name.as_str()),
+            SortField::SerialNumber => text(meter.serial_number.as_str()),
+            SortField::MeterType => text(meter.meter_type.as_str()),
+            SortField::CommunicationType => text(meter.communication_type.as_str()),
+            SortField::Location => meter.location.as_ref().and_then(|location| text(location.as_str())),
+            SortField::CreatedAt => Some(SortKey::Time(meter.created_at)),
+            SortField::UpdatedAt => Some(SortKey::Time(meter.updated_at)),
+            SortField::LastReadingAt => meter.last_reading_at.map(SortKey::Time),
+            SortField::LastReadingValue => meter.last_reading_value.map(|value| SortKey::Number(value.get())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum SortKey {
+    Integer(i64),
+    Number(f64),
+    Text(String),
+    Time(Timestamp),
+}
+
+impl SortKey {
+    fn compare(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (SortKey::Integer(a), SortKey::Integer(b)) => a.cmp(b),
+            (SortKey::Number(a), SortKey::Number(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Time(a), SortKey::Time(b)) => a.cmp(b),
+            // One field gives one kind of key, so mixed pairs never meet.
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Ascending,
+    Descending,
+}
+
+/// A valid list request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub page: usize,
+    pub limit: usize,
+    pub sort_by: SortField,
+    pub sort_order: SortOrder,
+    /// Lower-cased search text.
+    pub search: Option<String>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self { page: 1, limit: DEFAULT_LIMIT, sort_by: SortField::Id, sort_order: SortOrder::Ascending, search: None }
+    }
+}
+
+/// One page of a list, and how many meters matched in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub meters: Vec<Meter>,
+    pub count: usize,
+}
+
+impl ListQuery {
+    pub const PARAMETERS: [&'static str; 5] = ["page", "limit", "query", "sortBy", "sortOrder"];
+
+    pub fn parse(params: &QueryParams) -> Result<Self, FieldError> {
+        let defaults = Self::default();
+        let page = match params.single("page")? {
+            None => defaults.page,
+            Some(raw) => parse_count(raw).filter(|page| *page >= 1).ok_or_else(|| FieldError::new("page", "must be an integer of at least 1"))?,
+        };
+        let limit = match params.single("limit")? {
+            None => defaults.limit,
+            Some(raw) => parse_count(raw)
+                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                .ok_or_else(|| FieldError::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+        };
+        let sort_by = params.single("sortBy")?.map(SortField::parse).transpose()?.unwrap_or(defaults.sort_by);
+        let sort_order = match params.single("sortOrder")?.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => SortOrder::Ascending,
+            Some("desc") => SortOrder::Descending,
+            Some(_) => return Err(FieldError::new("sortOrder", "must be asc or desc")),
+        };
+        let search = match params.single("query")? {
+            Some(text) if text.chars().count() > MAX_QUERY_CHARS => {
+                return Err(FieldError::new("query", format!("must be at most {MAX_QUERY_CHARS} characters")));
+            }
+            Some(text) if !text.is_empty() => Some(text.to_lowercase()),
+            _ => None,
+        };
+        Ok(Self { page, limit, sort_by, sort_order, search })
+    }
+
+    /// Filters, sorts (unset values last, ties by id ascending) and cuts one page out of `meters`.
+    pub fn apply(&self, meters: Vec<Meter>) -> ListPage {
+        let mut matching: Vec<(Option<SortKey>, Meter)> = meters
+            .into_iter()
+            .filter(|meter| self.matches(meter))
+            .map(|meter| (self.sort_by.key(&meter), meter))
+            .collect();
+        let count = matching.len();
+        matching.sort_by(|(a_key, a), (b_key, b)| {
+            let by_field = match (a_key, b_key) {
+                (Some(x), Some(y)) if self.sort_order == SortOrder::Ascending => x.compare(y),
+                (Some(x), Some(y)) => y.compare(x),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            by_field.then(a.id.cmp(&b.id))
+        });
+        let offset = (self.page - 1).saturating_mul(self.limit);
+        let meters = matching.into_iter().skip(offset).take(self.limit).map(|(_, meter)| meter).collect();
+        ListPage { meters, count }
+    }
+
+    fn matches(&self, meter: &Meter) -> bool {
+        let Some(search) = &self.search else { return true };
+        let contains = |text: &str| text.to_lowercase().contains(search.as_str());
+        contains(meter.name.as_str())
+            || contains(meter.serial_number.as_str())
+            || meter.location.as_ref().is_some_and(|location| contains(location.as_str()))
+            || meter.description.as_ref().is_some_and(|description| contains(description.as_str()))
+    }
+}
+
+/// Digits only: `+1`, `1.0` and ` 1` are not counts.
+fn parse_count(raw: &str) -> Option<usize> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::{AccountId, CommunicationType, Location, MeterId, MeterName, MeterType, ReadingValue, SerialNumber};
+
+    fn params(pairs: &[(&str, &str)]) -> QueryParams {
+        QueryParams::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ListQuery, FieldError> {
+        ListQuery::parse(&params(pairs))
+    }
+
+    fn meter(id: i64, name: &str, location: Option<&str>, reading: Option<f64>) -> Meter {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 + id, 0).unwrap();
+        Meter {
+            id: MeterId::new(id).unwrap(),
+            account_id: AccountId::parse("6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22").unwrap(),
+            name: MeterName::parse(name).unwrap(),
+            serial_number: SerialNumber::parse(&format!("SN-{id:03}")).unwrap(),
+            meter_type: MeterType::ELECTRICITY,
+            communication_type: CommunicationType::NONE,
+            description: None,
+            reading_interval: None,
+            building_block_id: None,
+            gateway_id: None,
+            tariff_id: None,
+            last_reading_value: reading.map(|value| ReadingValue::parse(value).unwrap()),
+            last_reading_at: None,
+            location: location.map(|text| Location::parse(text).unwrap()),
+            billing_direction: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn ids(page: &ListPage) -> Vec<i64> {
+        page.meters.iter().map(|meter| meter.id.get()).collect()
+    }
+
+    fn sample() -> Vec<Meter> {
+        vec![
+            meter(1, "beta", Some("Roof"), Some(5.0)),
+            meter(2, "Alpha", None, None),
+            meter(3, "alpha", Some("basement"), Some(-1.0)),
+            meter(4, "Gamma", Some("Basement annex"), Some(5.0)),
+        ]
+    }
+
+    #[test]
+    fn no_parameters_means_page_1_of_20_by_id_ascending() {
+        assert_eq!(parse(&[]).unwrap(), ListQuery::default());
+    }
+
+    #[test]
+    fn out_of_range_parameters_are_refused_naming_the_parameter() {
+        let cases = [
+            (("page", "0"), "page"),
+            (("page", "-1"), "page"),
+            (("page", "1.5"), "page"),
+            (("limit", "0"), "limit"),
+            (("limit", "101"), "limit"),
+            (("limit", "ten"), "limit"),
+            (("sortBy", "description"), "sortBy"),
+            (("sortBy", "NAME"), "sortBy"),
+            (("sortOrder", "up"), "sortOrder"),
+        ];
+        for ((name, value), field) in cases {
+            assert_eq!(parse(&[(name, value)]).unwrap_err().field, field, "{name}={value}");
+        }
+        let long = "q".repeat(201);
+        assert_eq!(parse(&[("query", &long)]).unwrap_err().to_string(), "query: must be at most 200 characters");
+    }
+
+    #[test]
+    fn sort_order_accepts_any_case() {
+        assert_eq!(parse(&[("sortOrder", "DESC")]).unwrap().sort_order, SortOrder::Descending);
+        assert_eq!(parse(&[("sortOrder", "Asc")]).unwrap().sort_order, SortOrder::Ascending);
+    }
+
+    #[test]
+    fn text_sorts_ignore_case_and_break_ties_by_id() {
+        let query = ListQuery { sort_by: SortField::Name, ..ListQuery::default() };
+        assert_eq!(ids(&query.apply(sample())), vec![2, 3, 1, 4]);
+        let descending = ListQuery { sort_order: SortOrder::Descending, ..query };
+        assert_eq!(ids(&descending.apply(sample())), vec![4, 1, 2, 3]);
+    }
+
+    #[test]
+    fn unset_values_sort_last_in_both_orders() {
+        let query = ListQuery { sort_by: SortField::Location, ..ListQuery::default() };
+        assert_eq!(ids(&query.apply(sample())), vec![3, 4, 1, 2]);
+        let descending = ListQuery { sort_order: SortOrder::Descending, ..query };
+        assert_eq!(ids(&descending.apply(sample())), vec![1, 4, 3, 2]);
+        let by_reading = ListQuery { sort_by: SortField::LastReadingValue, sort_order: SortOrder::Descending, ..ListQuery::default() };
+        assert_eq!(ids(&by_reading.apply(sample())), vec![1, 4, 3, 2]);
+    }
+
+    #[test]
+    fn search_is_a_case_insensitive_substring_of_name_serial_location_or_description() {
+        let search = |text: &str| ids(&ListQuery { search: Some(text.to_lowercase()), ..ListQuery::default() }.apply(sample()));
+        assert_eq!(search("ALPHA"), vec![2, 3]);
+        assert_eq!(search("basement"), vec![3, 4]);
+        assert_eq!(search("sn-004"), vec![4]);
+        assert_eq!(search("nowhere"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn count_is_every_match_and_a_page_past_the_end_is_empty() {
+        let second = ListQuery { page: 2, limit: 3, ..ListQuery::default() }.apply(sample());
+        assert_eq!((ids(&second), second.count), (vec![4], 4));
+        let past = ListQuery { page: 9, limit: 3, ..ListQuery::default() }.apply(sample());
+        assert_eq!((ids(&past), past.count), (vec![], 4));
+        let huge = ListQuery { page: usize::MAX, limit: 100, ..ListQuery::default() }.apply(sample());
+        assert_eq!(huge.count, 4);
+    }
+}

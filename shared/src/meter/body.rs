@@ -1,0 +1,379 @@
+//! The create and update request bodies, parsed from JSON into valid values or refused with a message
+//! that names the field and the rule.
+
+use serde_json::{Map, Value};
+
+use super::fields::*;
+use super::{Change, MeterChanges, NewMeter, ReadOnlyEcho};
+
+/// A valid create request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateMeterBody {
+    pub account_id: AccountId,
+    pub meter: NewMeter,
+}
+
+/// A valid update request. `id` is the body's echo of the meter id, if it sent one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateMeterBody {
+    pub account_id: AccountId,
+    pub id: Option<MeterId>,
+    pub changes: MeterChanges,
+    pub read_only: ReadOnlyEcho,
+}
+
+const DETAIL_FIELDS: [&str; 9] = [
+    "description",
+    "reading_interval",
+    "building_block_id",
+    "gateway_id",
+    "tariff_id",
+    "last_reading_value",
+    "last_reading_at",
+    "location",
+    "billing_direction",
+];
+
+impl CreateMeterBody {
+    pub fn parse(body: &[u8]) -> Result<Self, FieldError> {
+        let object = JsonObject::parse(body)?;
+        for field in ["id", "created_at", "updated_at"] {
+            if object.0.contains_key(field) {
+                return Err(FieldError::new(field, "is assigned by the server and cannot be sent on create"));
+            }
+        }
+        object.reject_unknown(&["account_id", "name", "serial_number", "meter_type", "communication_type"])?;
+        Ok(Self {
+            account_id: object.required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
+            meter: NewMeter {
+                name: object.required("name", |v| MeterName::parse(v.as_text("name")?))?,
+                serial_number: object.required("serial_number", |v| SerialNumber::parse(v.as_text("serial_number")?))?,
+                meter_type: object.optional("meter_type", |v| v.as_text("meter_type")?.parse())?.unwrap_or(MeterType::ELECTRICITY),
+                communication_type: object
+                    .optional("communication_type", |v| v.as_text("communication_type")?.parse())?
+                    .unwrap_or(CommunicationType::NONE),
+                details: object.details()?,
+            },
+        })
+    }
+}
+
+impl UpdateMeterBody {
+    pub fn parse(body: &[u8]) -> Result<Self, FieldError> {
+        let object = JsonObject::parse(body)?;
+        object.reject_unknown(&[
+            "account_id",
+            "name",
+            "id",
+            "serial_number",
+            "meter_type",
+            "communication_type",
+            "created_at",
+            "updated_at",
+        ])?;
+        let read_only = |field: &'static str| move |v: &Value| v.as_text(field).map(str::to_owned);
+        Ok(Self {
+            account_id: object.required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
+            id: object.optional("id", |v| MeterId::new(v.as_integer("id")?))?,
+            changes: MeterChanges { name: object.optional("name", |v| MeterName::parse(v.as_text("name")?))?, ..object.details()? },
+            read_only: ReadOnlyEcho {
+                // An echo only has to be comparable; a malformed one simply differs from the stored value.
+                serial_number: object
+                    .optional("serial_number", read_only("serial_number"))?
+                    .map(|raw| SerialNumber::parse(&raw).map_err(|_| read_only_changed("serial_number")))
+                    .transpose()?,
+                meter_type: object.optional("meter_type", |v| v.as_text("meter_type")?.parse())?,
+                communication_type: object.optional("communication_type", |v| v.as_text("communication_type")?.parse())?,
+                created_at: object.optional("created_at", |v| parse_timestamp("created_at", v.as_text("created_at")?))?,
+                updated_at: object.optional("updated_at", |v| parse_timestamp("updated_at", v.as_text("updated_at")?))?,
+            },
+        })
+    }
+}
+
+/// The message for a read-only field sent with a value other than the stored one.
+pub fn read_only_changed(field: &'static str) -> FieldError {
+    FieldError::new(field, "is read-only: send the current value or leave it out")
+}
+
+struct JsonObject(Map<String, Value>);
+
+impl JsonObject {
+    fn parse(body: &[u8]) -> Result<Self, FieldError> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => Ok(Self(object)),
+            Ok(_) => Err(FieldError::new("body", "must be a JSON object")),
+            Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
+                Err(FieldError::new("body", "is required: send the meter as a JSON object"))
+            }
+            Err(error) => Err(FieldError::new("body", format!("is not valid JSON ({error})"))),
+        }
+    }
+
+    fn reject_unknown(&self, allowed: &[&str]) -> Result<(), FieldError> {
+        match self.0.keys().find(|key| !allowed.contains(&key.as_str()) && !DETAIL_FIELDS.contains(&key.as_str())) {
+            Some(unknown) => Err(FieldError::new("body", format!("unknown field `{}`", truncate(unknown, 64)))),
+            None => Ok(()),
+        }
+    }
+
+    fn required<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<T, FieldError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
+            Some(value) => parse(value),
+        }
+    }
+
+    /// For fields that may be left out but never cleared.
+    fn optional<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<Option<T>, FieldError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Err(FieldError::new(field, "cannot be null")),
+            Some(value) => parse(value).map(Some),
+        }
+    }
+
+    /// For fields that `null` clears.
+    fn change<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<Change<T>, FieldError> {
+        match self.0.get(field) {
+            None => Ok(Change::Keep),
+            Some(Value::Null) => Ok(Change::Clear),
+            Some(value) => parse(value).map(Change::Set),
+        }
+    }
+
+    fn details(&self) -> Result<MeterChanges, FieldError> {
+        let reference = |field: &'static str| move |v: &Value| ReferenceId::parse(field, v.as_integer(field)?);
+        Ok(MeterChanges {
+            name: None,
+            description: self.change("description", |v| Description::parse(v.as_text("description")?))?,
+            reading_interval: self.change("reading_interval", |v| ReadingInterval::parse(v.as_integer("reading_interval")?))?,
+            building_block_id: self.change("building_block_id", reference("building_block_id"))?,
+            gateway_id: self.change("gateway_id", reference("gateway_id"))?,
+            tariff_id: self.change("tariff_id", reference("tariff_id"))?,
+            last_reading_value: self.change("last_reading_value", |v| ReadingValue::parse(v.as_real("last_reading_value")?))?,
+            last_reading_at: self
+                .change("last_reading_at", |v| parse_timestamp("last_reading_at", v.as_text("last_reading_at")?))?,
+            location: self.change("location", |v| Location::parse(v.as_text("location")?))?,
+            billing_direction: self.change("billing_direction", |v| v.as_text("billing_direction")?.parse())?,
+        })
+    }
+}
+
+/// JSON type checks with messages that name the field.
+trait JsonValueExt {
+    fn as_text(&self, field: &'static str) -> Result<&str, FieldError>;
+    fn as_integer(&self, field: &'static str) -> Result<i64, FieldError>;
+    fn as_real(&self, field: &'static str) -> Result<f64, FieldError>;
+}
+
+impl JsonValueExt for Value {
+    fn as_text(&self, field: &'static str) -> Result<&str, FieldError> {
+        self.as_str().ok_or_else(|| FieldError::new(field, format!("must be a string, got {}", kind(self))))
+    }
+
+    fn as_integer(&self, field: &'static str) -> Result<i64, FieldError> {
+        match self {
+            Value::Number(n) if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
+            Value::Number(n) if n.is_u64() => Err(FieldError::new(field, "must be an integer no larger than 9223372036854775807")),
+            _ => Err(FieldError::new(field, format!("must be an integer, got {}", kind(self)))),
+        }
+    }
+
+    fn as_real(&self, field: &'static str) -> Result<f64, FieldError> {
+        self.as_f64().ok_or_else(|| FieldError::new(field, format!("must be a number, got {}", kind(self))))
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a fractional number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Caller text echoed in an error is cut short, so a huge key cannot make a huge error.
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
+
+    fn create(body: Value) -> Result<CreateMeterBody, FieldError> {
+        CreateMeterBody::parse(body.to_string().as_bytes())
+    }
+
+    fn update(body: Value) -> Result<UpdateMeterBody, FieldError> {
+        UpdateMeterBody::parse(body.to_string().as_bytes())
+    }
+
+    fn create_error(body: Value) -> String {
+        create(body).unwrap_err().to_string()
+    }
+
+    fn minimal() -> Value {
+        json!({"account_id": ACCOUNT, "name": "Main", "serial_number": "EM-1"})
+    }
+
+    fn with(mut body: Value, field: &str, value: Value) -> Value {
+        body[field] = value;
+        body
+    }
+
+    #[test]
+    fn a_minimal_create_defaults_meter_type_to_electricity_and_communication_to_none() {
+        let parsed = create(minimal()).unwrap();
+        assert_eq!(parsed.account_id.to_string(), ACCOUNT);
+        assert_eq!(parsed.meter.meter_type, MeterType::ELECTRICITY);
+        assert_eq!(parsed.meter.communication_type, CommunicationType::NONE);
+        assert_eq!(parsed.meter.details, MeterChanges::default());
+    }
+
+    #[test]
+    fn a_create_with_every_field_keeps_every_value() {
+        let body = json!({
+            "account_id": ACCOUNT.to_uppercase(), "name": " Main incomer ", "serial_number": "EM-2024-000917",
+            "meter_type": "SOLAR", "communication_type": "MODBUS", "description": "roof array",
+            "reading_interval": 900, "building_block_id": 3, "gateway_id": 4, "tariff_id": 12,
+            "last_reading_value": 10423.5, "last_reading_at": "2026-11-25T00:45:00+01:00",
+            "location": "Roof", "billing_direction": "ACCPAY"
+        });
+        let parsed = create(body).unwrap();
+        assert_eq!(parsed.account_id.to_string(), ACCOUNT);
+        assert_eq!(parsed.meter.name.as_str(), "Main incomer");
+        assert_eq!(parsed.meter.meter_type, MeterType::SOLAR);
+        let details = serde_json::Value::Object(parsed.meter.details.to_json());
+        assert_eq!(
+            details,
+            json!({"description": "roof array", "reading_interval": 900, "building_block_id": 3, "gateway_id": 4,
+                   "tariff_id": 12, "last_reading_value": 10423.5, "last_reading_at": "2026-11-24T23:45:00Z",
+                   "location": "Roof", "billing_direction": "ACCPAY"})
+        );
+    }
+
+    #[test]
+    fn a_create_without_a_required_field_names_it() {
+        for field in ["account_id", "name", "serial_number"] {
+            let mut body = minimal();
+            body.as_object_mut().unwrap().remove(field);
+            assert_eq!(create_error(body), format!("{field}: is required"));
+        }
+    }
+
+    #[test]
+    fn a_create_with_an_unknown_field_is_refused() {
+        assert_eq!(create_error(with(minimal(), "colour", json!("red"))), "body: unknown field `colour`");
+    }
+
+    #[test]
+    fn a_create_may_not_choose_the_id_or_timestamps() {
+        for field in ["id", "created_at", "updated_at"] {
+            assert!(create_error(with(minimal(), field, json!(1))).starts_with(&format!("{field}: is assigned by the server")));
+        }
+    }
+
+    #[test]
+    fn wrong_json_types_are_refused_naming_the_field() {
+        let cases = [
+            ("name", json!(5), "name: must be a string, got a number"),
+            ("serial_number", json!(["x"]), "serial_number: must be a string, got an array"),
+            ("meter_type", json!(1), "meter_type: must be a string, got a number"),
+            ("reading_interval", json!("900"), "reading_interval: must be an integer, got a string"),
+            ("reading_interval", json!(1.5), "reading_interval: must be an integer, got a fractional number"),
+            ("tariff_id", json!(true), "tariff_id: must be an integer, got a boolean"),
+            ("gateway_id", json!(u64::MAX), "gateway_id: must be an integer no larger than 9223372036854775807"),
+            ("last_reading_value", json!("1"), "last_reading_value: must be a number, got a string"),
+            ("last_reading_at", json!(1700000000), "last_reading_at: must be a string, got a number"),
+            ("location", json!({}), "location: must be a string, got an object"),
+        ];
+        for (field, value, message) in cases {
+            assert_eq!(create_error(with(minimal(), field, value)), message);
+        }
+    }
+
+    #[test]
+    fn each_value_rule_is_applied_on_create() {
+        let cases = [
+            ("name", json!(""), "name"),
+            ("serial_number", json!("a\nb"), "serial_number"),
+            ("meter_type", json!("electricity"), "meter_type"),
+            ("communication_type", json!("ZIGBEE"), "communication_type"),
+            ("billing_direction", json!("BOTH"), "billing_direction"),
+            ("reading_interval", json!(0), "reading_interval"),
+            ("building_block_id", json!(-3), "building_block_id"),
+            ("last_reading_at", json!("2026-11-24 23:45"), "last_reading_at"),
+            ("location", json!("l".repeat(501)), "location"),
+            ("description", json!("d".repeat(2001)), "description"),
+            ("account_id", json!("not-a-uuid"), "account_id"),
+        ];
+        for (field, value, named) in cases {
+            let error = create(with(minimal(), field, value)).unwrap_err();
+            assert_eq!(error.field, named, "{field}");
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_objects_are_refused() {
+        for body in ["[]", "\"meter\"", "42", "null"] {
+            assert_eq!(CreateMeterBody::parse(body.as_bytes()).unwrap_err().to_string(), "body: must be a JSON object");
+        }
+        assert!(CreateMeterBody::parse(b"{\"name\": ").unwrap_err().to_string().starts_with("body: is not valid JSON"));
+        assert_eq!(CreateMeterBody::parse(b"").unwrap_err().to_string(), "body: is required: send the meter as a JSON object");
+    }
+
+    #[test]
+    fn an_update_sends_only_the_fields_it_names_and_null_clears() {
+        let parsed = update(json!({"account_id": ACCOUNT, "name": "Renamed", "tariff_id": null})).unwrap();
+        assert_eq!(Value::Object(parsed.changes.to_json()), json!({"name": "Renamed", "tariff_id": null}));
+        assert_eq!(parsed.read_only, ReadOnlyEcho::default());
+    }
+
+    #[test]
+    fn an_update_may_not_clear_the_name() {
+        assert_eq!(update(json!({"account_id": ACCOUNT, "name": null})).unwrap_err().to_string(), "name: cannot be null");
+    }
+
+    #[test]
+    fn an_update_needs_the_account() {
+        assert_eq!(update(json!({"name": "x"})).unwrap_err().to_string(), "account_id: is required");
+    }
+
+    #[test]
+    fn an_update_keeps_echoed_read_only_fields_for_the_store_to_compare() {
+        let parsed = update(json!({
+            "account_id": ACCOUNT, "id": 17, "serial_number": "EM-1", "meter_type": "GAS",
+            "communication_type": "MQTT", "created_at": "2026-11-25T10:02:11.512Z", "updated_at": "2026-11-25T11:02:11.512+01:00"
+        }))
+        .unwrap();
+        assert_eq!(parsed.id.map(MeterId::get), Some(17));
+        assert_eq!(
+            Value::Object(parsed.read_only.to_json()),
+            json!({"serial_number": "EM-1", "meter_type": "GAS", "communication_type": "MQTT",
+                   "created_at": "2026-11-25T10:02:11.512Z", "updated_at": "2026-11-25T10:02:11.512Z"})
+        );
+    }
+
+    #[test]
+    fn an_update_with_an_unknown_field_is_refused() {
+        assert_eq!(update(json!({"account_id": ACCOUNT, "owner": "x"})).unwrap_err().to_string(), "body: unknown field `owner`");
+    }
+
+    #[test]
+    fn a_huge_unknown_field_name_is_cut_short_in_the_message() {
+        let message = create_error(with(minimal(), &"k".repeat(10_000), json!(1)));
+        assert!(message.len() < 120, "{message}");
+    }
+}

@@ -1,0 +1,171 @@
+//! The embedded store: one redb file on disk (or in memory, for tests), so the local server needs no
+//! cloud, Docker or Java, and its data survives a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{BoxError, MeterStore, StoreError, read_only_mismatch};
+use crate::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+
+/// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
+const METERS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("meters");
+/// id → account, to tell "another account's meter" (403) from "no such meter" (404).
+const OWNERS: TableDefinition<i64, &str> = TableDefinition::new("meter_owners");
+/// The last id handed out; ids are never reused, even after a delete.
+const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
+const METER_ID_COUNTER: &str = "meter_id";
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file `meters.redb` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(internal)?;
+        Self::prepared(Database::create(dir.join("meters.redb")).map_err(internal)?)
+    }
+
+    /// A store that lives and dies with the process.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::prepared(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(internal)?)
+    }
+
+    /// Creates the tables up front, so that reads never meet a missing table.
+    fn prepared(db: Database) -> Result<Self, StoreError> {
+        let txn = db.begin_write().map_err(internal)?;
+        txn.open_table(METERS).map_err(internal)?;
+        txn.open_table(OWNERS).map_err(internal)?;
+        txn.open_table(COUNTERS).map_err(internal)?;
+        txn.commit().map_err(internal)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// redb blocks on disk I/O, so each operation runs on the blocking pool, never on a runtime worker.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db)).await.map_err(internal)?
+    }
+}
+
+#[async_trait]
+impl MeterStore for EmbeddedStore {
+    async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
+        let account = *account;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let meter = {
+                let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
+                let last = counters.get(METER_ID_COUNTER).map_err(internal)?.map_or(0, |guard| guard.value());
+                let id = MeterId::new(last + 1).map_err(internal)?;
+                counters.insert(METER_ID_COUNTER, id.get()).map_err(internal)?;
+                let meter = Meter::create(id, account, new, meter::now()).map_err(internal)?;
+                let key = account.to_string();
+                txn.open_table(METERS).map_err(internal)?.insert((key.as_str(), id.get()), encode(&meter)?.as_slice()).map_err(internal)?;
+                txn.open_table(OWNERS).map_err(internal)?.insert(id.get(), key.as_str()).map_err(internal)?;
+                meter
+            };
+            txn.commit().map_err(internal)?;
+            Ok(meter)
+        })
+        .await
+    }
+
+    async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
+        let account = *account;
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let key = account.to_string();
+            match txn.open_table(METERS).map_err(internal)?.get((key.as_str(), id.get())).map_err(internal)? {
+                Some(stored) => decode(stored.value()),
+                None => Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
+            }
+        })
+        .await
+    }
+
+    async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError> {
+        let key = account.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let meters = txn.open_table(METERS).map_err(internal)?;
+            let range = meters.range((key.as_str(), 1)..=(key.as_str(), i64::MAX)).map_err(internal)?;
+            range.map(|entry| decode(entry.map_err(internal)?.1.value())).collect()
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+    ) -> Result<Meter, StoreError> {
+        let key = account.to_string();
+        self.run(move |db| {
+            // One write transaction: the read, the read-only check and the write see no other writer.
+            let txn = db.begin_write().map_err(internal)?;
+            let updated = {
+                let mut meters = txn.open_table(METERS).map_err(internal)?;
+                let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
+                    Some(stored) => decode(stored.value())?,
+                    None => return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
+                };
+                if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
+                    return Err(mismatch);
+                }
+                let updated = stored.with_changes(&changes, meter::now()).map_err(internal)?;
+                meters.insert((key.as_str(), id.get()), encode(&updated)?.as_slice()).map_err(internal)?;
+                updated
+            };
+            txn.commit().map_err(internal)?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError> {
+        let key = account.to_string();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut owners = txn.open_table(OWNERS).map_err(internal)?;
+                if txn.open_table(METERS).map_err(internal)?.remove((key.as_str(), id.get())).map_err(internal)?.is_none() {
+                    return Err(missing(&owners, id)?);
+                }
+                owners.remove(id.get()).map_err(internal)?;
+            }
+            txn.commit().map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// After a miss in the caller's account: 403 if the id lives in another account, else 404.
+fn missing(owners: &impl ReadableTable<i64, &'static str>, id: MeterId) -> Result<StoreError, StoreError> {
+    Ok(match owners.get(id.get()).map_err(internal)? {
+        Some(_) => StoreError::OtherAccount(id),
+        None => StoreError::NotFound(id),
+    })
+}
+
+fn encode(meter: &Meter) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(meter).map_err(internal)
+}
+
+fn decode(bytes: &[u8]) -> Result<Meter, StoreError> {
+    serde_json::from_slice(bytes).map_err(internal)
+}
+
+fn internal(error: impl Into<BoxError>) -> StoreError {
+    StoreError::Internal(error.into())
+}

@@ -1,0 +1,67 @@
+//! The port every store implements. Every method takes the account first, so no call can forget the
+//! tenant boundary.
+
+// mod dynamodb;
+mod embedded;
+
+// pub use dynamodb::DynamoDbStore;
+pub use embedded::EmbeddedStore;
+
+use async_trait::async_trait;
+
+use crate::meter::{AccountId, FieldError, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What can go wrong in a store, in the terms a handler needs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No meter has this id, in any account.
+    #[error("meter {0} does not exist")]
+    NotFound(MeterId),
+    /// The meter exists, under another account. Told apart from `NotFound` because the design answers 403.
+    #[error("meter {0} belongs to another account")]
+    OtherAccount(MeterId),
+    /// An update echoed a read-only field with a value other than the stored one; checked atomically with
+    /// the write, so nothing was changed.
+    #[error(transparent)]
+    ReadOnlyChanged(FieldError),
+    /// The backend is throttling or unreachable; retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: a bug, or data the store cannot read back.
+    #[error("store failure: {0}")]
+    Internal(#[source] BoxError),
+}
+
+#[async_trait]
+pub trait MeterStore: Send + Sync + std::fmt::Debug {
+    /// Assigns a fresh id, unique across all accounts and never one of a live meter, and stores the meter.
+    async fn create(&self, account: &AccountId, meter: NewMeter) -> Result<Meter, StoreError>;
+
+    /// The meter, read strongly consistently.
+    async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError>;
+
+    /// Every meter of the account, in id order. Filtering, sorting and paging are `ListQuery`'s.
+    async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError>;
+
+    /// Applies only the fields in `changes`, sets `updated_at`, and returns the meter as stored, provided
+    /// the meter exists in the account and every field in `read_only` still has the echoed value.
+    async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+    ) -> Result<Meter, StoreError>;
+
+    /// Removes the meter; its id is never handed out again.
+    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError>;
+}
+
+/// The store's complaint about an echoed read-only field, in the caller's terms.
+pub(crate) fn read_only_mismatch(read_only: &ReadOnlyEcho, stored: &Meter) -> Option<StoreError> {
+    let field = read_only.first_mismatch(stored)?;
+    let field = crate::meter::READ_ONLY_FIELDS.iter().find(|known| **known == field).copied().unwrap_or("body");
+    Some(StoreError::ReadOnlyChanged(crate::meter::read_only_changed(field)))
+}
