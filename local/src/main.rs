@@ -1,1 +1,272 @@
-fn main() {}
+//! `meters-local`: run the Meters API on this machine, or print a development token for it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use meters::auth::TokenIssuer;
+use meters::config::DynamoDbConfig;
+use meters::meter::AccountId;
+use meters_local::{Storage, auth_config, serve, start};
+
+const USAGE: &str = "\
+meters-local: the Meters API in one process, for local development
+
+USAGE:
+    meters-local [serve] [--bind ADDR] [--port N] [--data-dir DIR] [--memory]
+    meters-local token --account UUID [--account UUID ...] [--ttl 1h] [--data-dir DIR]
+
+OPTIONS:
+    --bind ADDR      address to listen on (default 127.0.0.1)
+    --port N         port to listen on (default 3000; 0 picks a free one)
+    --data-dir DIR   where the embedded store and the development secret live (default .meters-local)
+    --memory         keep meters in memory only; they are gone when the server stops
+    --account UUID   an account the token may act for (repeat for several)
+    --ttl DURATION   how long the token lives: 90s, 15m, 1h, 7d (default 1h)
+
+ENVIRONMENT:
+    JWT_SECRET (or JWT_ALGORITHM + JWT_PUBLIC_KEY), JWT_ISSUER, JWT_AUDIENCE, JWT_ACCOUNTS_CLAIM: token checks;
+        without JWT_SECRET a development secret is generated and kept in the data folder
+    DYNAMODB_ENDPOINT, TABLE_NAME: serve from DynamoDB (Local) instead of the embedded store
+    RUST_LOG: log level (default info)
+";
+
+#[derive(Debug)]
+struct Options {
+    command: Command,
+    bind: IpAddr,
+    port: u16,
+    data_dir: PathBuf,
+    memory: bool,
+    accounts: Vec<AccountId>,
+    ttl: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Serve,
+    Token,
+    Help,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        command: Command::Serve,
+        bind: IpAddr::from([127, 0, 0, 1]),
+        port: 3000,
+        data_dir: PathBuf::from(".meters-local"),
+        memory: false,
+        accounts: Vec::new(),
+        ttl: Duration::from_secs(3600),
+    };
+    let mut args = args.into_iter().peekable();
+    match args.peek().map(String::as_str) {
+        Some("serve") => {
+            args.next();
+        }
+        Some("token") => {
+            args.next();
+            options.command = Command::Token;
+        }
+        _ => {}
+    }
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--bind" => {
+                options.bind = value("--bind")?
+                    .parse()
+                    .map_err(|_| "--bind needs an IP address".to_owned())?
+            }
+            "--port" => {
+                options.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port needs a number from 0 to 65535".to_owned())?
+            }
+            "--data-dir" => options.data_dir = PathBuf::from(value("--data-dir")?),
+            "--memory" => options.memory = true,
+            "--account" => options.accounts.push(
+                AccountId::parse(&value("--account")?).map_err(|e| format!("--account: {e}"))?,
+            ),
+            "--ttl" => options.ttl = parse_ttl(&value("--ttl")?)?,
+            "-h" | "--help" | "help" => options.command = Command::Help,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if options.command == Command::Token && options.accounts.is_empty() {
+        return Err("token needs at least one --account UUID".into());
+    }
+    Ok(options)
+}
+
+fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let seconds_per_unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("--ttl `{raw}`: use a number with s, m, h or d")),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds_per_unit))),
+        _ => Err(format!(
+            "--ttl `{raw}`: use a positive number with s, m, h or d"
+        )),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("meters-local: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match options.command {
+        Command::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Command::Token => print_token(&options),
+        Command::Serve => run_server(&options).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("meters-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_token(options: &Options) -> Result<(), String> {
+    let (config, _) = auth_config(&options.data_dir).map_err(|e| e.to_string())?;
+    let issuer = TokenIssuer::new(&config).map_err(|e| e.to_string())?;
+    let token = issuer
+        .issue(&options.accounts, options.ttl)
+        .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn run_server(options: &Options) -> Result<(), String> {
+    meters::telemetry::init();
+    let storage = match std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        Some(endpoint) => Storage::DynamoDb(DynamoDbConfig {
+            table_name: std::env::var("TABLE_NAME")
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "meters-local".into()),
+            endpoint: Some(endpoint),
+        }),
+        None if options.memory => Storage::Memory,
+        None => Storage::Embedded(options.data_dir.clone()),
+    };
+    let (auth, development_secret) = auth_config(&options.data_dir).map_err(|e| e.to_string())?;
+    let (listener, app) = start(&storage, &auth, SocketAddr::new(options.bind, options.port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    if development_secret {
+        tracing::warn!(
+            secret_file = %options.data_dir.join("dev-jwt-secret").display(),
+            "JWT_SECRET is not set: using a generated development secret. Never use it in production. \
+             Get a token with: meters-local token --account <uuid>"
+        );
+    }
+    let store = match &storage {
+        Storage::Embedded(dir) => format!("embedded at {}", dir.join("meters.redb").display()),
+        Storage::Memory => "in memory (lost on exit)".into(),
+        Storage::DynamoDb(config) => format!(
+            "DynamoDB table {} at {}",
+            config.table_name,
+            config.endpoint.as_deref().unwrap_or("AWS")
+        ),
+    };
+    tracing::info!(url = %format!("http://{address}/api/v1/meters"), store = %store, "Meters API listening");
+    serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or_default(),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn with_no_arguments_it_serves_on_loopback_port_3000() {
+        let options = parse(&[]).unwrap();
+        assert_eq!(options.command, Command::Serve);
+        assert_eq!(
+            SocketAddr::new(options.bind, options.port).to_string(),
+            "127.0.0.1:3000"
+        );
+        assert_eq!(options.data_dir, PathBuf::from(".meters-local"));
+        assert!(!options.memory);
+    }
+
+    #[test]
+    fn token_needs_an_account_and_takes_a_ttl() {
+        assert!(parse(&["token"]).is_err());
+        let options = parse(&[
+            "token",
+            "--account",
+            "6F1C2B1E-0D7A-4C55-9A43-4F0B8D3A1E22",
+            "--ttl",
+            "15m",
+        ])
+        .unwrap();
+        assert_eq!(
+            options.accounts[0].to_string(),
+            "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22"
+        );
+        assert_eq!(options.ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn ttls_take_seconds_minutes_hours_or_days() {
+        assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "0", "1w", "h", "-1h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_arguments_are_refused() {
+        assert_eq!(
+            parse(&["--prot", "1"]).unwrap_err(),
+            "unknown argument `--prot`"
+        );
+        assert!(parse(&["--port", "http"]).is_err());
+    }
+}

@@ -45,7 +45,9 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,9 @@ impl Grant {
         if self.accounts.contains(account) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("the token does not grant access to account {account}")))
+            Err(ApiError::Forbidden(format!(
+                "the token does not grant access to account {account}"
+            )))
         }
     }
 }
@@ -71,8 +75,11 @@ impl Authenticator {
         let key = match &config.key {
             KeyMaterial::Secret(secret) => DecodingKey::from_secret(secret),
             KeyMaterial::PublicKeyPem(pem) => {
-                let parsed =
-                    if config.algorithm == Algorithm::ES256 { DecodingKey::from_ec_pem(pem) } else { DecodingKey::from_rsa_pem(pem) };
+                let parsed = if config.algorithm == Algorithm::ES256 {
+                    DecodingKey::from_ec_pem(pem)
+                } else {
+                    DecodingKey::from_rsa_pem(pem)
+                };
                 parsed.map_err(|_| ConfigError::Invalid {
                     variable: "JWT_PUBLIC_KEY",
                     reason: format!("it is not a PEM public key for {:?}", config.algorithm),
@@ -90,21 +97,33 @@ impl Authenticator {
             Some(audience) => validation.set_audience(&[audience]),
             None => validation.validate_aud = false,
         }
-        Ok(Self { key, validation, accounts_claim: config.accounts_claim.clone() })
+        Ok(Self {
+            key,
+            validation,
+            accounts_claim: config.accounts_claim.clone(),
+        })
     }
 
     /// The accounts the request's bearer token grants, or why it grants none.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Grant, AuthError> {
-        let value = headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
         let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
         let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                token.trim()
+            }
             _ => return Err(AuthError::NotBearer),
         };
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|error| match error.kind() {
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthError::WrongAlgorithm,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthError::WrongAlgorithm
+                }
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::MissingRequiredClaim(_) => AuthError::NoExpiry,
                 ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
@@ -117,7 +136,11 @@ impl Authenticator {
             Some(Value::String(one)) => vec![self.account(one)?],
             Some(Value::Array(many)) => many
                 .iter()
-                .map(|item| item.as_str().ok_or_else(|| self.bad_claim()).and_then(|raw| self.account(raw)))
+                .map(|item| {
+                    item.as_str()
+                        .ok_or_else(|| self.bad_claim())
+                        .and_then(|raw| self.account(raw))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(self.bad_claim()),
         };
@@ -166,13 +189,23 @@ impl TokenIssuer {
     }
 
     /// A token for `accounts`, expiring `ttl` from now.
-    pub fn issue(&self, accounts: &[AccountId], ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        accounts: &[AccountId],
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let mut claims = Map::new();
         claims.insert("sub".into(), "meters-local-developer".into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + ttl.as_secs()).into());
-        claims.insert(self.accounts_claim.clone(), accounts.iter().map(|a| Value::from(a.to_string())).collect());
+        claims.insert(
+            self.accounts_claim.clone(),
+            accounts
+                .iter()
+                .map(|a| Value::from(a.to_string()))
+                .collect(),
+        );
         if let Some(issuer) = &self.issuer {
             claims.insert("iss".into(), issuer.clone().into());
         }
@@ -204,7 +237,12 @@ mod tests {
     }
 
     fn sign(claims: Value, secret: &str) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn in_an_hour() -> u64 {
@@ -213,7 +251,10 @@ mod tests {
 
     fn authenticate_with(config: &AuthConfig, authorization: &str) -> Result<Grant, AuthError> {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(authorization).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(authorization).unwrap(),
+        );
         Authenticator::new(config).unwrap().authenticate(&headers)
     }
 
@@ -227,22 +268,38 @@ mod tests {
 
     #[test]
     fn a_valid_token_grants_exactly_its_accounts() {
-        let token = sign(json!({"exp": in_an_hour(), "account_ids": [ACCOUNT.to_uppercase()]}), SECRET);
+        let token = sign(
+            json!({"exp": in_an_hour(), "account_ids": [ACCOUNT.to_uppercase()]}),
+            SECRET,
+        );
         let grant = authenticate(&format!("Bearer {token}")).unwrap();
         assert!(grant.authorize(&account(ACCOUNT)).is_ok());
-        assert!(matches!(grant.authorize(&account(OTHER)), Err(ApiError::Forbidden(_))));
+        assert!(matches!(
+            grant.authorize(&account(OTHER)),
+            Err(ApiError::Forbidden(_))
+        ));
     }
 
     #[test]
     fn the_accounts_claim_may_be_a_single_string() {
         let token = sign(json!({"exp": in_an_hour(), "account_ids": ACCOUNT}), SECRET);
-        assert!(authenticate(&format!("bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_ok());
+        assert!(
+            authenticate(&format!("bearer {token}"))
+                .unwrap()
+                .authorize(&account(ACCOUNT))
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_token_without_the_accounts_claim_grants_nothing() {
         let token = sign(json!({"exp": in_an_hour()}), SECRET);
-        assert!(authenticate(&format!("Bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_err());
+        assert!(
+            authenticate(&format!("Bearer {token}"))
+                .unwrap()
+                .authorize(&account(ACCOUNT))
+                .is_err()
+        );
     }
 
     #[test]
@@ -258,24 +315,42 @@ mod tests {
 
     #[test]
     fn the_accounts_claim_name_is_configurable() {
-        let config = AuthConfig { accounts_claim: "tenants".into(), ..config() };
+        let config = AuthConfig {
+            accounts_claim: "tenants".into(),
+            ..config()
+        };
         let token = sign(json!({"exp": in_an_hour(), "tenants": [ACCOUNT]}), SECRET);
-        assert!(authenticate_with(&config, &format!("Bearer {token}")).unwrap().authorize(&account(ACCOUNT)).is_ok());
+        assert!(
+            authenticate_with(&config, &format!("Bearer {token}"))
+                .unwrap()
+                .authorize(&account(ACCOUNT))
+                .is_ok()
+        );
     }
 
     #[test]
     fn tokens_are_rejected_for_each_reason_with_its_own_message() {
         let valid_claims = json!({"exp": in_an_hour(), "account_ids": [ACCOUNT]});
-        let expired = sign(json!({"exp": jsonwebtoken::get_current_timestamp() - 120, "account_ids": [ACCOUNT]}), SECRET);
-        let wrong_key = sign(valid_claims.clone(), "another-secret-that-is-also-32-bytes-long");
+        let expired = sign(
+            json!({"exp": jsonwebtoken::get_current_timestamp() - 120, "account_ids": [ACCOUNT]}),
+            SECRET,
+        );
+        let wrong_key = sign(
+            valid_claims.clone(),
+            "another-secret-that-is-also-32-bytes-long",
+        );
         let no_exp = sign(json!({"account_ids": [ACCOUNT]}), SECRET);
         let alg_none = format!(
             "{}.{}.",
             base64url(r#"{"alg":"none","typ":"JWT"}"#),
             base64url(&valid_claims.to_string())
         );
-        let hs384 = jsonwebtoken::encode(&Header::new(Algorithm::HS384), &valid_claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-            .unwrap();
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &valid_claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
         let cases = [
             ("Basic dXNlcjpwYXNz".to_string(), AuthError::NotBearer),
             ("Bearer".to_string(), AuthError::NotBearer),
@@ -291,53 +366,94 @@ mod tests {
             let error = authenticate(&authorization).unwrap_err();
             assert_eq!(error, expected, "{authorization}");
             let credential = authorization.split_once(' ').map_or("", |(_, token)| token);
-            assert!(credential.is_empty() || !error.to_string().contains(credential), "the message repeats the token");
+            assert!(
+                credential.is_empty() || !error.to_string().contains(credential),
+                "the message repeats the token"
+            );
         }
     }
 
     #[test]
     fn a_missing_header_is_its_own_error() {
         let authenticator = Authenticator::new(&config()).unwrap();
-        assert_eq!(authenticator.authenticate(&HeaderMap::new()).unwrap_err(), AuthError::Missing);
+        assert_eq!(
+            authenticator.authenticate(&HeaderMap::new()).unwrap_err(),
+            AuthError::Missing
+        );
     }
 
     #[test]
     fn tokens_expired_by_less_than_the_leeway_are_still_accepted() {
-        let token = sign(json!({"exp": jsonwebtoken::get_current_timestamp() - 30, "account_ids": [ACCOUNT]}), SECRET);
+        let token = sign(
+            json!({"exp": jsonwebtoken::get_current_timestamp() - 30, "account_ids": [ACCOUNT]}),
+            SECRET,
+        );
         assert!(authenticate(&format!("Bearer {token}")).is_ok());
     }
 
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
-        let config = AuthConfig { issuer: Some("https://id.example".into()), audience: Some("meters".into()), ..config() };
-        let good = sign(json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "meters"}), SECRET);
-        let bad_iss = sign(json!({"exp": in_an_hour(), "iss": "https://evil.example", "aud": "meters"}), SECRET);
-        let bad_aud = sign(json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "billing"}), SECRET);
+        let config = AuthConfig {
+            issuer: Some("https://id.example".into()),
+            audience: Some("meters".into()),
+            ..config()
+        };
+        let good = sign(
+            json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "meters"}),
+            SECRET,
+        );
+        let bad_iss = sign(
+            json!({"exp": in_an_hour(), "iss": "https://evil.example", "aud": "meters"}),
+            SECRET,
+        );
+        let bad_aud = sign(
+            json!({"exp": in_an_hour(), "iss": "https://id.example", "aud": "billing"}),
+            SECRET,
+        );
         assert!(authenticate_with(&config, &format!("Bearer {good}")).is_ok());
-        assert_eq!(authenticate_with(&config, &format!("Bearer {bad_iss}")).unwrap_err(), AuthError::WrongIssuer);
-        assert_eq!(authenticate_with(&config, &format!("Bearer {bad_aud}")).unwrap_err(), AuthError::WrongAudience);
+        assert_eq!(
+            authenticate_with(&config, &format!("Bearer {bad_iss}")).unwrap_err(),
+            AuthError::WrongIssuer
+        );
+        assert_eq!(
+            authenticate_with(&config, &format!("Bearer {bad_aud}")).unwrap_err(),
+            AuthError::WrongAudience
+        );
     }
 
     #[test]
     fn an_audience_in_the_token_is_ignored_when_none_is_configured() {
-        let token = sign(json!({"exp": in_an_hour(), "aud": "anything", "account_ids": [ACCOUNT]}), SECRET);
+        let token = sign(
+            json!({"exp": in_an_hour(), "aud": "anything", "account_ids": [ACCOUNT]}),
+            SECRET,
+        );
         assert!(authenticate(&format!("Bearer {token}")).is_ok());
     }
 
     #[test]
     fn issued_development_tokens_are_accepted() {
-        let config = AuthConfig { issuer: Some("meters-local".into()), ..config() };
-        let token = TokenIssuer::new(&config).unwrap().issue(&[account(ACCOUNT)], Duration::from_secs(60)).unwrap();
+        let config = AuthConfig {
+            issuer: Some("meters-local".into()),
+            ..config()
+        };
+        let token = TokenIssuer::new(&config)
+            .unwrap()
+            .issue(&[account(ACCOUNT)], Duration::from_secs(60))
+            .unwrap();
         let grant = authenticate_with(&config, &format!("Bearer {token}")).unwrap();
         assert!(grant.authorize(&account(ACCOUNT)).is_ok());
     }
 
     fn base64url(text: &str) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let bytes = text.as_bytes();
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
             for i in 0..=chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }

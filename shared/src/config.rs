@@ -8,10 +8,16 @@ use jsonwebtoken::Algorithm;
 pub enum ConfigError {
     /// A variable that must be set is not.
     #[error("{variable} is not set: {hint}")]
-    Missing { variable: &'static str, hint: &'static str },
+    Missing {
+        variable: &'static str,
+        hint: &'static str,
+    },
     /// A variable is set to something unusable.
     #[error("{variable} is invalid: {reason}")]
-    Invalid { variable: &'static str, reason: String },
+    Invalid {
+        variable: &'static str,
+        reason: String,
+    },
 }
 
 /// How tokens are checked. The key material is never printed.
@@ -73,8 +79,10 @@ impl AuthConfig {
             }
         };
         let key = if algorithm == Algorithm::HS256 {
-            let secret = lookup("JWT_SECRET")
-                .ok_or(ConfigError::Missing { variable: "JWT_SECRET", hint: "HS256 needs a shared secret" })?;
+            let secret = lookup("JWT_SECRET").ok_or(ConfigError::Missing {
+                variable: "JWT_SECRET",
+                hint: "HS256 needs a shared secret",
+            })?;
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(ConfigError::Invalid {
                     variable: "JWT_SECRET",
@@ -112,8 +120,16 @@ impl DynamoDbConfig {
         let table_name = std::env::var("TABLE_NAME")
             .ok()
             .filter(|name| !name.is_empty())
-            .ok_or(ConfigError::Missing { variable: "TABLE_NAME", hint: "the DynamoDB table that holds the meters" })?;
-        Ok(Self { table_name, endpoint: std::env::var("DYNAMODB_ENDPOINT").ok().filter(|url| !url.is_empty()) })
+            .ok_or(ConfigError::Missing {
+                variable: "TABLE_NAME",
+                hint: "the DynamoDB table that holds the meters",
+            })?;
+        Ok(Self {
+            table_name,
+            endpoint: std::env::var("DYNAMODB_ENDPOINT")
+                .ok()
+                .filter(|url| !url.is_empty()),
+        })
     }
 }
 
@@ -123,7 +139,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<AuthConfig, ConfigError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         AuthConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -143,20 +162,35 @@ mod tests {
     #[test]
     fn a_short_secret_is_refused() {
         let error = config(&[("JWT_SECRET", "short")]).unwrap_err();
-        assert!(matches!(error, ConfigError::Invalid { variable: "JWT_SECRET", .. }));
+        assert!(matches!(
+            error,
+            ConfigError::Invalid {
+                variable: "JWT_SECRET",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn rs256_and_es256_need_a_public_key() {
         let error = config(&[("JWT_ALGORITHM", "RS256"), ("JWT_SECRET", SECRET)]).unwrap_err();
-        assert!(matches!(error, ConfigError::Missing { variable: "JWT_PUBLIC_KEY", .. }));
+        assert!(matches!(
+            error,
+            ConfigError::Missing {
+                variable: "JWT_PUBLIC_KEY",
+                ..
+            }
+        ));
         assert!(config(&[("JWT_ALGORITHM", "ES256"), ("JWT_PUBLIC_KEY", "pem")]).is_ok());
     }
 
     #[test]
     fn an_unknown_algorithm_is_refused_by_name() {
         let error = config(&[("JWT_ALGORITHM", "none"), ("JWT_SECRET", SECRET)]).unwrap_err();
-        assert_eq!(error.to_string(), "JWT_ALGORITHM is invalid: `none` is not one of HS256, RS256, ES256");
+        assert_eq!(
+            error.to_string(),
+            "JWT_ALGORITHM is invalid: `none` is not one of HS256, RS256, ES256"
+        );
     }
 
     #[test]

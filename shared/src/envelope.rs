@@ -20,12 +20,30 @@ struct Envelope<'a, T: Serialize> {
 
 /// A success carrying `data`, and `count` for lists.
 pub fn success<T: Serialize>(status: StatusCode, data: T, count: Option<usize>) -> Response<Body> {
-    json_response(status, &Envelope { success: true, message: None, data: Some(data), count, error: None })
+    json_response(
+        status,
+        &Envelope {
+            success: true,
+            message: None,
+            data: Some(data),
+            count,
+            error: None,
+        },
+    )
 }
 
 /// A failure: `error` says what was wrong (naming the field), `message` is the short summary.
 pub fn failure(status: StatusCode, error: &str, message: &str) -> Response<Body> {
-    json_response(status, &Envelope::<()> { success: false, message: Some(message), data: None, count: None, error: Some(error) })
+    json_response(
+        status,
+        &Envelope::<()> {
+            success: false,
+            message: Some(message),
+            data: None,
+            count: None,
+            error: Some(error),
+        },
+    )
 }
 
 /// The bodiless success of a delete.
@@ -41,6 +59,9 @@ fn json_response<T: Serialize>(status: StatusCode, envelope: &Envelope<'_, T>) -
         .unwrap_or_else(|_| r#"{"success":false,"message":"Internal error","error":"the response could not be written"}"#.into());
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }

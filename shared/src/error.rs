@@ -25,7 +25,10 @@ pub enum ApiError {
     NotFound(String),
     /// The route exists, the method does not. 405, with `Allow`.
     #[error("method {method} is not allowed here; allowed: {allowed}")]
-    MethodNotAllowed { method: String, allowed: &'static str },
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
     /// The body is over the limit. 413.
     #[error("the body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
@@ -41,7 +44,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(id) => ApiError::NotFound(format!("meter {id} does not exist")),
-            StoreError::OtherAccount(id) => ApiError::Forbidden(format!("meter {id} does not belong to this account")),
+            StoreError::OtherAccount(id) => {
+                ApiError::Forbidden(format!("meter {id} does not belong to this account"))
+            }
             StoreError::ReadOnlyChanged(field) => ApiError::Invalid(field),
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
             StoreError::Internal(source) => ApiError::Internal(source),
@@ -107,16 +112,29 @@ mod tests {
 
     #[test]
     fn each_error_maps_to_its_status_code() {
-        let io = || Box::new(std::io::Error::other("socket closed")) as Box<dyn std::error::Error + Send + Sync>;
+        let io = || {
+            Box::new(std::io::Error::other("socket closed"))
+                as Box<dyn std::error::Error + Send + Sync>
+        };
         let cases: Vec<(ApiError, u16)> = vec![
             (FieldError::new("name", "is required").into(), 400),
             (AuthError::Missing.into(), 401),
             (ApiError::Forbidden("no".into()), 403),
             (StoreError::OtherAccount(id()).into(), 403),
             (StoreError::NotFound(id()).into(), 404),
-            (ApiError::MethodNotAllowed { method: "PATCH".into(), allowed: "GET, POST" }, 405),
+            (
+                ApiError::MethodNotAllowed {
+                    method: "PATCH".into(),
+                    allowed: "GET, POST",
+                },
+                405,
+            ),
             (ApiError::PayloadTooLarge { limit_bytes: 65536 }, 413),
-            (StoreError::ReadOnlyChanged(FieldError::new("serial_number", "is read-only")).into(), 400),
+            (
+                StoreError::ReadOnlyChanged(FieldError::new("serial_number", "is read-only"))
+                    .into(),
+                400,
+            ),
             (StoreError::Unavailable(io()).into(), 503),
             (StoreError::Internal(io()).into(), 500),
         ];
@@ -127,7 +145,8 @@ mod tests {
 
     #[test]
     fn a_validation_error_names_the_field_in_the_envelope() {
-        let response = ApiError::from(FieldError::new("name", "is required")).into_response("req-1");
+        let response =
+            ApiError::from(FieldError::new("name", "is required")).into_response("req-1");
         assert_eq!(
             body_of(&response),
             serde_json::json!({"success": false, "error": "name: is required", "message": "Bad Request"})
@@ -143,14 +162,20 @@ mod tests {
 
     #[test]
     fn a_method_not_allowed_lists_the_allowed_methods() {
-        let response = ApiError::MethodNotAllowed { method: "PATCH".into(), allowed: "GET, PUT, DELETE" }.into_response("r");
+        let response = ApiError::MethodNotAllowed {
+            method: "PATCH".into(),
+            allowed: "GET, PUT, DELETE",
+        }
+        .into_response("r");
         assert_eq!(response.headers()["allow"], "GET, PUT, DELETE");
     }
 
     #[test]
     fn store_internals_are_never_shown_only_the_request_id() {
-        let secret_detail = std::io::Error::other("connection to dynamodb.eu-west-1 refused: table meters-prod");
-        let response = ApiError::from(StoreError::Internal(Box::new(secret_detail))).into_response("req-42");
+        let secret_detail =
+            std::io::Error::other("connection to dynamodb.eu-west-1 refused: table meters-prod");
+        let response =
+            ApiError::from(StoreError::Internal(Box::new(secret_detail))).into_response("req-42");
         let body = body_of(&response);
         let shown = body.to_string();
         assert!(!shown.contains("dynamodb"), "{shown}");
@@ -161,7 +186,10 @@ mod tests {
 
     #[test]
     fn an_unavailable_store_tells_the_caller_to_retry() {
-        let response = ApiError::from(StoreError::Unavailable(Box::new(std::io::Error::other("throttled")))).into_response("r");
+        let response = ApiError::from(StoreError::Unavailable(Box::new(std::io::Error::other(
+            "throttled",
+        ))))
+        .into_response("r");
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(!body_of(&response).to_string().contains("throttled"));

@@ -14,6 +14,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod handlers;
+pub mod lambda;
 pub mod list;
 pub mod meter;
 pub mod request;

@@ -39,10 +39,14 @@ impl SortField {
     ];
 
     fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL.iter().find(|(name, _)| *name == raw).map(|(_, field)| *field).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
-            FieldError::new("sortBy", format!("must be one of {}", names.join(", ")))
-        })
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == raw)
+            .map(|(_, field)| *field)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
+                FieldError::new("sortBy", format!("must be one of {}", names.join(", ")))
+            })
     }
 
     /// The value compared for this field; `None` for an unset field, which sorts last in either order.
@@ -54,11 +58,16 @@ impl SortField {
             SortField::SerialNumber => text(meter.serial_number.as_str()),
             SortField::MeterType => text(meter.meter_type.as_str()),
             SortField::CommunicationType => text(meter.communication_type.as_str()),
-            SortField::Location => meter.location.as_ref().and_then(|location| text(location.as_str())),
+            SortField::Location => meter
+                .location
+                .as_ref()
+                .and_then(|location| text(location.as_str())),
             SortField::CreatedAt => Some(SortKey::Time(meter.created_at)),
             SortField::UpdatedAt => Some(SortKey::Time(meter.updated_at)),
             SortField::LastReadingAt => meter.last_reading_at.map(SortKey::Time),
-            SortField::LastReadingValue => meter.last_reading_value.map(|value| SortKey::Number(value.get())),
+            SortField::LastReadingValue => meter
+                .last_reading_value
+                .map(|value| SortKey::Number(value.get())),
         }
     }
 }
@@ -103,7 +112,13 @@ pub struct ListQuery {
 
 impl Default for ListQuery {
     fn default() -> Self {
-        Self { page: 1, limit: DEFAULT_LIMIT, sort_by: SortField::Id, sort_order: SortOrder::Ascending, search: None }
+        Self {
+            page: 1,
+            limit: DEFAULT_LIMIT,
+            sort_by: SortField::Id,
+            sort_order: SortOrder::Ascending,
+            search: None,
+        }
     }
 }
 
@@ -121,28 +136,49 @@ impl ListQuery {
         let defaults = Self::default();
         let page = match params.single("page")? {
             None => defaults.page,
-            Some(raw) => parse_count(raw).filter(|page| *page >= 1).ok_or_else(|| FieldError::new("page", "must be an integer of at least 1"))?,
+            Some(raw) => parse_count(raw)
+                .filter(|page| *page >= 1)
+                .ok_or_else(|| FieldError::new("page", "must be an integer of at least 1"))?,
         };
         let limit = match params.single("limit")? {
             None => defaults.limit,
             Some(raw) => parse_count(raw)
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-                .ok_or_else(|| FieldError::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+                .ok_or_else(|| {
+                    FieldError::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                })?,
         };
-        let sort_by = params.single("sortBy")?.map(SortField::parse).transpose()?.unwrap_or(defaults.sort_by);
-        let sort_order = match params.single("sortOrder")?.map(str::to_ascii_lowercase).as_deref() {
+        let sort_by = params
+            .single("sortBy")?
+            .map(SortField::parse)
+            .transpose()?
+            .unwrap_or(defaults.sort_by);
+        let sort_order = match params
+            .single("sortOrder")?
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("asc") => SortOrder::Ascending,
             Some("desc") => SortOrder::Descending,
             Some(_) => return Err(FieldError::new("sortOrder", "must be asc or desc")),
         };
         let search = match params.single("query")? {
             Some(text) if text.chars().count() > MAX_QUERY_CHARS => {
-                return Err(FieldError::new("query", format!("must be at most {MAX_QUERY_CHARS} characters")));
+                return Err(FieldError::new(
+                    "query",
+                    format!("must be at most {MAX_QUERY_CHARS} characters"),
+                ));
             }
             Some(text) if !text.is_empty() => Some(text.to_lowercase()),
             _ => None,
         };
-        Ok(Self { page, limit, sort_by, sort_order, search })
+        Ok(Self {
+            page,
+            limit,
+            sort_by,
+            sort_order,
+            search,
+        })
     }
 
     /// Filters, sorts (unset values last, ties by id ascending) and cuts one page out of `meters`.
@@ -164,17 +200,30 @@ impl ListQuery {
             by_field.then(a.id.cmp(&b.id))
         });
         let offset = (self.page - 1).saturating_mul(self.limit);
-        let meters = matching.into_iter().skip(offset).take(self.limit).map(|(_, meter)| meter).collect();
+        let meters = matching
+            .into_iter()
+            .skip(offset)
+            .take(self.limit)
+            .map(|(_, meter)| meter)
+            .collect();
         ListPage { meters, count }
     }
 
     fn matches(&self, meter: &Meter) -> bool {
-        let Some(search) = &self.search else { return true };
+        let Some(search) = &self.search else {
+            return true;
+        };
         let contains = |text: &str| text.to_lowercase().contains(search.as_str());
         contains(meter.name.as_str())
             || contains(meter.serial_number.as_str())
-            || meter.location.as_ref().is_some_and(|location| contains(location.as_str()))
-            || meter.description.as_ref().is_some_and(|description| contains(description.as_str()))
+            || meter
+                .location
+                .as_ref()
+                .is_some_and(|location| contains(location.as_str()))
+            || meter
+                .description
+                .as_ref()
+                .is_some_and(|description| contains(description.as_str()))
     }
 }
 
@@ -189,7 +238,10 @@ fn parse_count(raw: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meter::{AccountId, CommunicationType, Location, MeterId, MeterName, MeterType, ReadingValue, SerialNumber};
+    use crate::meter::{
+        AccountId, CommunicationType, Location, MeterId, MeterName, MeterType, ReadingValue,
+        SerialNumber,
+    };
 
     fn params(pairs: &[(&str, &str)]) -> QueryParams {
         QueryParams::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
@@ -254,39 +306,74 @@ mod tests {
             (("sortOrder", "up"), "sortOrder"),
         ];
         for ((name, value), field) in cases {
-            assert_eq!(parse(&[(name, value)]).unwrap_err().field, field, "{name}={value}");
+            assert_eq!(
+                parse(&[(name, value)]).unwrap_err().field,
+                field,
+                "{name}={value}"
+            );
         }
         let long = "q".repeat(201);
-        assert_eq!(parse(&[("query", &long)]).unwrap_err().to_string(), "query: must be at most 200 characters");
+        assert_eq!(
+            parse(&[("query", &long)]).unwrap_err().to_string(),
+            "query: must be at most 200 characters"
+        );
     }
 
     #[test]
     fn sort_order_accepts_any_case() {
-        assert_eq!(parse(&[("sortOrder", "DESC")]).unwrap().sort_order, SortOrder::Descending);
-        assert_eq!(parse(&[("sortOrder", "Asc")]).unwrap().sort_order, SortOrder::Ascending);
+        assert_eq!(
+            parse(&[("sortOrder", "DESC")]).unwrap().sort_order,
+            SortOrder::Descending
+        );
+        assert_eq!(
+            parse(&[("sortOrder", "Asc")]).unwrap().sort_order,
+            SortOrder::Ascending
+        );
     }
 
     #[test]
     fn text_sorts_ignore_case_and_break_ties_by_id() {
-        let query = ListQuery { sort_by: SortField::Name, ..ListQuery::default() };
+        let query = ListQuery {
+            sort_by: SortField::Name,
+            ..ListQuery::default()
+        };
         assert_eq!(ids(&query.apply(sample())), vec![2, 3, 1, 4]);
-        let descending = ListQuery { sort_order: SortOrder::Descending, ..query };
+        let descending = ListQuery {
+            sort_order: SortOrder::Descending,
+            ..query
+        };
         assert_eq!(ids(&descending.apply(sample())), vec![4, 1, 2, 3]);
     }
 
     #[test]
     fn unset_values_sort_last_in_both_orders() {
-        let query = ListQuery { sort_by: SortField::Location, ..ListQuery::default() };
+        let query = ListQuery {
+            sort_by: SortField::Location,
+            ..ListQuery::default()
+        };
         assert_eq!(ids(&query.apply(sample())), vec![3, 4, 1, 2]);
-        let descending = ListQuery { sort_order: SortOrder::Descending, ..query };
+        let descending = ListQuery {
+            sort_order: SortOrder::Descending,
+            ..query
+        };
         assert_eq!(ids(&descending.apply(sample())), vec![1, 4, 3, 2]);
-        let by_reading = ListQuery { sort_by: SortField::LastReadingValue, sort_order: SortOrder::Descending, ..ListQuery::default() };
+        let by_reading = ListQuery {
+            sort_by: SortField::LastReadingValue,
+            sort_order: SortOrder::Descending,
+            ..ListQuery::default()
+        };
         assert_eq!(ids(&by_reading.apply(sample())), vec![1, 4, 3, 2]);
     }
 
     #[test]
     fn search_is_a_case_insensitive_substring_of_name_serial_location_or_description() {
-        let search = |text: &str| ids(&ListQuery { search: Some(text.to_lowercase()), ..ListQuery::default() }.apply(sample()));
+        let search = |text: &str| {
+            ids(&ListQuery {
+                search: Some(text.to_lowercase()),
+                ..ListQuery::default()
+            }
+            .apply(sample()))
+        };
         assert_eq!(search("ALPHA"), vec![2, 3]);
         assert_eq!(search("basement"), vec![3, 4]);
         assert_eq!(search("sn-004"), vec![4]);
@@ -295,11 +382,26 @@ mod tests {
 
     #[test]
     fn count_is_every_match_and_a_page_past_the_end_is_empty() {
-        let second = ListQuery { page: 2, limit: 3, ..ListQuery::default() }.apply(sample());
+        let second = ListQuery {
+            page: 2,
+            limit: 3,
+            ..ListQuery::default()
+        }
+        .apply(sample());
         assert_eq!((ids(&second), second.count), (vec![4], 4));
-        let past = ListQuery { page: 9, limit: 3, ..ListQuery::default() }.apply(sample());
+        let past = ListQuery {
+            page: 9,
+            limit: 3,
+            ..ListQuery::default()
+        }
+        .apply(sample());
         assert_eq!((ids(&past), past.count), (vec![], 4));
-        let huge = ListQuery { page: usize::MAX, limit: 100, ..ListQuery::default() }.apply(sample());
+        let huge = ListQuery {
+            page: usize::MAX,
+            limit: 100,
+            ..ListQuery::default()
+        }
+        .apply(sample());
         assert_eq!(huge.count, 4);
     }
 }

@@ -20,20 +20,36 @@ pub struct QueryParams {
 
 impl QueryParams {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self { pairs: pairs.into_iter().collect() }
+        Self {
+            pairs: pairs.into_iter().collect(),
+        }
     }
 
     pub fn of(request: &Request) -> Self {
-        let pairs = request.query_string_parameters_ref().map(|map| map.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect());
-        Self { pairs: pairs.unwrap_or_default() }
+        let pairs = request.query_string_parameters_ref().map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        });
+        Self {
+            pairs: pairs.unwrap_or_default(),
+        }
     }
 
     /// Refuses any parameter not in `allowed`, so a misspelt `sortby` is an error rather than ignored.
     pub fn only(&self, allowed: &[&str]) -> Result<&Self, FieldError> {
-        match self.pairs.iter().find(|(name, _)| !allowed.contains(&name.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(name, _)| !allowed.contains(&name.as_str()))
+        {
             Some((unknown, _)) => Err(FieldError::new(
                 "query string",
-                format!("unknown parameter `{}`; allowed: {}", unknown.chars().take(64).collect::<String>(), allowed.join(", ")),
+                format!(
+                    "unknown parameter `{}`; allowed: {}",
+                    unknown.chars().take(64).collect::<String>(),
+                    allowed.join(", ")
+                ),
             )),
             None => Ok(self),
         }
@@ -41,7 +57,11 @@ impl QueryParams {
 
     /// The parameter's one value; given twice it is ambiguous, so refused.
     pub fn single(&self, name: &'static str) -> Result<Option<&str>, FieldError> {
-        let mut values = self.pairs.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str());
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str());
         match (values.next(), values.next()) {
             (first, None) => Ok(first),
             (Some(_), Some(_)) => Err(FieldError::new(name, "must be given once")),
@@ -53,7 +73,10 @@ impl QueryParams {
     pub fn account_id(&self) -> Result<AccountId, FieldError> {
         match self.single("account_id")? {
             Some(raw) => AccountId::parse(raw),
-            None => Err(FieldError::new("account_id", "is required as a query parameter")),
+            None => Err(FieldError::new(
+                "account_id",
+                "is required as a query parameter",
+            )),
         }
     }
 }
@@ -61,10 +84,18 @@ impl QueryParams {
 /// The `{id}` of `/api/v1/meters/{id}`: API Gateway's path parameter where it gives one, else the last
 /// segment of the path (function URLs and `cargo lambda watch` give no path parameters).
 pub fn meter_id(request: &Request) -> Result<MeterId, FieldError> {
-    let from_parameters = request.path_parameters_ref().and_then(|params| params.first("id"));
+    let from_parameters = request
+        .path_parameters_ref()
+        .and_then(|params| params.first("id"));
     let raw = match from_parameters {
         Some(id) => id,
-        None => request.uri().path().trim_end_matches('/').rsplit('/').next().unwrap_or_default(),
+        None => request
+            .uri()
+            .path()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default(),
     };
     MeterId::parse(raw)
 }
@@ -72,21 +103,32 @@ pub fn meter_id(request: &Request) -> Result<MeterId, FieldError> {
 /// The body's bytes, within the size limit.
 pub fn body(request: &Request) -> Result<&[u8], ApiError> {
     if request.headers().contains_key(UNDECODABLE_BODY_HEADER) {
-        return Err(FieldError::new("body", "is marked base64-encoded but is not valid base64").into());
+        return Err(
+            FieldError::new("body", "is marked base64-encoded but is not valid base64").into(),
+        );
     }
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES });
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: MAX_BODY_BYTES,
+        });
     }
     Ok(bytes)
 }
 
 /// The id logs and error bodies carry: Lambda's request id, else the local server's `x-request-id`.
 pub fn request_id(request: &Request) -> String {
-    if let Some(context) = request.lambda_context_ref().filter(|context| !context.request_id.is_empty()) {
+    if let Some(context) = request
+        .lambda_context_ref()
+        .filter(|context| !context.request_id.is_empty())
+    {
         return context.request_id.clone();
     }
-    match request.headers().get("x-request-id").and_then(|value| value.to_str().ok()) {
+    match request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+    {
         Some(id) if !id.is_empty() => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
     }

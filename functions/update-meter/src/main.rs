@@ -1,1 +1,6 @@
-fn main() {}
+//! `PUT /api/v1/meters/{id}` as a Lambda function; everything it does lives in the shared `meters` crate.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    meters::lambda::run(meters::Endpoint::UpdateMeter).await
+}

@@ -10,7 +10,9 @@ use crate::request::{self, QueryParams};
 pub async fn delete_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request.headers())?;
     let id = request::meter_id(request)?;
-    let account = QueryParams::of(request).only(&["account_id"])?.account_id()?;
+    let account = QueryParams::of(request)
+        .only(&["account_id"])?
+        .account_id()?;
     grant.authorize(&account)?;
     app.store.delete(&account, id).await?;
     Ok(envelope::no_content())

@@ -11,7 +11,9 @@ use crate::request::{self, QueryParams};
 pub async fn get_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request.headers())?;
     let id = request::meter_id(request)?;
-    let account = QueryParams::of(request).only(&["account_id"])?.account_id()?;
+    let account = QueryParams::of(request)
+        .only(&["account_id"])?
+        .account_id()?;
     grant.authorize(&account)?;
     let meter = app.store.get(&account, id).await?;
     Ok(envelope::success(StatusCode::OK, meter, None))

@@ -18,5 +18,9 @@ pub async fn list_meters(app: &App, request: &Request) -> Result<Response<Body>,
     let query = ListQuery::parse(&params)?;
     grant.authorize(&account)?;
     let page = query.apply(app.store.list(&account).await?);
-    Ok(envelope::success(StatusCode::OK, page.meters, Some(page.count)))
+    Ok(envelope::success(
+        StatusCode::OK,
+        page.meters,
+        Some(page.count),
+    ))
 }

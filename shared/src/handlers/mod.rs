@@ -26,7 +26,10 @@ pub struct App {
 
 impl App {
     pub fn new(store: impl MeterStore + 'static, auth: Authenticator) -> Self {
-        Self { store: Arc::new(store), auth: Arc::new(auth) }
+        Self {
+            store: Arc::new(store),
+            auth: Arc::new(auth),
+        }
     }
 }
 
@@ -52,7 +55,8 @@ impl Endpoint {
             Endpoint::UpdateMeter => update_meter::update_meter(app, &request).await,
             Endpoint::DeleteMeter => delete_meter::delete_meter(app, &request).await,
         };
-        let mut response = result.unwrap_or_else(|error: ApiError| error.into_response(&request_id));
+        let mut response =
+            result.unwrap_or_else(|error: ApiError| error.into_response(&request_id));
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }

@@ -17,6 +17,9 @@ pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>
         return Err(read_only_changed("id").into());
     }
     grant.authorize(&body.account_id)?;
-    let meter = app.store.update(&body.account_id, id, body.changes, body.read_only).await?;
+    let meter = app
+        .store
+        .update(&body.account_id, id, body.changes, body.read_only)
+        .await?;
     Ok(envelope::success(StatusCode::OK, meter, None))
 }

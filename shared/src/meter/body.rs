@@ -39,18 +39,34 @@ impl CreateMeterBody {
         let object = JsonObject::parse(body)?;
         for field in ["id", "created_at", "updated_at"] {
             if object.0.contains_key(field) {
-                return Err(FieldError::new(field, "is assigned by the server and cannot be sent on create"));
+                return Err(FieldError::new(
+                    field,
+                    "is assigned by the server and cannot be sent on create",
+                ));
             }
         }
-        object.reject_unknown(&["account_id", "name", "serial_number", "meter_type", "communication_type"])?;
+        object.reject_unknown(&[
+            "account_id",
+            "name",
+            "serial_number",
+            "meter_type",
+            "communication_type",
+        ])?;
         Ok(Self {
-            account_id: object.required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
+            account_id: object
+                .required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
             meter: NewMeter {
                 name: object.required("name", |v| MeterName::parse(v.as_text("name")?))?,
-                serial_number: object.required("serial_number", |v| SerialNumber::parse(v.as_text("serial_number")?))?,
-                meter_type: object.optional("meter_type", |v| v.as_text("meter_type")?.parse())?.unwrap_or(MeterType::ELECTRICITY),
+                serial_number: object.required("serial_number", |v| {
+                    SerialNumber::parse(v.as_text("serial_number")?)
+                })?,
+                meter_type: object
+                    .optional("meter_type", |v| v.as_text("meter_type")?.parse())?
+                    .unwrap_or(MeterType::ELECTRICITY),
                 communication_type: object
-                    .optional("communication_type", |v| v.as_text("communication_type")?.parse())?
+                    .optional("communication_type", |v| {
+                        v.as_text("communication_type")?.parse()
+                    })?
                     .unwrap_or(CommunicationType::NONE),
                 details: object.details()?,
             },
@@ -73,19 +89,31 @@ impl UpdateMeterBody {
         ])?;
         let read_only = |field: &'static str| move |v: &Value| v.as_text(field).map(str::to_owned);
         Ok(Self {
-            account_id: object.required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
+            account_id: object
+                .required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
             id: object.optional("id", |v| MeterId::new(v.as_integer("id")?))?,
-            changes: MeterChanges { name: object.optional("name", |v| MeterName::parse(v.as_text("name")?))?, ..object.details()? },
+            changes: MeterChanges {
+                name: object.optional("name", |v| MeterName::parse(v.as_text("name")?))?,
+                ..object.details()?
+            },
             read_only: ReadOnlyEcho {
                 // An echo only has to be comparable; a malformed one simply differs from the stored value.
                 serial_number: object
                     .optional("serial_number", read_only("serial_number"))?
-                    .map(|raw| SerialNumber::parse(&raw).map_err(|_| read_only_changed("serial_number")))
+                    .map(|raw| {
+                        SerialNumber::parse(&raw).map_err(|_| read_only_changed("serial_number"))
+                    })
                     .transpose()?,
                 meter_type: object.optional("meter_type", |v| v.as_text("meter_type")?.parse())?,
-                communication_type: object.optional("communication_type", |v| v.as_text("communication_type")?.parse())?,
-                created_at: object.optional("created_at", |v| parse_timestamp("created_at", v.as_text("created_at")?))?,
-                updated_at: object.optional("updated_at", |v| parse_timestamp("updated_at", v.as_text("updated_at")?))?,
+                communication_type: object.optional("communication_type", |v| {
+                    v.as_text("communication_type")?.parse()
+                })?,
+                created_at: object.optional("created_at", |v| {
+                    parse_timestamp("created_at", v.as_text("created_at")?)
+                })?,
+                updated_at: object.optional("updated_at", |v| {
+                    parse_timestamp("updated_at", v.as_text("updated_at")?)
+                })?,
             },
         })
     }
@@ -93,7 +121,10 @@ impl UpdateMeterBody {
 
 /// The message for a read-only field sent with a value other than the stored one.
 pub fn read_only_changed(field: &'static str) -> FieldError {
-    FieldError::new(field, "is read-only: send the current value or leave it out")
+    FieldError::new(
+        field,
+        "is read-only: send the current value or leave it out",
+    )
 }
 
 struct JsonObject(Map<String, Value>);
@@ -103,21 +134,36 @@ impl JsonObject {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(object)) => Ok(Self(object)),
             Ok(_) => Err(FieldError::new("body", "must be a JSON object")),
-            Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
-                Err(FieldError::new("body", "is required: send the meter as a JSON object"))
-            }
-            Err(error) => Err(FieldError::new("body", format!("is not valid JSON ({error})"))),
+            Err(_) if body.iter().all(u8::is_ascii_whitespace) => Err(FieldError::new(
+                "body",
+                "is required: send the meter as a JSON object",
+            )),
+            Err(error) => Err(FieldError::new(
+                "body",
+                format!("is not valid JSON ({error})"),
+            )),
         }
     }
 
     fn reject_unknown(&self, allowed: &[&str]) -> Result<(), FieldError> {
-        match self.0.keys().find(|key| !allowed.contains(&key.as_str()) && !DETAIL_FIELDS.contains(&key.as_str())) {
-            Some(unknown) => Err(FieldError::new("body", format!("unknown field `{}`", truncate(unknown, 64)))),
+        match self
+            .0
+            .keys()
+            .find(|key| !allowed.contains(&key.as_str()) && !DETAIL_FIELDS.contains(&key.as_str()))
+        {
+            Some(unknown) => Err(FieldError::new(
+                "body",
+                format!("unknown field `{}`", truncate(unknown, 64)),
+            )),
             None => Ok(()),
         }
     }
 
-    fn required<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<T, FieldError> {
+    fn required<T>(
+        &self,
+        field: &'static str,
+        parse: impl Fn(&Value) -> Result<T, FieldError>,
+    ) -> Result<T, FieldError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
             Some(value) => parse(value),
@@ -125,7 +171,11 @@ impl JsonObject {
     }
 
     /// For fields that may be left out but never cleared.
-    fn optional<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<Option<T>, FieldError> {
+    fn optional<T>(
+        &self,
+        field: &'static str,
+        parse: impl Fn(&Value) -> Result<T, FieldError>,
+    ) -> Result<Option<T>, FieldError> {
         match self.0.get(field) {
             None => Ok(None),
             Some(Value::Null) => Err(FieldError::new(field, "cannot be null")),
@@ -134,7 +184,11 @@ impl JsonObject {
     }
 
     /// For fields that `null` clears.
-    fn change<T>(&self, field: &'static str, parse: impl Fn(&Value) -> Result<T, FieldError>) -> Result<Change<T>, FieldError> {
+    fn change<T>(
+        &self,
+        field: &'static str,
+        parse: impl Fn(&Value) -> Result<T, FieldError>,
+    ) -> Result<Change<T>, FieldError> {
         match self.0.get(field) {
             None => Ok(Change::Keep),
             Some(Value::Null) => Ok(Change::Clear),
@@ -143,19 +197,29 @@ impl JsonObject {
     }
 
     fn details(&self) -> Result<MeterChanges, FieldError> {
-        let reference = |field: &'static str| move |v: &Value| ReferenceId::parse(field, v.as_integer(field)?);
+        let reference =
+            |field: &'static str| move |v: &Value| ReferenceId::parse(field, v.as_integer(field)?);
         Ok(MeterChanges {
             name: None,
-            description: self.change("description", |v| Description::parse(v.as_text("description")?))?,
-            reading_interval: self.change("reading_interval", |v| ReadingInterval::parse(v.as_integer("reading_interval")?))?,
+            description: self.change("description", |v| {
+                Description::parse(v.as_text("description")?)
+            })?,
+            reading_interval: self.change("reading_interval", |v| {
+                ReadingInterval::parse(v.as_integer("reading_interval")?)
+            })?,
             building_block_id: self.change("building_block_id", reference("building_block_id"))?,
             gateway_id: self.change("gateway_id", reference("gateway_id"))?,
             tariff_id: self.change("tariff_id", reference("tariff_id"))?,
-            last_reading_value: self.change("last_reading_value", |v| ReadingValue::parse(v.as_real("last_reading_value")?))?,
-            last_reading_at: self
-                .change("last_reading_at", |v| parse_timestamp("last_reading_at", v.as_text("last_reading_at")?))?,
+            last_reading_value: self.change("last_reading_value", |v| {
+                ReadingValue::parse(v.as_real("last_reading_value")?)
+            })?,
+            last_reading_at: self.change("last_reading_at", |v| {
+                parse_timestamp("last_reading_at", v.as_text("last_reading_at")?)
+            })?,
             location: self.change("location", |v| Location::parse(v.as_text("location")?))?,
-            billing_direction: self.change("billing_direction", |v| v.as_text("billing_direction")?.parse())?,
+            billing_direction: self.change("billing_direction", |v| {
+                v.as_text("billing_direction")?.parse()
+            })?,
         })
     }
 }
@@ -169,19 +233,27 @@ trait JsonValueExt {
 
 impl JsonValueExt for Value {
     fn as_text(&self, field: &'static str) -> Result<&str, FieldError> {
-        self.as_str().ok_or_else(|| FieldError::new(field, format!("must be a string, got {}", kind(self))))
+        self.as_str()
+            .ok_or_else(|| FieldError::new(field, format!("must be a string, got {}", kind(self))))
     }
 
     fn as_integer(&self, field: &'static str) -> Result<i64, FieldError> {
         match self {
             Value::Number(n) if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
-            Value::Number(n) if n.is_u64() => Err(FieldError::new(field, "must be an integer no larger than 9223372036854775807")),
-            _ => Err(FieldError::new(field, format!("must be an integer, got {}", kind(self)))),
+            Value::Number(n) if n.is_u64() => Err(FieldError::new(
+                field,
+                "must be an integer no larger than 9223372036854775807",
+            )),
+            _ => Err(FieldError::new(
+                field,
+                format!("must be an integer, got {}", kind(self)),
+            )),
         }
     }
 
     fn as_real(&self, field: &'static str) -> Result<f64, FieldError> {
-        self.as_f64().ok_or_else(|| FieldError::new(field, format!("must be a number, got {}", kind(self))))
+        self.as_f64()
+            .ok_or_else(|| FieldError::new(field, format!("must be a number, got {}", kind(self))))
     }
 }
 
@@ -275,13 +347,19 @@ mod tests {
 
     #[test]
     fn a_create_with_an_unknown_field_is_refused() {
-        assert_eq!(create_error(with(minimal(), "colour", json!("red"))), "body: unknown field `colour`");
+        assert_eq!(
+            create_error(with(minimal(), "colour", json!("red"))),
+            "body: unknown field `colour`"
+        );
     }
 
     #[test]
     fn a_create_may_not_choose_the_id_or_timestamps() {
         for field in ["id", "created_at", "updated_at"] {
-            assert!(create_error(with(minimal(), field, json!(1))).starts_with(&format!("{field}: is assigned by the server")));
+            assert!(
+                create_error(with(minimal(), field, json!(1)))
+                    .starts_with(&format!("{field}: is assigned by the server"))
+            );
         }
     }
 
@@ -289,15 +367,51 @@ mod tests {
     fn wrong_json_types_are_refused_naming_the_field() {
         let cases = [
             ("name", json!(5), "name: must be a string, got a number"),
-            ("serial_number", json!(["x"]), "serial_number: must be a string, got an array"),
-            ("meter_type", json!(1), "meter_type: must be a string, got a number"),
-            ("reading_interval", json!("900"), "reading_interval: must be an integer, got a string"),
-            ("reading_interval", json!(1.5), "reading_interval: must be an integer, got a fractional number"),
-            ("tariff_id", json!(true), "tariff_id: must be an integer, got a boolean"),
-            ("gateway_id", json!(u64::MAX), "gateway_id: must be an integer no larger than 9223372036854775807"),
-            ("last_reading_value", json!("1"), "last_reading_value: must be a number, got a string"),
-            ("last_reading_at", json!(1700000000), "last_reading_at: must be a string, got a number"),
-            ("location", json!({}), "location: must be a string, got an object"),
+            (
+                "serial_number",
+                json!(["x"]),
+                "serial_number: must be a string, got an array",
+            ),
+            (
+                "meter_type",
+                json!(1),
+                "meter_type: must be a string, got a number",
+            ),
+            (
+                "reading_interval",
+                json!("900"),
+                "reading_interval: must be an integer, got a string",
+            ),
+            (
+                "reading_interval",
+                json!(1.5),
+                "reading_interval: must be an integer, got a fractional number",
+            ),
+            (
+                "tariff_id",
+                json!(true),
+                "tariff_id: must be an integer, got a boolean",
+            ),
+            (
+                "gateway_id",
+                json!(u64::MAX),
+                "gateway_id: must be an integer no larger than 9223372036854775807",
+            ),
+            (
+                "last_reading_value",
+                json!("1"),
+                "last_reading_value: must be a number, got a string",
+            ),
+            (
+                "last_reading_at",
+                json!(1700000000),
+                "last_reading_at: must be a string, got a number",
+            ),
+            (
+                "location",
+                json!({}),
+                "location: must be a string, got an object",
+            ),
         ];
         for (field, value, message) in cases {
             assert_eq!(create_error(with(minimal(), field, value)), message);
@@ -314,7 +428,11 @@ mod tests {
             ("billing_direction", json!("BOTH"), "billing_direction"),
             ("reading_interval", json!(0), "reading_interval"),
             ("building_block_id", json!(-3), "building_block_id"),
-            ("last_reading_at", json!("2026-11-24 23:45"), "last_reading_at"),
+            (
+                "last_reading_at",
+                json!("2026-11-24 23:45"),
+                "last_reading_at",
+            ),
             ("location", json!("l".repeat(501)), "location"),
             ("description", json!("d".repeat(2001)), "description"),
             ("account_id", json!("not-a-uuid"), "account_id"),
@@ -328,27 +446,52 @@ mod tests {
     #[test]
     fn bodies_that_are_not_json_objects_are_refused() {
         for body in ["[]", "\"meter\"", "42", "null"] {
-            assert_eq!(CreateMeterBody::parse(body.as_bytes()).unwrap_err().to_string(), "body: must be a JSON object");
+            assert_eq!(
+                CreateMeterBody::parse(body.as_bytes())
+                    .unwrap_err()
+                    .to_string(),
+                "body: must be a JSON object"
+            );
         }
-        assert!(CreateMeterBody::parse(b"{\"name\": ").unwrap_err().to_string().starts_with("body: is not valid JSON"));
-        assert_eq!(CreateMeterBody::parse(b"").unwrap_err().to_string(), "body: is required: send the meter as a JSON object");
+        assert!(
+            CreateMeterBody::parse(b"{\"name\": ")
+                .unwrap_err()
+                .to_string()
+                .starts_with("body: is not valid JSON")
+        );
+        assert_eq!(
+            CreateMeterBody::parse(b"").unwrap_err().to_string(),
+            "body: is required: send the meter as a JSON object"
+        );
     }
 
     #[test]
     fn an_update_sends_only_the_fields_it_names_and_null_clears() {
-        let parsed = update(json!({"account_id": ACCOUNT, "name": "Renamed", "tariff_id": null})).unwrap();
-        assert_eq!(Value::Object(parsed.changes.to_json()), json!({"name": "Renamed", "tariff_id": null}));
+        let parsed =
+            update(json!({"account_id": ACCOUNT, "name": "Renamed", "tariff_id": null})).unwrap();
+        assert_eq!(
+            Value::Object(parsed.changes.to_json()),
+            json!({"name": "Renamed", "tariff_id": null})
+        );
         assert_eq!(parsed.read_only, ReadOnlyEcho::default());
     }
 
     #[test]
     fn an_update_may_not_clear_the_name() {
-        assert_eq!(update(json!({"account_id": ACCOUNT, "name": null})).unwrap_err().to_string(), "name: cannot be null");
+        assert_eq!(
+            update(json!({"account_id": ACCOUNT, "name": null}))
+                .unwrap_err()
+                .to_string(),
+            "name: cannot be null"
+        );
     }
 
     #[test]
     fn an_update_needs_the_account() {
-        assert_eq!(update(json!({"name": "x"})).unwrap_err().to_string(), "account_id: is required");
+        assert_eq!(
+            update(json!({"name": "x"})).unwrap_err().to_string(),
+            "account_id: is required"
+        );
     }
 
     #[test]
@@ -368,7 +511,12 @@ mod tests {
 
     #[test]
     fn an_update_with_an_unknown_field_is_refused() {
-        assert_eq!(update(json!({"account_id": ACCOUNT, "owner": "x"})).unwrap_err().to_string(), "body: unknown field `owner`");
+        assert_eq!(
+            update(json!({"account_id": ACCOUNT, "owner": "x"}))
+                .unwrap_err()
+                .to_string(),
+            "body: unknown field `owner`"
+        );
     }
 
     #[test]

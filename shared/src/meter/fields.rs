@@ -18,7 +18,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
-        Self { field, rule: rule.into() }
+        Self {
+            field,
+            rule: rule.into(),
+        }
     }
 }
 
@@ -29,9 +32,12 @@ pub struct AccountId(Uuid);
 
 impl AccountId {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Uuid::try_parse(raw.trim())
-            .map(Self)
-            .map_err(|_| FieldError::new("account_id", "must be a UUID such as 6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22"))
+        Uuid::try_parse(raw.trim()).map(Self).map_err(|_| {
+            FieldError::new(
+                "account_id",
+                "must be a UUID such as 6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22",
+            )
+        })
     }
 }
 
@@ -62,7 +68,11 @@ impl From<Uuid> for AccountId {
 
 /// Positive and within `i64`, so every store and every client language can hold it.
 fn positive_integer(field: &'static str, raw: i64) -> Result<i64, FieldError> {
-    if raw > 0 { Ok(raw) } else { Err(FieldError::new(field, "must be a positive integer")) }
+    if raw > 0 {
+        Ok(raw)
+    } else {
+        Err(FieldError::new(field, "must be a positive integer"))
+    }
 }
 
 /// A meter's id: assigned by the store, unique across all accounts.
@@ -77,11 +87,18 @@ impl MeterId {
 
     /// A path segment: digits only (no sign, no spaces), within a positive `i64`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = || FieldError::new("id", format!("must be a positive 64-bit integer, got `{raw}`"));
+        let invalid = || {
+            FieldError::new(
+                "id",
+                format!("must be a positive 64-bit integer, got `{raw}`"),
+            )
+        };
         if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid());
         }
-        raw.parse::<i64>().map_err(|_| invalid()).and_then(|n| Self::new(n).map_err(|_| invalid()))
+        raw.parse::<i64>()
+            .map_err(|_| invalid())
+            .and_then(|n| Self::new(n).map_err(|_| invalid()))
     }
 
     pub fn get(self) -> i64 {
@@ -196,7 +213,10 @@ impl ReadingInterval {
     pub fn parse(raw: i64) -> Result<Self, FieldError> {
         match u32::try_from(raw) {
             Ok(seconds) if (1..=Self::MAX_SECONDS).contains(&raw) => Ok(Self(seconds)),
-            _ => Err(FieldError::new("reading_interval", "must be an integer from 1 to 31536000 seconds")),
+            _ => Err(FieldError::new(
+                "reading_interval",
+                "must be an integer from 1 to 31536000 seconds",
+            )),
         }
     }
 }
@@ -229,9 +249,14 @@ pub type Timestamp = DateTime<Utc>;
 
 /// RFC 3339 with an explicit offset (`Z` or `±hh:mm`); converted to UTC.
 pub fn parse_timestamp(field: &'static str, raw: &str) -> Result<Timestamp, FieldError> {
-    DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-        FieldError::new(field, "must be an RFC 3339 date-time with an offset, such as 2026-11-24T23:45:00Z")
-    })
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "must be an RFC 3339 date-time with an offset, such as 2026-11-24T23:45:00Z",
+            )
+        })
 }
 
 /// Generates an enum whose JSON form is exactly the upper-case names of the spec, and whose parse error
@@ -306,8 +331,21 @@ mod tests {
     #[test]
     fn meter_ids_must_be_plain_positive_64_bit_integers() {
         assert_eq!(MeterId::parse("17").unwrap().get(), 17);
-        assert_eq!(MeterId::parse("9223372036854775807").unwrap().get(), i64::MAX);
-        for bad in ["0", "-1", "+1", "1.0", "abc", "", " 1", "9223372036854775808", "1e3"] {
+        assert_eq!(
+            MeterId::parse("9223372036854775807").unwrap().get(),
+            i64::MAX
+        );
+        for bad in [
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            "",
+            " 1",
+            "9223372036854775808",
+            "1e3",
+        ] {
             let error = MeterId::parse(bad).unwrap_err();
             assert_eq!(error.field, "id", "{bad}");
         }
@@ -315,8 +353,18 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_must_keep_1_to_200_characters() {
-        assert_eq!(MeterName::parse("  Main incomer ").unwrap().as_str(), "Main incomer");
-        assert_eq!(MeterName::parse(&"é".repeat(200)).unwrap().as_str().chars().count(), 200);
+        assert_eq!(
+            MeterName::parse("  Main incomer ").unwrap().as_str(),
+            "Main incomer"
+        );
+        assert_eq!(
+            MeterName::parse(&"é".repeat(200))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            200
+        );
         assert_eq!(
             MeterName::parse("   ").unwrap_err().to_string(),
             "name: must be 1 to 200 characters after trimming"
@@ -326,7 +374,10 @@ mod tests {
 
     #[test]
     fn serial_numbers_keep_1_to_100_characters_and_no_control_characters() {
-        assert_eq!(SerialNumber::parse("EM-2024-000917").unwrap().as_str(), "EM-2024-000917");
+        assert_eq!(
+            SerialNumber::parse("EM-2024-000917").unwrap().as_str(),
+            "EM-2024-000917"
+        );
         assert!(SerialNumber::parse(&"9".repeat(100)).is_ok());
         assert!(SerialNumber::parse(&"9".repeat(101)).is_err());
         assert!(SerialNumber::parse("").is_err());
@@ -345,7 +396,10 @@ mod tests {
             "location: must be at most 500 characters"
         );
         assert!(Description::parse(&"d".repeat(2000)).is_ok());
-        assert_eq!(Description::parse(&"d".repeat(2001)).unwrap_err().field, "description");
+        assert_eq!(
+            Description::parse(&"d".repeat(2001)).unwrap_err().field,
+            "description"
+        );
     }
 
     #[test]
@@ -353,7 +407,10 @@ mod tests {
         assert!(ReadingInterval::parse(1).is_ok());
         assert!(ReadingInterval::parse(31_536_000).is_ok());
         for bad in [0, -5, 31_536_001, i64::MAX] {
-            assert_eq!(ReadingInterval::parse(bad).unwrap_err().field, "reading_interval");
+            assert_eq!(
+                ReadingInterval::parse(bad).unwrap_err().field,
+                "reading_interval"
+            );
         }
     }
 
@@ -370,24 +427,44 @@ mod tests {
             assert!(ReadingValue::parse(good).is_ok(), "{good}");
         }
         for bad in [f64::NAN, f64::INFINITY, 1e126, 1e-131] {
-            assert_eq!(ReadingValue::parse(bad).unwrap_err().field, "last_reading_value");
+            assert_eq!(
+                ReadingValue::parse(bad).unwrap_err().field,
+                "last_reading_value"
+            );
         }
     }
 
     #[test]
     fn timestamps_need_an_offset_and_are_converted_to_utc() {
         let at = parse_timestamp("last_reading_at", "2026-11-25T01:45:00+02:00").unwrap();
-        assert_eq!(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true), "2026-11-24T23:45:00Z");
-        for bad in ["2026-11-24T23:45:00", "2026-11-24", "yesterday", "2026-13-01T00:00:00Z"] {
-            assert_eq!(parse_timestamp("last_reading_at", bad).unwrap_err().field, "last_reading_at");
+        assert_eq!(
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "2026-11-24T23:45:00Z"
+        );
+        for bad in [
+            "2026-11-24T23:45:00",
+            "2026-11-24",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                parse_timestamp("last_reading_at", bad).unwrap_err().field,
+                "last_reading_at"
+            );
         }
     }
 
     #[test]
     fn enums_accept_exactly_the_upper_case_names() {
         assert_eq!("EV".parse::<MeterType>().unwrap(), MeterType::EV);
-        assert_eq!("LORAWAN".parse::<CommunicationType>().unwrap(), CommunicationType::LORAWAN);
-        assert_eq!("ACCPAY".parse::<BillingDirection>().unwrap(), BillingDirection::ACCPAY);
+        assert_eq!(
+            "LORAWAN".parse::<CommunicationType>().unwrap(),
+            CommunicationType::LORAWAN
+        );
+        assert_eq!(
+            "ACCPAY".parse::<BillingDirection>().unwrap(),
+            BillingDirection::ACCPAY
+        );
         let error = "electricity".parse::<MeterType>().unwrap_err();
         assert_eq!(
             error.to_string(),

@@ -6,7 +6,14 @@ mod fields;
 pub use body::{CreateMeterBody, UpdateMeterBody, read_only_changed};
 
 /// Fields an update may echo but never change.
-pub const READ_ONLY_FIELDS: [&str; 6] = ["id", "serial_number", "meter_type", "communication_type", "created_at", "updated_at"];
+pub const READ_ONLY_FIELDS: [&str; 6] = [
+    "id",
+    "serial_number",
+    "meter_type",
+    "communication_type",
+    "created_at",
+    "updated_at",
+];
 pub use fields::*;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -128,7 +135,10 @@ impl ReadOnlyEcho {
     /// The first echoed field whose value differs from `meter`'s, if any.
     pub fn first_mismatch(&self, meter: &Meter) -> Option<String> {
         let stored = to_object(meter);
-        self.to_json().into_iter().find(|(field, echoed)| stored.get(field) != Some(echoed)).map(|(field, _)| field)
+        self.to_json()
+            .into_iter()
+            .find(|(field, echoed)| stored.get(field) != Some(echoed))
+            .map(|(field, _)| field)
     }
 }
 
@@ -139,7 +149,12 @@ pub fn now() -> Timestamp {
 }
 
 impl Meter {
-    pub fn create(id: MeterId, account_id: AccountId, new: NewMeter, at: Timestamp) -> Result<Meter, serde_json::Error> {
+    pub fn create(
+        id: MeterId,
+        account_id: AccountId,
+        new: NewMeter,
+        at: Timestamp,
+    ) -> Result<Meter, serde_json::Error> {
         let meter = Meter {
             id,
             account_id,
@@ -164,7 +179,11 @@ impl Meter {
 
     /// This meter with `changes` applied and `updated_at` set to `at`. Every value comes from a valid
     /// field type, so an error here is a bug, reported rather than hidden.
-    pub fn with_changes(&self, changes: &MeterChanges, at: Timestamp) -> Result<Meter, serde_json::Error> {
+    pub fn with_changes(
+        &self,
+        changes: &MeterChanges,
+        at: Timestamp,
+    ) -> Result<Meter, serde_json::Error> {
         let mut merged = to_object(self);
         merged.extend(changes.to_json());
         merged.insert("updated_at".into(), serde_json::to_value(at)?);

@@ -32,7 +32,11 @@ impl EmbeddedStore {
 
     /// A store that lives and dies with the process.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::prepared(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(internal)?)
+        Self::prepared(
+            Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(internal)?,
+        )
     }
 
     /// Creates the tables up front, so that reads never meet a missing table.
@@ -51,7 +55,9 @@ impl EmbeddedStore {
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db)).await.map_err(internal)?
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(internal)?
     }
 }
 
@@ -63,13 +69,24 @@ impl MeterStore for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             let meter = {
                 let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
-                let last = counters.get(METER_ID_COUNTER).map_err(internal)?.map_or(0, |guard| guard.value());
+                let last = counters
+                    .get(METER_ID_COUNTER)
+                    .map_err(internal)?
+                    .map_or(0, |guard| guard.value());
                 let id = MeterId::new(last + 1).map_err(internal)?;
-                counters.insert(METER_ID_COUNTER, id.get()).map_err(internal)?;
+                counters
+                    .insert(METER_ID_COUNTER, id.get())
+                    .map_err(internal)?;
                 let meter = Meter::create(id, account, new, meter::now()).map_err(internal)?;
                 let key = account.to_string();
-                txn.open_table(METERS).map_err(internal)?.insert((key.as_str(), id.get()), encode(&meter)?.as_slice()).map_err(internal)?;
-                txn.open_table(OWNERS).map_err(internal)?.insert(id.get(), key.as_str()).map_err(internal)?;
+                txn.open_table(METERS)
+                    .map_err(internal)?
+                    .insert((key.as_str(), id.get()), encode(&meter)?.as_slice())
+                    .map_err(internal)?;
+                txn.open_table(OWNERS)
+                    .map_err(internal)?
+                    .insert(id.get(), key.as_str())
+                    .map_err(internal)?;
                 meter
             };
             txn.commit().map_err(internal)?;
@@ -83,7 +100,12 @@ impl MeterStore for EmbeddedStore {
         self.run(move |db| {
             let txn = db.begin_read().map_err(internal)?;
             let key = account.to_string();
-            match txn.open_table(METERS).map_err(internal)?.get((key.as_str(), id.get())).map_err(internal)? {
+            match txn
+                .open_table(METERS)
+                .map_err(internal)?
+                .get((key.as_str(), id.get()))
+                .map_err(internal)?
+            {
                 Some(stored) => decode(stored.value()),
                 None => Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
             }
@@ -96,8 +118,12 @@ impl MeterStore for EmbeddedStore {
         self.run(move |db| {
             let txn = db.begin_read().map_err(internal)?;
             let meters = txn.open_table(METERS).map_err(internal)?;
-            let range = meters.range((key.as_str(), 1)..=(key.as_str(), i64::MAX)).map_err(internal)?;
-            range.map(|entry| decode(entry.map_err(internal)?.1.value())).collect()
+            let range = meters
+                .range((key.as_str(), 1)..=(key.as_str(), i64::MAX))
+                .map_err(internal)?;
+            range
+                .map(|entry| decode(entry.map_err(internal)?.1.value()))
+                .collect()
         })
         .await
     }
@@ -122,8 +148,12 @@ impl MeterStore for EmbeddedStore {
                 if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
                     return Err(mismatch);
                 }
-                let updated = stored.with_changes(&changes, meter::now()).map_err(internal)?;
-                meters.insert((key.as_str(), id.get()), encode(&updated)?.as_slice()).map_err(internal)?;
+                let updated = stored
+                    .with_changes(&changes, meter::now())
+                    .map_err(internal)?;
+                meters
+                    .insert((key.as_str(), id.get()), encode(&updated)?.as_slice())
+                    .map_err(internal)?;
                 updated
             };
             txn.commit().map_err(internal)?;
@@ -138,7 +168,13 @@ impl MeterStore for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut owners = txn.open_table(OWNERS).map_err(internal)?;
-                if txn.open_table(METERS).map_err(internal)?.remove((key.as_str(), id.get())).map_err(internal)?.is_none() {
+                if txn
+                    .open_table(METERS)
+                    .map_err(internal)?
+                    .remove((key.as_str(), id.get()))
+                    .map_err(internal)?
+                    .is_none()
+                {
                     return Err(missing(&owners, id)?);
                 }
                 owners.remove(id.get()).map_err(internal)?;
@@ -151,7 +187,10 @@ impl MeterStore for EmbeddedStore {
 }
 
 /// After a miss in the caller's account: 403 if the id lives in another account, else 404.
-fn missing(owners: &impl ReadableTable<i64, &'static str>, id: MeterId) -> Result<StoreError, StoreError> {
+fn missing(
+    owners: &impl ReadableTable<i64, &'static str>,
+    id: MeterId,
+) -> Result<StoreError, StoreError> {
     Ok(match owners.get(id.get()).map_err(internal)? {
         Some(_) => StoreError::OtherAccount(id),
         None => StoreError::NotFound(id),

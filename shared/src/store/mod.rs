@@ -1,10 +1,10 @@
 //! The port every store implements. Every method takes the account first, so no call can forget the
 //! tenant boundary.
 
-// mod dynamodb;
+mod dynamodb;
 mod embedded;
 
-// pub use dynamodb::DynamoDbStore;
+pub use dynamodb::DynamoDbStore;
 pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;
@@ -62,6 +62,12 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
 /// The store's complaint about an echoed read-only field, in the caller's terms.
 pub(crate) fn read_only_mismatch(read_only: &ReadOnlyEcho, stored: &Meter) -> Option<StoreError> {
     let field = read_only.first_mismatch(stored)?;
-    let field = crate::meter::READ_ONLY_FIELDS.iter().find(|known| **known == field).copied().unwrap_or("body");
-    Some(StoreError::ReadOnlyChanged(crate::meter::read_only_changed(field)))
+    let field = crate::meter::READ_ONLY_FIELDS
+        .iter()
+        .find(|known| **known == field)
+        .copied()
+        .unwrap_or("body");
+    Some(StoreError::ReadOnlyChanged(
+        crate::meter::read_only_changed(field),
+    ))
 }

@@ -1,0 +1,147 @@
+//! How a function binary starts: configuration and clients built once at cold start, then every event
+//! through the endpoint's handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use lambda_http::http::{HeaderMap, HeaderValue};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, LambdaEvent, Request, Service, service_fn};
+
+use crate::auth::Authenticator;
+use crate::config::{AuthConfig, ConfigError, DynamoDbConfig};
+use crate::handlers::{App, Endpoint};
+use crate::request::UNDECODABLE_BODY_HEADER;
+use crate::store::DynamoDbStore;
+
+/// A function binary's whole life: read configuration (exiting with one log line naming the variable if
+/// it is missing), build the DynamoDB client once, and serve `endpoint` until Lambda stops the process.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = match app_from_env().await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration; not serving");
+            return Err(error.into());
+        }
+    };
+    let handler = service_fn(move |request: Request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(endpoint.handle(&app, request).await) }
+    });
+    lambda_runtime::run(BodyGuard(Adapter::from(handler))).await
+}
+
+/// The production dependencies, from the environment of the design's configuration table.
+pub async fn app_from_env() -> Result<App, ConfigError> {
+    let auth = Authenticator::new(&AuthConfig::from_env()?)?;
+    let dynamodb = DynamoDbConfig::from_env()?;
+    let store = DynamoDbStore::new(dynamodb_client(&dynamodb).await, dynamodb.table_name);
+    Ok(App::new(store, auth))
+}
+
+/// The SDK client, pointed at `DYNAMODB_ENDPOINT` when it is set (DynamoDB Local).
+pub async fn dynamodb_client(config: &DynamoDbConfig) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &config.endpoint {
+        loader = loader.endpoint_url(endpoint);
+        // DynamoDB Local accepts any credentials; without these the SDK would search for real ones.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ));
+        }
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(aws_config::Region::from_static("us-east-1"));
+        }
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+/// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this
+/// with the fixtures in `events/`).
+pub fn request_from_event(json: &str) -> Result<Request, serde_json::Error> {
+    let mut event: LambdaRequest = serde_json::from_str(json)?;
+    guard_body(&mut event);
+    Ok(event.into())
+}
+
+/// lambda_http panics on a base64 body that does not decode; this layer marks such a request instead,
+/// so the handler answers 400 rather than the invocation failing.
+#[derive(Debug, Clone)]
+pub struct BodyGuard<S>(pub S);
+
+impl<S> Service<LambdaEvent<LambdaRequest>> for BodyGuard<S>
+where
+    S: Service<LambdaEvent<LambdaRequest>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut event: LambdaEvent<LambdaRequest>) -> Self::Future {
+        guard_body(&mut event.payload);
+        Box::pin(self.0.call(event))
+    }
+}
+
+fn guard_body(event: &mut LambdaRequest) {
+    match event {
+        LambdaRequest::ApiGatewayV2(request) => mark(
+            &mut request.headers,
+            None,
+            &mut request.body,
+            &mut request.is_base64_encoded,
+        ),
+        LambdaRequest::ApiGatewayV1(request) => mark(
+            &mut request.headers,
+            Some(&mut request.multi_value_headers),
+            &mut request.body,
+            &mut request.is_base64_encoded,
+        ),
+        LambdaRequest::Alb(request) => mark(
+            &mut request.headers,
+            Some(&mut request.multi_value_headers),
+            &mut request.body,
+            &mut request.is_base64_encoded,
+        ),
+        _ => {}
+    }
+}
+
+fn mark(
+    headers: &mut HeaderMap,
+    multi_value: Option<&mut HeaderMap>,
+    body: &mut Option<String>,
+    is_base64: &mut bool,
+) {
+    // Only this layer may set the marker: a caller's copy is dropped.
+    headers.remove(UNDECODABLE_BODY_HEADER);
+    let mut multi_value = multi_value;
+    if let Some(multi) = multi_value.as_deref_mut() {
+        multi.remove(UNDECODABLE_BODY_HEADER);
+    }
+    let undecodable = *is_base64
+        && body.as_deref().is_some_and(|text| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .is_err()
+        });
+    if undecodable {
+        *is_base64 = false;
+        *body = None;
+        headers.insert(UNDECODABLE_BODY_HEADER, HeaderValue::from_static("1"));
+        if let Some(multi) = multi_value.filter(|multi| !multi.is_empty()) {
+            multi.insert(UNDECODABLE_BODY_HEADER, HeaderValue::from_static("1"));
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The production store: one DynamoDB table, partition key `account_id` (S), sort key `id` (N), one item per
+//! meter with attributes named as the JSON fields (unset fields absent). Ids come from one counter item;
+//! a keys-only index on `id` tells another account's meter (403) from no meter (404).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType,
+};
+use serde_json::{Map, Number, Value};
+
+use super::{BoxError, MeterStore, StoreError, read_only_mismatch};
+use crate::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The keys-only global secondary index on `id`.
+pub const ID_INDEX: &str = "id-index";
+/// The counter item's partition key: not a UUID, so it can never collide with an account.
+const COUNTER_PARTITION: &str = "#meter-id-counter";
+const COUNTER_ATTRIBUTE: &str = "last_id";
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    /// Wraps a client built once per process (see `lambda::dynamodb_client`).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the table as the SAM template declares it, unless it exists (local development and tests).
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(error) => return Err(sdk_error(error)),
+        }
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+        };
+        let attribute = |name: &str, kind| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(ID_INDEX)
+            .key_schema(key("id", KeyType::Hash).map_err(internal)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(internal)?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("account_id", KeyType::Hash).map_err(internal)?)
+            .key_schema(key("id", KeyType::Range).map_err(internal)?)
+            .attribute_definitions(
+                attribute("account_id", ScalarAttributeType::S).map_err(internal)?,
+            )
+            .attribute_definitions(attribute("id", ScalarAttributeType::N).map_err(internal)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    /// After a miss in the caller's account: 403 if the id lives in another account, else 404.
+    async fn missing(&self, id: MeterId) -> Result<StoreError, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ID_INDEX)
+            .key_condition_expression("#id = :id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", number(id.get()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(if found.count() > 0 {
+            StoreError::OtherAccount(id)
+        } else {
+            StoreError::NotFound(id)
+        })
+    }
+
+    fn key(account: &AccountId, id: MeterId) -> Item {
+        HashMap::from([
+            ("account_id".into(), AttributeValue::S(account.to_string())),
+            ("id".into(), number(id.get())),
+        ])
+    }
+}
+
+#[async_trait]
+impl MeterStore for DynamoDbStore {
+    async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
+        let counter = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("account_id", AttributeValue::S(COUNTER_PARTITION.into()))
+            .key("id", number(0))
+            .update_expression("ADD #last :one")
+            .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
+            .expression_attribute_values(":one", number(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let last = counter
+            .attributes()
+            .and_then(|item| item.get(COUNTER_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok());
+        let id = last
+            .and_then(|n| n.parse().ok())
+            .and_then(|n| MeterId::new(n).ok())
+            .ok_or_else(|| internal("the id counter returned no id"))?;
+        let meter = Meter::create(id, *account, new, meter::now()).map_err(internal)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&meter.to_json())))
+            // The counter never repeats, so this only fires if someone wrote the table by hand; then refuse.
+            .condition_expression("attribute_not_exists(account_id)")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(meter)
+    }
+
+    async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(account, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        match output.item {
+            Some(item) => from_item(item),
+            None => Err(self.missing(id).await?),
+        }
+    }
+
+    async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError> {
+        let mut meters = Vec::new();
+        let mut start_key = None;
+        // DynamoDB returns at most 1 MB a page; keep asking until it gives no `LastEvaluatedKey`.
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("account_id = :account")
+                .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items.unwrap_or_default() {
+                meters.push(from_item(item)?);
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(meters);
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+    ) -> Result<Meter, StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut changes = changes.to_json();
+        changes.insert(
+            "updated_at".into(),
+            serde_json::to_value(meter::now()).map_err(internal)?,
+        );
+        for (n, (field, value)) in changes.into_iter().enumerate() {
+            names.insert(format!("#c{n}"), field);
+            match to_attribute(&value) {
+                Some(attribute) => {
+                    values.insert(format!(":c{n}"), attribute);
+                    sets.push(format!("#c{n} = :c{n}"));
+                }
+                None => removes.push(format!("#c{n}")),
+            }
+        }
+        let mut conditions = vec!["attribute_exists(account_id)".to_owned()];
+        for (n, (field, value)) in read_only.to_json().into_iter().enumerate() {
+            names.insert(format!("#r{n}"), field);
+            values.insert(
+                format!(":r{n}"),
+                to_attribute(&value).ok_or_else(|| internal("a read-only echo was null"))?,
+            );
+            conditions.push(format!("#r{n} = :r{n}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(account, id)))
+            .update_expression(expression)
+            .condition_expression(conditions.join(" AND "))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => from_item(output.attributes.unwrap_or_default()),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    match failed.item() {
+                        // The meter is there, so a read-only echo differed; the old item says which.
+                        Some(old) => {
+                            let stored = from_item(old.clone())?;
+                            Err(read_only_mismatch(&read_only, &stored).unwrap_or_else(|| {
+                                internal("conditional update failed with no differing field")
+                            }))
+                        }
+                        None => Err(self.missing(id).await?),
+                    }
+                }
+                _ => Err(sdk_error(error)),
+            },
+        }
+    }
+
+    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(account, id)))
+            .condition_expression("attribute_exists(account_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(self.missing(id).await?)
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+}
+
+fn number(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+/// JSON strings are `S`, numbers `N`; `null` means "absent", so it has no attribute.
+fn to_attribute(value: &Value) -> Option<AttributeValue> {
+    match value {
+        Value::String(text) => Some(AttributeValue::S(text.clone())),
+        Value::Number(n) => Some(AttributeValue::N(n.to_string())),
+        Value::Bool(flag) => Some(AttributeValue::Bool(*flag)),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn to_item(object: &Map<String, Value>) -> Item {
+    object
+        .iter()
+        .filter_map(|(field, value)| Some((field.clone(), to_attribute(value)?)))
+        .collect()
+}
+
+fn from_item(item: Item) -> Result<Meter, StoreError> {
+    let mut object = Map::new();
+    for (field, attribute) in item {
+        let value = match attribute {
+            AttributeValue::S(text) => Value::String(text),
+            AttributeValue::N(n) => match n.parse::<i64>() {
+                Ok(integer) => Value::from(integer),
+                Err(_) => n
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| internal(format!("attribute {field} holds the number {n}")))?,
+            },
+            AttributeValue::Bool(flag) => Value::Bool(flag),
+            _ => {
+                return Err(internal(format!(
+                    "attribute {field} has an unexpected type"
+                )));
+            }
+        };
+        object.insert(field, value);
+    }
+    // Unset fields are absent from the item; the meter shows them as null.
+    serde_json::from_value(Value::Object(object)).map_err(internal)
+}
+
+/// Throttling, timeouts and unreachable endpoints may pass (503); everything else is a failure (500).
+fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    const TRANSIENT_CODES: [&str; 7] = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+        "TransactionInProgressException",
+    ];
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        _ => false,
+    };
+    let error: BoxError = Box::new(error);
+    if transient {
+        StoreError::Unavailable(error)
+    } else {
+        StoreError::Internal(error)
+    }
+}
+
+fn internal(error: impl Into<BoxError>) -> StoreError {
+    StoreError::Internal(error.into())
+}
