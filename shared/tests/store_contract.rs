@@ -1,0 +1,419 @@
+//! One contract, two stores: every behaviour the handlers rely on, run against the embedded store and
+//! against DynamoDB Local. The DynamoDB suite is `#[ignore]`d unless run by `scripts/test`, which starts
+//! DynamoDB Local and passes `--include-ignored`; a plain `cargo test` reports it as ignored.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use meters::config::DynamoDbConfig;
+use meters::meter::{
+    AccountId, BillingDirection, Change, CommunicationType, Description, Location, Meter,
+    MeterChanges, MeterId, MeterName, MeterType, NewMeter, ReadOnlyEcho, ReadingInterval,
+    ReadingValue, ReferenceId, SerialNumber, parse_timestamp,
+};
+use meters::store::{DynamoDbStore, EmbeddedStore, MeterStore, StoreError};
+
+type Store = Arc<dyn MeterStore>;
+
+async fn embedded() -> Store {
+    Arc::new(EmbeddedStore::in_memory().expect("an in-memory store opens"))
+}
+
+/// A fresh table per test, so tests never see each other's meters.
+async fn dynamodb() -> Store {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").expect(
+        "DYNAMODB_ENDPOINT must point at DynamoDB Local; run scripts/test, which starts it",
+    );
+    let config = DynamoDbConfig {
+        table_name: format!("meters-test-{}", uuid::Uuid::new_v4().simple()),
+        endpoint: Some(endpoint),
+    };
+    let store = DynamoDbStore::new(
+        meters::lambda::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    );
+    store
+        .create_table_if_missing()
+        .await
+        .expect("the test table is created");
+    Arc::new(store)
+}
+
+macro_rules! contract {
+    ($suite:ident, $store:ident, $attributes:tt) => {
+        mod $suite {
+            contract!(@tests $store, $attributes;
+                a_created_meter_reads_back_with_every_field,
+                a_meter_created_with_only_required_fields_has_the_defaults,
+                sixty_concurrent_creates_get_sixty_distinct_ids_and_are_all_listed,
+                a_list_holds_only_the_accounts_meters_in_id_order,
+                a_list_reads_every_page_of_a_partition_larger_than_one_megabyte,
+                another_accounts_meter_is_forbidden_and_an_unknown_one_not_found,
+                an_update_changes_only_the_fields_sent,
+                null_clears_a_field,
+                concurrent_updates_to_different_fields_both_land,
+                read_only_fields_echoed_unchanged_are_accepted,
+                a_changed_read_only_field_is_refused_and_nothing_is_written,
+                a_deleted_meter_is_gone_and_its_id_is_never_reused,
+                deleting_or_updating_another_accounts_meter_leaves_it_alone,
+            );
+        }
+    };
+    (@tests $store:ident, $attributes:tt; $($test:ident),+ $(,)?) => {
+        $(contract!(@test $store, $attributes, $test);)+
+    };
+    (@test $store:ident, [$(#[$attribute:meta])*], $test:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
+        async fn $test() {
+            super::$test(super::$store().await).await;
+        }
+    };
+}
+
+contract!(embedded_store, embedded, []);
+contract!(dynamodb_store, dynamodb, [#[ignore = "needs DynamoDB Local: run scripts/test"]]);
+
+fn account() -> AccountId {
+    AccountId::from(uuid::Uuid::new_v4())
+}
+
+fn new_meter(name: &str) -> NewMeter {
+    NewMeter {
+        name: MeterName::parse(name).unwrap(),
+        serial_number: SerialNumber::parse(&format!("SN-{name}")).unwrap(),
+        meter_type: MeterType::ELECTRICITY,
+        communication_type: CommunicationType::NONE,
+        details: MeterChanges::default(),
+    }
+}
+
+fn full_meter() -> NewMeter {
+    NewMeter {
+        name: MeterName::parse("Main incomer").unwrap(),
+        serial_number: SerialNumber::parse("EM-2024-000917").unwrap(),
+        meter_type: MeterType::SOLAR,
+        communication_type: CommunicationType::MODBUS,
+        details: MeterChanges {
+            name: None,
+            description: Change::Set(Description::parse("roof array, east").unwrap()),
+            reading_interval: Change::Set(ReadingInterval::parse(900).unwrap()),
+            building_block_id: Change::Set(ReferenceId::parse("building_block_id", 3).unwrap()),
+            gateway_id: Change::Set(ReferenceId::parse("gateway_id", 4).unwrap()),
+            tariff_id: Change::Set(ReferenceId::parse("tariff_id", 12).unwrap()),
+            last_reading_value: Change::Set(ReadingValue::parse(10423.5).unwrap()),
+            last_reading_at: Change::Set(
+                parse_timestamp("last_reading_at", "2026-11-24T23:45:00Z").unwrap(),
+            ),
+            location: Change::Set(Location::parse("Basement switch room").unwrap()),
+            billing_direction: Change::Set(BillingDirection::ACCREC),
+        },
+    }
+}
+
+fn rename(name: &str) -> MeterChanges {
+    MeterChanges {
+        name: Some(MeterName::parse(name).unwrap()),
+        ..MeterChanges::default()
+    }
+}
+
+async fn a_created_meter_reads_back_with_every_field(store: Store) {
+    let account = account();
+    let created = store.create(&account, full_meter()).await.unwrap();
+    let json = serde_json::to_value(&created).unwrap();
+    assert_eq!(json["account_id"], account.to_string());
+    assert_eq!(json["name"], "Main incomer");
+    assert_eq!(json["meter_type"], "SOLAR");
+    assert_eq!(json["communication_type"], "MODBUS");
+    assert_eq!(json["description"], "roof array, east");
+    assert_eq!(json["reading_interval"], 900);
+    assert_eq!(json["building_block_id"], 3);
+    assert_eq!(json["gateway_id"], 4);
+    assert_eq!(json["tariff_id"], 12);
+    assert_eq!(json["last_reading_value"], 10423.5);
+    assert_eq!(json["last_reading_at"], "2026-11-24T23:45:00Z");
+    assert_eq!(json["location"], "Basement switch room");
+    assert_eq!(json["billing_direction"], "ACCREC");
+    assert_eq!(created.created_at, created.updated_at);
+    assert_eq!(store.get(&account, created.id).await.unwrap(), created);
+}
+
+async fn a_meter_created_with_only_required_fields_has_the_defaults(store: Store) {
+    let account = account();
+    let created = store.create(&account, new_meter("plain")).await.unwrap();
+    let read = store.get(&account, created.id).await.unwrap();
+    assert_eq!(read, created);
+    assert_eq!(read.description, None);
+    assert_eq!(read.tariff_id, None);
+    assert_eq!(read.billing_direction, None);
+}
+
+async fn sixty_concurrent_creates_get_sixty_distinct_ids_and_are_all_listed(store: Store) {
+    let account = account();
+    let creates = (0..60).map(|n| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create(&account, new_meter(&format!("m{n}")))
+                .await
+                .unwrap()
+                .id
+        })
+    });
+    let mut ids: Vec<MeterId> = join_all(creates)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60);
+    let listed: Vec<MeterId> = store
+        .list(&account)
+        .await
+        .unwrap()
+        .iter()
+        .map(|meter| meter.id)
+        .collect();
+    assert_eq!(listed, ids);
+}
+
+async fn a_list_holds_only_the_accounts_meters_in_id_order(store: Store) {
+    let (mine, theirs) = (account(), account());
+    let first = store.create(&mine, new_meter("a")).await.unwrap();
+    store.create(&theirs, new_meter("b")).await.unwrap();
+    let second = store.create(&mine, new_meter("c")).await.unwrap();
+    let listed = store.list(&mine).await.unwrap();
+    assert_eq!(listed, vec![first, second]);
+    assert!(store.list(&account()).await.unwrap().is_empty());
+}
+
+async fn a_list_reads_every_page_of_a_partition_larger_than_one_megabyte(store: Store) {
+    let account = account();
+    // ~2.1 KB per meter: 600 meters are ~1.3 MB, more than one DynamoDB query page.
+    let description = "d".repeat(2000);
+    let total = 600;
+    for batch in (0..total).collect::<Vec<_>>().chunks(20) {
+        let creates = batch.iter().map(|n| {
+            let store = Arc::clone(&store);
+            let mut meter = new_meter(&format!("bulk-{n}"));
+            meter.details.description = Change::Set(Description::parse(&description).unwrap());
+            async move { store.create(&account, meter).await.unwrap() }
+        });
+        join_all(creates).await;
+    }
+    let listed = store.list(&account).await.unwrap();
+    assert_eq!(listed.len(), total);
+    assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
+}
+
+async fn another_accounts_meter_is_forbidden_and_an_unknown_one_not_found(store: Store) {
+    let (owner, intruder) = (account(), account());
+    let meter = store.create(&owner, new_meter("private")).await.unwrap();
+    assert!(
+        matches!(store.get(&intruder, meter.id).await, Err(StoreError::OtherAccount(id)) if id == meter.id)
+    );
+    let unknown = MeterId::new(meter.id.get() + 1_000_000).unwrap();
+    assert!(
+        matches!(store.get(&owner, unknown).await, Err(StoreError::NotFound(id)) if id == unknown)
+    );
+    assert!(matches!(
+        store
+            .update(&owner, unknown, rename("x"), ReadOnlyEcho::default())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete(&owner, unknown).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn an_update_changes_only_the_fields_sent(store: Store) {
+    let account = account();
+    let created = store.create(&account, full_meter()).await.unwrap();
+    let changes = MeterChanges {
+        location: Change::Set(Location::parse("Roof").unwrap()),
+        ..rename("Renamed")
+    };
+    let updated = store
+        .update(&account, created.id, changes, ReadOnlyEcho::default())
+        .await
+        .unwrap();
+    assert_eq!(updated.name.as_str(), "Renamed");
+    assert_eq!(
+        updated.location.as_ref().map(Location::as_str),
+        Some("Roof")
+    );
+    let unchanged = Meter {
+        name: created.name.clone(),
+        location: created.location.clone(),
+        updated_at: created.updated_at,
+        ..updated.clone()
+    };
+    assert_eq!(unchanged, created);
+    assert!(updated.updated_at >= created.updated_at);
+    assert_eq!(store.get(&account, created.id).await.unwrap(), updated);
+}
+
+async fn null_clears_a_field(store: Store) {
+    let account = account();
+    let created = store.create(&account, full_meter()).await.unwrap();
+    let changes = MeterChanges {
+        tariff_id: Change::Clear,
+        last_reading_at: Change::Clear,
+        ..MeterChanges::default()
+    };
+    let updated = store
+        .update(&account, created.id, changes, ReadOnlyEcho::default())
+        .await
+        .unwrap();
+    assert_eq!(updated.tariff_id, None);
+    assert_eq!(updated.last_reading_at, None);
+    assert_eq!(updated.gateway_id, created.gateway_id);
+    assert_eq!(store.get(&account, created.id).await.unwrap(), updated);
+}
+
+async fn concurrent_updates_to_different_fields_both_land(store: Store) {
+    let account = account();
+    for round in 0..10 {
+        let meter = store
+            .create(&account, new_meter(&format!("race-{round}")))
+            .await
+            .unwrap();
+        let name_change = rename(&format!("renamed-{round}"));
+        let location_change = MeterChanges {
+            location: Change::Set(Location::parse(&format!("room {round}")).unwrap()),
+            ..MeterChanges::default()
+        };
+        let (a, b) = (Arc::clone(&store), Arc::clone(&store));
+        let (first, second) = tokio::join!(
+            tokio::spawn(async move {
+                a.update(&account, meter.id, name_change, ReadOnlyEcho::default())
+                    .await
+            }),
+            tokio::spawn(async move {
+                b.update(&account, meter.id, location_change, ReadOnlyEcho::default())
+                    .await
+            }),
+        );
+        first.unwrap().unwrap();
+        second.unwrap().unwrap();
+        let stored = store.get(&account, meter.id).await.unwrap();
+        assert_eq!(stored.name.as_str(), format!("renamed-{round}"));
+        assert_eq!(
+            stored.location.as_ref().map(Location::as_str),
+            Some(format!("room {round}").as_str())
+        );
+    }
+}
+
+async fn read_only_fields_echoed_unchanged_are_accepted(store: Store) {
+    let account = account();
+    let created = store.create(&account, full_meter()).await.unwrap();
+    let echo = ReadOnlyEcho {
+        serial_number: Some(created.serial_number.clone()),
+        meter_type: Some(created.meter_type),
+        communication_type: Some(created.communication_type),
+        created_at: Some(created.created_at),
+        updated_at: Some(created.updated_at),
+    };
+    let updated = store
+        .update(&account, created.id, rename("edited after GET"), echo)
+        .await
+        .unwrap();
+    assert_eq!(updated.name.as_str(), "edited after GET");
+}
+
+async fn a_changed_read_only_field_is_refused_and_nothing_is_written(store: Store) {
+    let account = account();
+    let created = store.create(&account, full_meter()).await.unwrap();
+    let attempts = [
+        (
+            "serial_number",
+            ReadOnlyEcho {
+                serial_number: Some(SerialNumber::parse("OTHER").unwrap()),
+                ..ReadOnlyEcho::default()
+            },
+        ),
+        (
+            "meter_type",
+            ReadOnlyEcho {
+                meter_type: Some(MeterType::GAS),
+                ..ReadOnlyEcho::default()
+            },
+        ),
+        (
+            "communication_type",
+            ReadOnlyEcho {
+                communication_type: Some(CommunicationType::MQTT),
+                ..ReadOnlyEcho::default()
+            },
+        ),
+        (
+            "created_at",
+            ReadOnlyEcho {
+                created_at: Some(parse_timestamp("created_at", "2020-01-01T00:00:00Z").unwrap()),
+                ..ReadOnlyEcho::default()
+            },
+        ),
+        (
+            "updated_at",
+            ReadOnlyEcho {
+                serial_number: Some(created.serial_number.clone()),
+                updated_at: Some(parse_timestamp("updated_at", "2020-01-01T00:00:00Z").unwrap()),
+                ..ReadOnlyEcho::default()
+            },
+        ),
+    ];
+    for (field, echo) in attempts {
+        match store
+            .update(&account, created.id, rename("should not land"), echo)
+            .await
+        {
+            Err(StoreError::ReadOnlyChanged(error)) => assert_eq!(error.field, field),
+            other => panic!("{field}: expected a read-only refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(store.get(&account, created.id).await.unwrap(), created);
+}
+
+async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: Store) {
+    let account = account();
+    let first = store.create(&account, new_meter("first")).await.unwrap();
+    let last = store.create(&account, new_meter("last")).await.unwrap();
+    store.delete(&account, last.id).await.unwrap();
+    assert!(matches!(
+        store.get(&account, last.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete(&account, last.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let next = store.create(&account, new_meter("next")).await.unwrap();
+    assert!(next.id > last.id, "id {} was handed out again", next.id);
+    assert_eq!(store.list(&account).await.unwrap(), vec![first, next]);
+}
+
+async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Store) {
+    let (owner, intruder) = (account(), account());
+    let meter = store.create(&owner, new_meter("guarded")).await.unwrap();
+    assert!(matches!(
+        store.delete(&intruder, meter.id).await,
+        Err(StoreError::OtherAccount(_))
+    ));
+    assert!(matches!(
+        store
+            .update(
+                &intruder,
+                meter.id,
+                rename("hijacked"),
+                ReadOnlyEcho::default()
+            )
+            .await,
+        Err(StoreError::OtherAccount(_))
+    ));
+    assert_eq!(store.get(&owner, meter.id).await.unwrap(), meter);
+}
