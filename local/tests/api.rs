@@ -1,0 +1,972 @@
+//! The API over real HTTP: `meters-local` started on a free port, called as a client would call it.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use meters::auth::TokenIssuer;
+use meters::config::AuthConfig;
+use meters::meter::AccountId;
+use meters_local::{Storage, serve, start};
+use serde_json::{Value, json};
+
+const SECRET: &str = "http-test-secret-of-at-least-32-bytes!";
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    issuer: TokenIssuer,
+    account: AccountId,
+    token: String,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.data()
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+fn auth_config() -> AuthConfig {
+    AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).unwrap()
+}
+
+async fn spawn_app() -> TestApp {
+    let auth = auth_config();
+    let (listener, app) = start(&Storage::Memory, &auth, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, app, std::future::pending()));
+    let issuer = TokenIssuer::new(&auth).unwrap();
+    let account = AccountId::from(uuid::Uuid::new_v4());
+    let token = issuer.issue(&[account], Duration::from_secs(600)).unwrap();
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        issuer,
+        account,
+        token,
+    }
+}
+
+impl TestApp {
+    fn token_for(&self, accounts: &[AccountId]) -> String {
+        self.issuer
+            .issue(accounts, Duration::from_secs(600))
+            .unwrap()
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("a JSON body")
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn create(&self, body: Value) -> Reply {
+        self.send(
+            reqwest::Method::POST,
+            "/api/v1/meters",
+            Some(&self.token),
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    async fn create_named(&self, name: &str) -> i64 {
+        let reply = self.create(json!({"account_id": self.account.to_string(), "name": name, "serial_number": format!("SN-{name}")})).await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        reply.data()["id"].as_i64().unwrap()
+    }
+
+    async fn get(&self, id: i64) -> Reply {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/api/v1/meters/{id}?account_id={}", self.account),
+            Some(&self.token),
+            None,
+        )
+        .await
+    }
+
+    async fn update(&self, id: i64, body: Value) -> Reply {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/meters/{id}"),
+            Some(&self.token),
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    async fn delete(&self, id: i64) -> Reply {
+        self.send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/meters/{id}?account_id={}", self.account),
+            Some(&self.token),
+            None,
+        )
+        .await
+    }
+
+    async fn list(&self, query: &str) -> Reply {
+        let path = format!("/api/v1/meters?account_id={}&{query}", self.account);
+        self.send(reqwest::Method::GET, &path, Some(&self.token), None)
+            .await
+    }
+}
+
+fn full_body(account: &AccountId) -> Value {
+    json!({
+        "account_id": account.to_string(), "name": "Main incomer", "serial_number": "EM-2024-000917",
+        "meter_type": "ELECTRICITY", "communication_type": "MODBUS", "description": "incoming supply",
+        "reading_interval": 900, "building_block_id": 3, "gateway_id": null, "tariff_id": 12,
+        "last_reading_value": 10423.5, "last_reading_at": "2026-11-24T23:45:00Z",
+        "location": "Basement switch room", "billing_direction": "ACCREC"
+    })
+}
+
+fn assert_envelope_error(reply: &Reply, status: u16, names: &str) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.body["success"], false, "{reply:?}");
+    assert!(
+        reply.error().contains(names),
+        "error `{}` should name `{names}`",
+        reply.error()
+    );
+    assert!(reply.body["message"].is_string());
+}
+
+#[tokio::test]
+async fn a_meter_created_with_every_field_is_returned_with_201_and_its_location() {
+    let app = spawn_app().await;
+    let reply = app.create(full_body(&app.account)).await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.body["success"], true);
+    let meter = reply.data();
+    let id = meter["id"].as_i64().unwrap();
+    assert_eq!(reply.headers["location"], format!("/api/v1/meters/{id}"));
+    let mut expected = full_body(&app.account);
+    for field in ["id", "created_at", "updated_at"] {
+        expected[field] = meter[field].clone();
+    }
+    assert_eq!(meter, &expected);
+    assert!(meter["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(meter["created_at"], meter["updated_at"]);
+}
+
+#[tokio::test]
+async fn a_created_meter_can_be_read_updated_listed_and_deleted() {
+    let app = spawn_app().await;
+    let created = app.create(full_body(&app.account)).await.data().clone();
+    let id = created["id"].as_i64().unwrap();
+
+    let read = app.get(id).await;
+    assert_eq!((read.status, read.data()), (200, &created));
+
+    let update = json!({
+        "account_id": app.account.to_string(), "name": "Renamed", "description": "new text", "reading_interval": 60,
+        "gateway_id": 9, "building_block_id": 4, "tariff_id": 13, "last_reading_value": -2.25,
+        "last_reading_at": "2026-11-25T12:00:00+01:00", "location": "Roof", "billing_direction": "ACCPAY"
+    });
+    let updated = app.update(id, update).await;
+    assert_eq!(updated.status, 200, "{updated:?}");
+    let meter = updated.data();
+    assert_eq!(meter["name"], "Renamed");
+    assert_eq!(meter["gateway_id"], 9);
+    assert_eq!(meter["last_reading_at"], "2026-11-25T11:00:00Z");
+    assert_eq!(meter["billing_direction"], "ACCPAY");
+    assert_eq!(meter["serial_number"], created["serial_number"]);
+    assert_eq!(meter["created_at"], created["created_at"]);
+    assert_eq!(app.get(id).await.data(), meter);
+
+    let listed = app.list("").await;
+    assert_eq!(
+        (listed.status, listed.body["count"].as_u64()),
+        (200, Some(1))
+    );
+    assert_eq!(&listed.data()[0], meter);
+
+    let deleted = app.delete(id).await;
+    assert_eq!((deleted.status, &deleted.body), (204, &Value::Null));
+    assert_envelope_error(&app.get(id).await, 404, "meter");
+}
+
+#[tokio::test]
+async fn every_validation_rule_of_create_answers_400_naming_the_field() {
+    let app = spawn_app().await;
+    let account = app.account.to_string();
+    let base = json!({"account_id": account, "name": "n", "serial_number": "s"});
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    let cases = vec![
+        (without("account_id"), "account_id"),
+        (without("name"), "name"),
+        (without("serial_number"), "serial_number"),
+        (with("account_id", json!("not-a-uuid")), "account_id"),
+        (with("colour", json!("red")), "colour"),
+        (with("name", json!(42)), "name"),
+        (with("name", json!("   ")), "name"),
+        (with("name", json!("n".repeat(201))), "name"),
+        (
+            with("serial_number", json!("s".repeat(101))),
+            "serial_number",
+        ),
+        (with("serial_number", json!("tab\there")), "serial_number"),
+        (with("meter_type", json!("electricity")), "meter_type"),
+        (
+            with("communication_type", json!("BLUETOOTH")),
+            "communication_type",
+        ),
+        (
+            with("billing_direction", json!("accrec")),
+            "billing_direction",
+        ),
+        (with("location", json!("l".repeat(501))), "location"),
+        (with("description", json!("d".repeat(2001))), "description"),
+        (with("reading_interval", json!(0)), "reading_interval"),
+        (
+            with("reading_interval", json!(31_536_001)),
+            "reading_interval",
+        ),
+        (with("building_block_id", json!(0)), "building_block_id"),
+        (with("gateway_id", json!("7")), "gateway_id"),
+        (with("tariff_id", json!(-1)), "tariff_id"),
+        (
+            with("last_reading_value", json!("12")),
+            "last_reading_value",
+        ),
+        (
+            with("last_reading_at", json!("2026-11-24T23:45:00")),
+            "last_reading_at",
+        ),
+        (with("id", json!(5)), "id"),
+    ];
+    for (body, field) in cases {
+        assert_envelope_error(&app.create(body).await, 400, field);
+    }
+    for raw in ["[1]", "not json", "", "{\"name\":"] {
+        let reply = app
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/meters",
+                Some(&app.token),
+                Some(raw.to_owned()),
+            )
+            .await;
+        assert_envelope_error(&reply, 400, "body");
+    }
+    let reply = app.list("").await;
+    assert_eq!(
+        reply.body["count"], 0,
+        "no refused create may leave a meter behind"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_refused_with_413() {
+    let app = spawn_app().await;
+    let mut body = full_body(&app.account);
+    body["description"] = json!("d".repeat(70 * 1024));
+    let reply = app.create(body).await;
+    assert_envelope_error(&reply, 413, "larger than 65536 bytes");
+}
+
+#[tokio::test]
+async fn bad_ids_and_missing_accounts_answer_400() {
+    let app = spawn_app().await;
+    for id in ["abc", "0", "-4", "1.5", "99999999999999999999"] {
+        let reply = app
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/meters/{id}?account_id={}", app.account),
+                Some(&app.token),
+                None,
+            )
+            .await;
+        assert_envelope_error(&reply, 400, "id");
+    }
+    let id = app.create_named("x").await;
+    for path in [
+        format!("/api/v1/meters/{id}"),
+        format!("/api/v1/meters/{id}?account_id=nope"),
+        "/api/v1/meters".into(),
+    ] {
+        let reply = app
+            .send(reqwest::Method::GET, &path, Some(&app.token), None)
+            .await;
+        assert_envelope_error(&reply, 400, "account_id");
+        let reply = app
+            .send(reqwest::Method::DELETE, &path, Some(&app.token), None)
+            .await;
+        assert_envelope_error(
+            &reply,
+            if path.ends_with("meters") { 405 } else { 400 },
+            if path.ends_with("meters") {
+                "DELETE"
+            } else {
+                "account_id"
+            },
+        );
+    }
+    let reply = app.update(id, json!({"name": "no account"})).await;
+    assert_envelope_error(&reply, 400, "account_id");
+}
+
+#[tokio::test]
+async fn list_parameters_outside_the_rules_answer_400() {
+    let app = spawn_app().await;
+    let long_query = format!("query={}", "q".repeat(201));
+    let cases = [
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("sortBy=description", "sortBy"),
+        ("sortOrder=sideways", "sortOrder"),
+        ("sortby=name", "sortby"),
+        ("page=1&page=2", "page"),
+        (long_query.as_str(), "query"),
+    ];
+    for (query, named) in cases {
+        assert_envelope_error(&app.list(query).await, 400, named);
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_answer_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let claims = |exp: u64| json!({"exp": exp, "account_ids": [app.account.to_string()]});
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign = |claims: &Value, secret: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let unsigned = |claims: &Value| {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.",
+            engine.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            engine.encode(claims.to_string())
+        )
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("malformed", Some("not.a.jwt".into())),
+        (
+            "wrongly signed",
+            Some(sign(
+                &claims(now + 600),
+                "some-other-secret-that-is-32-bytes-long",
+            )),
+        ),
+        ("expired", Some(sign(&claims(now - 600), SECRET))),
+        ("alg none", Some(unsigned(&claims(now + 600)))),
+    ];
+    let paths = [
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/meters?account_id={}", app.account),
+        ),
+        (reqwest::Method::POST, "/api/v1/meters".to_owned()),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/meters/1?account_id={}", app.account),
+        ),
+        (reqwest::Method::PUT, "/api/v1/meters/1".to_owned()),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/meters/1?account_id={}", app.account),
+        ),
+    ];
+    for (case, token) in &cases {
+        for (method, path) in &paths {
+            let body = matches!(*method, reqwest::Method::POST | reqwest::Method::PUT)
+                .then(|| full_body(&app.account).to_string());
+            let reply = app.send(method.clone(), path, token.as_deref(), body).await;
+            assert_eq!(reply.status, 401, "{case} {method} {path}: {reply:?}");
+            assert_eq!(reply.headers["www-authenticate"], "Bearer");
+            assert_eq!(reply.body["success"], false);
+            if let Some(token) = token {
+                assert!(
+                    !reply.body.to_string().contains(token.as_str()),
+                    "the token was echoed"
+                );
+            }
+        }
+    }
+    assert_eq!(app.list("").await.body["count"], 0);
+}
+
+#[tokio::test]
+async fn a_token_for_another_account_gets_403_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_named("mine").await;
+    let stranger_account = AccountId::from(uuid::Uuid::new_v4());
+    let stranger = app.token_for(&[stranger_account]);
+
+    // A token without the requested account.
+    let mut body = full_body(&app.account);
+    assert_envelope_error(
+        &app.send(
+            reqwest::Method::POST,
+            "/api/v1/meters",
+            Some(&stranger),
+            Some(body.to_string()),
+        )
+        .await,
+        403,
+        "account",
+    );
+    let path = format!("/api/v1/meters/{id}?account_id={}", app.account);
+    assert_envelope_error(
+        &app.send(reqwest::Method::GET, &path, Some(&stranger), None)
+            .await,
+        403,
+        "account",
+    );
+    assert_envelope_error(
+        &app.send(reqwest::Method::DELETE, &path, Some(&stranger), None)
+            .await,
+        403,
+        "account",
+    );
+    let list = format!("/api/v1/meters?account_id={}", app.account);
+    assert_envelope_error(
+        &app.send(reqwest::Method::GET, &list, Some(&stranger), None)
+            .await,
+        403,
+        "account",
+    );
+
+    // The stranger's own account, asking for our meter.
+    let theirs = format!("/api/v1/meters/{id}?account_id={stranger_account}");
+    assert_envelope_error(
+        &app.send(reqwest::Method::GET, &theirs, Some(&stranger), None)
+            .await,
+        403,
+        &format!("meter {id}"),
+    );
+    assert_envelope_error(
+        &app.send(reqwest::Method::DELETE, &theirs, Some(&stranger), None)
+            .await,
+        403,
+        &format!("meter {id}"),
+    );
+    body = json!({"account_id": stranger_account.to_string(), "name": "hijacked"});
+    let put = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/meters/{id}"),
+            Some(&stranger),
+            Some(body.to_string()),
+        )
+        .await;
+    assert_envelope_error(&put, 403, &format!("meter {id}"));
+    let listed = format!("/api/v1/meters?account_id={stranger_account}");
+    assert_eq!(
+        app.send(reqwest::Method::GET, &listed, Some(&stranger), None)
+            .await
+            .body["count"],
+        0
+    );
+
+    let mine = app.get(id).await;
+    assert_eq!(
+        (mine.status, mine.data()["name"].as_str()),
+        (200, Some("mine"))
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_several_accounts_may_act_for_each() {
+    let app = spawn_app().await;
+    let second = AccountId::from(uuid::Uuid::new_v4());
+    let token = app.token_for(&[app.account, second]);
+    let body =
+        json!({"account_id": second.to_string().to_uppercase(), "name": "n", "serial_number": "s"});
+    let reply = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/meters",
+            Some(&token),
+            Some(body.to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.data()["account_id"], second.to_string());
+}
+
+#[tokio::test]
+async fn unknown_meters_routes_and_methods_answer_404_and_405_in_the_envelope() {
+    let app = spawn_app().await;
+    assert_envelope_error(&app.get(424242).await, 404, "424242");
+    assert_envelope_error(&app.delete(424242).await, 404, "424242");
+    assert_envelope_error(
+        &app.update(424242, json!({"account_id": app.account.to_string()}))
+            .await,
+        404,
+        "424242",
+    );
+    assert_envelope_error(
+        &app.send(
+            reqwest::Method::GET,
+            "/api/v2/things",
+            Some(&app.token),
+            None,
+        )
+        .await,
+        404,
+        "no route",
+    );
+    let reply = app
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/meters/1",
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_envelope_error(&reply, 405, "PATCH");
+    assert_eq!(reply.headers["allow"], "GET, PUT, DELETE");
+    let reply = app
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/meters",
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.headers["allow"], "GET, POST");
+}
+
+#[tokio::test]
+async fn get_edit_put_with_read_only_fields_echoed_is_accepted_but_changing_them_is_not() {
+    let app = spawn_app().await;
+    let id = app.create(full_body(&app.account)).await.data()["id"]
+        .as_i64()
+        .unwrap();
+    let mut meter = app.get(id).await.data().clone();
+    meter["name"] = json!("Edited in place");
+    let reply = app.update(id, meter.clone()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.data()["name"], "Edited in place");
+
+    let current = reply.data().clone();
+    for (field, value) in [
+        ("serial_number", json!("NEW-SERIAL")),
+        ("meter_type", json!("GAS")),
+        ("communication_type", json!("MQTT")),
+        ("id", json!(id + 1)),
+        ("created_at", json!("2020-01-01T00:00:00Z")),
+        ("updated_at", json!("2020-01-01T00:00:00Z")),
+    ] {
+        let mut body = current.clone();
+        body[field] = value;
+        body["name"] = json!("must not land");
+        let reply = app.update(id, body).await;
+        assert_envelope_error(&reply, 400, field);
+        assert!(reply.error().contains("read-only"), "{}", reply.error());
+    }
+    assert_eq!(app.get(id).await.data(), &current);
+}
+
+#[tokio::test]
+async fn null_clears_a_field_and_leaves_the_others() {
+    let app = spawn_app().await;
+    let id = app.create(full_body(&app.account)).await.data()["id"]
+        .as_i64()
+        .unwrap();
+    let reply = app
+        .update(
+            id,
+            json!({"account_id": app.account.to_string(), "tariff_id": null, "location": null}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.data()["tariff_id"], Value::Null);
+    assert_eq!(reply.data()["location"], Value::Null);
+    assert_eq!(reply.data()["building_block_id"], 3);
+    let refused = app
+        .update(
+            id,
+            json!({"account_id": app.account.to_string(), "name": null}),
+        )
+        .await;
+    assert_envelope_error(&refused, 400, "name");
+}
+
+#[tokio::test]
+async fn sixty_concurrent_creates_get_sixty_distinct_ids_all_listed() {
+    let app = spawn_app().await;
+    let ids: Vec<i64> = join_all((0..60).map(|n| {
+        let app = &app;
+        async move { app.create_named(&format!("c{n:02}")).await }
+    }))
+    .await;
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 60);
+    let listed = app.list("limit=100").await;
+    assert_eq!(listed.body["count"], 60);
+    assert_eq!(listed.ids(), distinct);
+}
+
+#[tokio::test]
+async fn concurrent_updates_to_different_fields_both_land() {
+    let app = spawn_app().await;
+    let id = app.create_named("race").await;
+    let account = app.account.to_string();
+    for round in 0..10 {
+        let (a, b) = tokio::join!(
+            app.update(
+                id,
+                json!({"account_id": account, "name": format!("name {round}")})
+            ),
+            app.update(
+                id,
+                json!({"account_id": account, "location": format!("room {round}")})
+            ),
+        );
+        assert_eq!((a.status, b.status), (200, 200));
+        let meter = app.get(id).await;
+        assert_eq!(meter.data()["name"], format!("name {round}"));
+        assert_eq!(meter.data()["location"], format!("room {round}"));
+    }
+}
+
+async fn seed_for_listing(app: &TestApp) -> Vec<Value> {
+    let rows = [
+        (
+            "Boiler",
+            "GAS",
+            "MQTT",
+            Some("Basement"),
+            Some(12.5),
+            Some("2026-11-20T10:00:00Z"),
+        ),
+        (
+            "attic solar",
+            "SOLAR",
+            "MODBUS",
+            Some("attic"),
+            None,
+            Some("2026-11-21T10:00:00Z"),
+        ),
+        (
+            "Main incomer",
+            "ELECTRICITY",
+            "DLMS",
+            None,
+            Some(-3.0),
+            None,
+        ),
+        (
+            "chiller",
+            "HVAC",
+            "HTTP",
+            Some("Roof"),
+            Some(12.5),
+            Some("2026-11-19T10:00:00Z"),
+        ),
+        ("EV bay 1", "EV", "NONE", Some("car park"), Some(0.0), None),
+        (
+            "water main",
+            "WATER",
+            "LORAWAN",
+            None,
+            None,
+            Some("2026-11-22T10:00:00Z"),
+        ),
+    ];
+    let mut meters = Vec::new();
+    for (n, (name, kind, comm, location, reading, at)) in rows.into_iter().enumerate() {
+        let reply = app
+            .create(json!({
+                "account_id": app.account.to_string(), "name": name, "serial_number": format!("sn-{:02}", 6 - n),
+                "meter_type": kind, "communication_type": comm, "location": location,
+                "last_reading_value": reading, "last_reading_at": at, "description": format!("unit {n}")
+            }))
+            .await;
+        assert_eq!(reply.status, 201);
+        meters.push(reply.data().clone());
+    }
+    meters
+}
+
+/// The order the design fixes: by the field (text ignoring case), unset last in either order, ties by id.
+fn expected_order(meters: &[Value], field: &str, descending: bool) -> Vec<i64> {
+    let mut sorted = meters.to_vec();
+    sorted.sort_by(|a, b| {
+        let key = |m: &Value| match &m[field] {
+            Value::Null => None,
+            Value::String(text) => Some((0.0, text.to_lowercase())),
+            Value::Number(n) => Some((n.as_f64().unwrap(), String::new())),
+            other => panic!("unexpected {other}"),
+        };
+        let by_field = match (key(a), key(b)) {
+            (Some(x), Some(y)) => {
+                let ordering = x.0.total_cmp(&y.0).then(x.1.cmp(&y.1));
+                if descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_field.then(a["id"].as_i64().cmp(&b["id"].as_i64()))
+    });
+    sorted.iter().map(|m| m["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn lists_sort_by_every_allowed_field_in_both_orders() {
+    let app = spawn_app().await;
+    let meters = seed_for_listing(&app).await;
+    // Touch one meter so updated_at differs from created_at order.
+    let first = meters[0]["id"].as_i64().unwrap();
+    app.update(
+        first,
+        json!({"account_id": app.account.to_string(), "description": "touched"}),
+    )
+    .await;
+    let meters: Vec<Value> = app
+        .list("limit=100")
+        .await
+        .data()
+        .as_array()
+        .unwrap()
+        .clone();
+    let fields = [
+        "id",
+        "name",
+        "serial_number",
+        "meter_type",
+        "communication_type",
+        "location",
+        "created_at",
+        "updated_at",
+        "last_reading_at",
+        "last_reading_value",
+    ];
+    for field in fields {
+        for (order, descending) in [("asc", false), ("DESC", true)] {
+            let reply = app.list(&format!("sortBy={field}&sortOrder={order}")).await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(
+                reply.ids(),
+                expected_order(&meters, field, descending),
+                "sortBy={field}&sortOrder={order}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn lists_search_page_and_count() {
+    let app = spawn_app().await;
+    let meters = seed_for_listing(&app).await;
+    let ids: Vec<i64> = meters.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+
+    let first_page = app.list("limit=4").await;
+    assert_eq!(
+        (first_page.ids(), first_page.body["count"].as_u64()),
+        (ids[..4].to_vec(), Some(6))
+    );
+    let second_page = app.list("limit=4&page=2").await;
+    assert_eq!(
+        (second_page.ids(), second_page.body["count"].as_u64()),
+        (ids[4..].to_vec(), Some(6))
+    );
+    let past_the_end = app.list("limit=4&page=3").await;
+    assert_eq!(
+        (past_the_end.ids(), past_the_end.body["count"].as_u64()),
+        (vec![], Some(6))
+    );
+
+    let by_name = app.list("query=MAIN").await;
+    assert_eq!(
+        (by_name.ids(), by_name.body["count"].as_u64()),
+        (vec![ids[2], ids[5]], Some(2))
+    );
+    let by_location = app.list("query=basement").await;
+    assert_eq!(by_location.ids(), vec![ids[0]]);
+    let by_serial = app.list("query=SN-01").await;
+    assert_eq!(by_serial.ids(), vec![ids[5]]);
+    let by_description = app.list("query=unit%203").await;
+    assert_eq!(by_description.ids(), vec![ids[3]]);
+    let paged_search = app.list("query=a&limit=2&page=2&sortBy=name").await;
+    assert_eq!(paged_search.body["count"], 5);
+    assert_eq!(paged_search.ids().len(), 2);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let ok = app.list("").await;
+    let failed = app
+        .send(reqwest::Method::GET, "/api/v1/meters", None, None)
+        .await;
+    for reply in [ok, failed] {
+        let id = reply.headers["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+}
+
+/// The real binary, as a user runs it: data written before a restart is there after it, and the token
+/// printed by `meters-local token` is accepted.
+#[tokio::test]
+async fn data_survives_a_restart_of_the_server_and_printed_tokens_work() {
+    let data_dir = std::env::temp_dir().join(format!(
+        "meters-local-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let account = uuid::Uuid::new_v4().to_string();
+    let binary = env!("CARGO_BIN_EXE_meters-local");
+    let token_output = std::process::Command::new(binary)
+        .args(["token", "--account", &account, "--ttl", "10m", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(token_output.status.success());
+    let token = String::from_utf8(token_output.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+
+    let mut server = LocalServer::start(binary, &data_dir);
+    let created: Value = client
+        .post(format!("{}/api/v1/meters", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"account_id": account, "name": "durable", "serial_number": "D-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["id"].as_i64().expect("created");
+    server.stop();
+
+    let server = LocalServer::start(binary, &data_dir);
+    let reply = client
+        .get(format!(
+            "{}/api/v1/meters/{id}?account_id={account}",
+            server.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let read: Value = reply.json().await.unwrap();
+    assert_eq!(read["data"], created["data"]);
+    drop(server);
+    std::fs::remove_dir_all(&data_dir).ok();
+}
+
+struct LocalServer {
+    child: std::process::Child,
+    base: String,
+}
+
+impl LocalServer {
+    fn start(binary: &str, data_dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .args(["--port", &port.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env_remove("JWT_SECRET")
+            .env_remove("DYNAMODB_ENDPOINT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, base };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("meters-local did not start on port {port}");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
