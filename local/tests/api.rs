@@ -940,7 +940,7 @@ impl LocalServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new(binary)
+        let mut child = std::process::Command::new(binary)
             .args(["--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .env_remove("JWT_SECRET")
@@ -956,6 +956,8 @@ impl LocalServer {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("meters-local did not start on port {port}");
     }
 

@@ -1,0 +1,138 @@
+//! A Lambda Runtime API on loopback, just enough of it to drive a real function binary: it hands out
+//! queued events on `next` and records what the function answers.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use tokio::sync::{Notify, mpsc};
+
+/// What the function posted back for one invocation.
+#[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "error outcomes are read through Debug, in failure messages"
+)]
+pub enum Outcome {
+    Response { request_id: String, body: String },
+    Error { request_id: String, body: String },
+    InitError { body: String },
+}
+
+#[derive(Clone)]
+struct Shared {
+    events: Arc<Mutex<VecDeque<(String, String)>>>,
+    queued: Arc<Notify>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+pub struct RuntimeApi {
+    pub address: String,
+    shared: Shared,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let (sender, outcomes) = mpsc::unbounded_channel();
+        let shared = Shared {
+            events: Arc::default(),
+            queued: Arc::default(),
+            outcomes: sender,
+        };
+        let router = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("an address").to_string();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            address,
+            shared,
+            outcomes,
+        }
+    }
+
+    /// Queues an event; returns the request id it will carry.
+    pub fn invoke(&self, event: String) -> String {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.shared
+            .events
+            .lock()
+            .expect("not poisoned")
+            .push_back((request_id.clone(), event));
+        self.shared.queued.notify_one();
+        request_id
+    }
+
+    /// The next thing the function posted, within `timeout`.
+    pub async fn outcome(&mut self, timeout: Duration) -> Option<Outcome> {
+        tokio::time::timeout(timeout, self.outcomes.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+async fn next(State(shared): State<Shared>) -> (HeaderMap, String) {
+    loop {
+        let notified = shared.queued.notified();
+        if let Some((request_id, event)) = shared.events.lock().expect("not poisoned").pop_front() {
+            let deadline = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                + Duration::from_secs(10);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&request_id).expect("a UUID"),
+            );
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                HeaderValue::from(deadline.as_millis() as u64),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static(
+                    "arn:aws:lambda:us-east-1:123456789012:function:meters-test",
+                ),
+            );
+            return (headers, event);
+        }
+        notified.await;
+    }
+}
+
+async fn response(
+    State(shared): State<Shared>,
+    Path(request_id): Path<String>,
+    body: String,
+) -> &'static str {
+    let _ = shared.outcomes.send(Outcome::Response { request_id, body });
+    "{}"
+}
+
+async fn error(
+    State(shared): State<Shared>,
+    Path(request_id): Path<String>,
+    body: String,
+) -> &'static str {
+    let _ = shared.outcomes.send(Outcome::Error { request_id, body });
+    "{}"
+}
+
+async fn init_error(State(shared): State<Shared>, body: String) -> &'static str {
+    let _ = shared.outcomes.send(Outcome::InitError { body });
+    "{}"
+}
