@@ -417,3 +417,37 @@ async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Stor
     ));
     assert_eq!(store.get(&owner, meter.id).await.unwrap(), meter);
 }
+
+/// Nothing listens on the port, so every call fails to connect: the store must say "unavailable"
+/// (503, retry later), and the handler must show only a request id.
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_reported_as_unavailable_without_internals() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = DynamoDbConfig {
+        table_name: "meters-unreachable".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+    };
+    let store = DynamoDbStore::new(
+        meters::lambda::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    );
+    let account = account();
+    assert!(matches!(
+        store.get(&account, MeterId::new(1).unwrap()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let error = meters::error::ApiError::from(store.list(&account).await.unwrap_err());
+    let response = error.into_response("req-unreachable");
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(
+        body["error"],
+        "the meters store is unavailable; request id req-unreachable"
+    );
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+}
