@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -26,22 +26,26 @@ pub enum Outcome {
 struct Shared {
     events: Arc<Mutex<VecDeque<(String, String)>>>,
     queued: Arc<Notify>,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    outcomes: mpsc::UnboundedSender<(Instant, Outcome)>,
+    polls: mpsc::UnboundedSender<Instant>,
 }
 
 pub struct RuntimeApi {
     pub address: String,
     shared: Shared,
-    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    outcomes: mpsc::UnboundedReceiver<(Instant, Outcome)>,
+    polls: mpsc::UnboundedReceiver<Instant>,
 }
 
 impl RuntimeApi {
     pub async fn start() -> Self {
         let (sender, outcomes) = mpsc::unbounded_channel();
+        let (poll_sender, polls) = mpsc::unbounded_channel();
         let shared = Shared {
             events: Arc::default(),
             queued: Arc::default(),
             outcomes: sender,
+            polls: poll_sender,
         };
         let router = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -61,6 +65,7 @@ impl RuntimeApi {
             address,
             shared,
             outcomes,
+            polls,
         }
     }
 
@@ -78,7 +83,22 @@ impl RuntimeApi {
 
     /// The next thing the function posted, within `timeout`.
     pub async fn outcome(&mut self, timeout: Duration) -> Option<Outcome> {
+        self.timed_outcome(timeout)
+            .await
+            .map(|(_, outcome)| outcome)
+    }
+
+    /// The same, with when it arrived.
+    pub async fn timed_outcome(&mut self, timeout: Duration) -> Option<(Instant, Outcome)> {
         tokio::time::timeout(timeout, self.outcomes.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// When the function next asked for an event (the first time: the end of its init), within `timeout`.
+    pub async fn next_poll(&mut self, timeout: Duration) -> Option<Instant> {
+        tokio::time::timeout(timeout, self.polls.recv())
             .await
             .ok()
             .flatten()
@@ -86,6 +106,7 @@ impl RuntimeApi {
 }
 
 async fn next(State(shared): State<Shared>) -> (HeaderMap, String) {
+    let _ = shared.polls.send(Instant::now());
     loop {
         let notified = shared.queued.notified();
         if let Some((request_id, event)) = shared.events.lock().expect("not poisoned").pop_front() {
@@ -119,7 +140,9 @@ async fn response(
     Path(request_id): Path<String>,
     body: String,
 ) -> &'static str {
-    let _ = shared.outcomes.send(Outcome::Response { request_id, body });
+    let _ = shared
+        .outcomes
+        .send((Instant::now(), Outcome::Response { request_id, body }));
     "{}"
 }
 
@@ -128,11 +151,15 @@ async fn error(
     Path(request_id): Path<String>,
     body: String,
 ) -> &'static str {
-    let _ = shared.outcomes.send(Outcome::Error { request_id, body });
+    let _ = shared
+        .outcomes
+        .send((Instant::now(), Outcome::Error { request_id, body }));
     "{}"
 }
 
 async fn init_error(State(shared): State<Shared>, body: String) -> &'static str {
-    let _ = shared.outcomes.send(Outcome::InitError { body });
+    let _ = shared
+        .outcomes
+        .send((Instant::now(), Outcome::InitError { body }));
     "{}"
 }

@@ -1,0 +1,190 @@
+//! In-process costs: what the shared crate adds around the store's round trip.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use meters::auth::{Authenticator, TokenIssuer};
+use meters::config::AuthConfig;
+use meters::list::{ListQuery, SortField, SortOrder};
+use meters::meter::{
+    AccountId, Change, CommunicationType, CreateMeterBody, Location, Meter, MeterChanges, MeterId,
+    MeterName, MeterType, NewMeter, ReadingValue, SerialNumber,
+};
+use meters::store::EmbeddedStore;
+use meters::{App, Endpoint, envelope};
+use serde_json::json;
+
+const SECRET: &str = "benchmark-secret-of-at-least-32-bytes-long";
+const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
+
+fn auth() -> AuthConfig {
+    AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).expect("auth")
+}
+
+fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).expect("account")
+}
+
+fn token() -> String {
+    TokenIssuer::new(&auth())
+        .expect("issuer")
+        .issue(&[account()], Duration::from_secs(3600))
+        .expect("token")
+}
+
+fn full_body() -> String {
+    json!({
+        "account_id": ACCOUNT, "name": "Main incomer", "serial_number": "EM-2024-000917", "meter_type": "ELECTRICITY",
+        "communication_type": "MODBUS", "description": "incoming supply", "reading_interval": 900, "building_block_id": 3,
+        "gateway_id": null, "tariff_id": 12, "last_reading_value": 10423.5, "last_reading_at": "2026-11-24T23:45:00Z",
+        "location": "Basement switch room", "billing_direction": "ACCREC"
+    })
+    .to_string()
+}
+
+fn http_event(method: &str, path: &str, query: &str, body: Option<&str>) -> String {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": {"authorization": format!("Bearer {}", token()), "content-type": "application/json"},
+        "requestContext": {"accountId": "1", "apiId": "b", "domainName": "b", "domainPrefix": "b", "requestId": "r",
+            "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "b"}},
+        "body": body,
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+fn request(event: &str) -> Request {
+    meters::lambda::request_from_event(event).expect("event")
+}
+
+fn meters(count: usize) -> Vec<Meter> {
+    let at = chrono::DateTime::from_timestamp(1_795_600_000, 0).expect("time");
+    (0..count)
+        .map(|n| {
+            let new = NewMeter {
+                name: MeterName::parse(&format!("Meter {:05}", (n * 7919) % count)).expect("name"),
+                serial_number: SerialNumber::parse(&format!("SN-{n:06}")).expect("serial"),
+                meter_type: MeterType::ELECTRICITY,
+                communication_type: CommunicationType::MODBUS,
+                details: MeterChanges {
+                    location: if n % 3 == 0 {
+                        Change::Clear
+                    } else {
+                        Change::Set(Location::parse(&format!("Floor {}", n % 40)).expect("loc"))
+                    },
+                    last_reading_value: Change::Set(
+                        ReadingValue::parse((n % 997) as f64 * 1.5).expect("value"),
+                    ),
+                    ..MeterChanges::default()
+                },
+            };
+            Meter::create(MeterId::new(n as i64 + 1).expect("id"), account(), new, at)
+                .expect("meter")
+        })
+        .collect()
+}
+
+fn costs(c: &mut Criterion) {
+    let authenticator = Authenticator::new(&auth()).expect("authenticator");
+    let get_request = request(&http_event(
+        "GET",
+        "/api/v1/meters/1",
+        &format!("account_id={ACCOUNT}"),
+        None,
+    ));
+    c.bench_function("token verification", |b| {
+        b.iter(|| {
+            authenticator
+                .authenticate(black_box(get_request.headers()))
+                .expect("valid")
+        })
+    });
+
+    let body = full_body();
+    let create_event = http_event("POST", "/api/v1/meters", "", Some(&body));
+    c.bench_function("request parsing and validation (create event)", |b| {
+        b.iter(|| {
+            let request = request(black_box(&create_event));
+            CreateMeterBody::parse(meters::request::body(&request).expect("body")).expect("valid")
+        })
+    });
+
+    let meter = meters(1).remove(0);
+    c.bench_function("response serialisation (one meter)", |b| {
+        b.iter(|| envelope::success(StatusCode::OK, black_box(&meter), None))
+    });
+
+    let many = meters(10_000);
+    let query = ListQuery {
+        page: 3,
+        limit: 20,
+        sort_by: SortField::Name,
+        sort_order: SortOrder::Descending,
+        search: Some("floor 1".into()),
+    };
+    c.bench_function("list filter + sort + page (10,000 meters)", |b| {
+        b.iter_batched(
+            || many.clone(),
+            |all| query.apply(all),
+            BatchSize::LargeInput,
+        )
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = App::new(
+        EmbeddedStore::in_memory().expect("store"),
+        Authenticator::new(&auth()).expect("authenticator"),
+    );
+    let seeded = runtime.block_on(async {
+        let new = CreateMeterBody::parse(full_body().as_bytes())
+            .expect("body")
+            .meter;
+        app.store.create(&account(), new).await.expect("seed").id
+    });
+    let get_event = http_event(
+        "GET",
+        &format!("/api/v1/meters/{seeded}"),
+        &format!("account_id={ACCOUNT}"),
+        None,
+    );
+    c.bench_function("get handler, in-memory store", |b| {
+        b.to_async(&runtime).iter_batched(
+            || request(&get_event),
+            |request| async {
+                assert_eq!(
+                    Endpoint::GetMeter.handle(&app, request).await.status(),
+                    StatusCode::OK
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("create handler, in-memory store", |b| {
+        b.to_async(&runtime).iter_batched(
+            || request(&create_event),
+            |request| async {
+                assert_eq!(
+                    Endpoint::CreateMeter.handle(&app, request).await.status(),
+                    StatusCode::CREATED
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = costs
+}
+criterion_main!(benches);

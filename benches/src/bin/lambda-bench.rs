@@ -1,0 +1,501 @@
+//! Cold start, warm latency and peak memory of each function binary, driven through a local Lambda Runtime
+//! API against DynamoDB Local, beside a hello-world floor and a bare SDK call of the same operation.
+//!
+//! Usage: lambda-bench BIN_DIR [--runs 10] [--warm 1000] [--json FILE]   (needs DYNAMODB_ENDPOINT)
+//! Prints a Markdown table; `--json` also writes the figures for scripts/bench's report.
+
+#[path = "../../../functions/tests/support/runtime_api.rs"]
+#[allow(dead_code, reason = "the tests use the other half")]
+mod runtime_api;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use meters::auth::TokenIssuer;
+use meters::config::{AuthConfig, DynamoDbConfig};
+use meters::meter::{
+    AccountId, CommunicationType, MeterChanges, MeterId, MeterName, MeterType, NewMeter,
+    SerialNumber,
+};
+use meters::store::{DynamoDbStore, MeterStore};
+use runtime_api::{Outcome, RuntimeApi};
+use serde_json::{Value, json};
+
+const SECRET: &str = "benchmark-secret-of-at-least-32-bytes-long";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Options {
+    bin_dir: PathBuf,
+    runs: usize,
+    warm: usize,
+    json: Option<PathBuf>,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        bin_dir: PathBuf::from("target/release"),
+        runs: 10,
+        warm: 1000,
+        json: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => options.runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--warm" => options.warm = args.next().and_then(|n| n.parse().ok()).expect("--warm N"),
+            "--json" => options.json = args.next().map(PathBuf::from),
+            dir => options.bin_dir = PathBuf::from(dir),
+        }
+    }
+    options
+}
+
+/// The environment Lambda gives a function, plus the function's own configuration.
+fn spawn(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Child {
+    Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .envs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()))
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits for the answer to the invocation just queued; panics on anything but the expected status.
+async fn answer(runtime: &mut RuntimeApi, expected: u16) -> Instant {
+    match runtime.timed_outcome(TIMEOUT).await {
+        Some((at, Outcome::Response { body, .. })) => {
+            let status = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|r| r["statusCode"].as_u64());
+            assert_eq!(
+                status,
+                Some(u64::from(expected)),
+                "unexpected response: {body}"
+            );
+            at
+        }
+        other => panic!("the function did not answer: {other:?}"),
+    }
+}
+
+/// Process start to first poll (the billed init), then the first invocation's latency.
+async fn cold_start(
+    binary: &Path,
+    config: &[(String, String)],
+    event: String,
+    expected: u16,
+) -> (Duration, Duration) {
+    let mut runtime = RuntimeApi::start().await;
+    let started = Instant::now();
+    let child = spawn(binary, &runtime, config);
+    let polled = runtime
+        .next_poll(TIMEOUT)
+        .await
+        .expect("the function polls for an event");
+    let queued = Instant::now();
+    runtime.invoke(event);
+    let answered = answer(&mut runtime, expected).await;
+    stop(child);
+    (polled - started, answered - queued)
+}
+
+/// Latencies of `count` invocations in one warm process, and its peak resident memory afterwards (KiB).
+async fn warm(
+    binary: &Path,
+    config: &[(String, String)],
+    count: usize,
+    event: impl Fn(usize) -> String,
+    expected: u16,
+) -> (Vec<Duration>, u64) {
+    let mut runtime = RuntimeApi::start().await;
+    let child = spawn(binary, &runtime, config);
+    let mut latencies = Vec::with_capacity(count);
+    for n in 0..=count {
+        let queued = Instant::now();
+        runtime.invoke(event(n));
+        let answered = answer(&mut runtime, expected).await;
+        if n > 0 {
+            latencies.push(answered - queued);
+        }
+    }
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let peak_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    stop(child);
+    (latencies, peak_kib)
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn event(method: &str, path: &str, query: &str, token: &str, body: Option<Value>) -> String {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": {"authorization": format!("Bearer {token}"), "content-type": "application/json"},
+        "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
+            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}},
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+/// `count` latencies of one bare SDK operation, after a warm-up.
+async fn bare<F, Fut>(count: usize, call: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut latencies = Vec::with_capacity(count);
+    for n in 0..=count {
+        let started = Instant::now();
+        call(n).await;
+        if n > 0 {
+            latencies.push(started.elapsed());
+        }
+    }
+    latencies
+}
+
+fn new_meter(name: String) -> NewMeter {
+    NewMeter {
+        name: MeterName::parse(&name).expect("a name"),
+        serial_number: SerialNumber::parse(&format!("SN-{name}")).expect("a serial"),
+        meter_type: MeterType::ELECTRICITY,
+        communication_type: CommunicationType::MODBUS,
+        details: MeterChanges::default(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let endpoint =
+        std::env::var("DYNAMODB_ENDPOINT").expect("DYNAMODB_ENDPOINT must point at DynamoDB Local");
+    let table = format!("meters-bench-{}", uuid::Uuid::new_v4().simple());
+    let dynamodb = DynamoDbConfig {
+        table_name: table.clone(),
+        endpoint: Some(endpoint.clone()),
+    };
+    let client: Client = meters::lambda::dynamodb_client(&dynamodb).await;
+    let store = DynamoDbStore::new(client.clone(), table.clone());
+    store
+        .create_table_if_missing()
+        .await
+        .expect("the benchmark table");
+
+    let account = AccountId::from(uuid::Uuid::new_v4());
+    let auth = AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned()))
+        .expect("auth");
+    let token = TokenIssuer::new(&auth)
+        .expect("issuer")
+        .issue(&[account], Duration::from_secs(3600))
+        .expect("token");
+    // 20 meters to list and read; a pool to delete, one per cold run and warm invocation, for function and SDK.
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(
+            store
+                .create(&account, new_meter(format!("listed-{n:02}")))
+                .await
+                .expect("seed")
+                .id,
+        );
+    }
+    let pool_size = 2 * (options.runs + options.warm + 1) + options.warm + 1;
+    let mut pool: Vec<MeterId> = Vec::with_capacity(pool_size);
+    for chunk in (0..pool_size).collect::<Vec<_>>().chunks(25) {
+        let created = futures::future::join_all(
+            chunk
+                .iter()
+                .map(|n| store.create(&account, new_meter(format!("pool-{n}")))),
+        )
+        .await;
+        pool.extend(
+            created
+                .into_iter()
+                .map(|meter| meter.expect("pool meter").id),
+        );
+    }
+    let config: Vec<(String, String)> = [
+        ("TABLE_NAME", table.as_str()),
+        ("DYNAMODB_ENDPOINT", endpoint.as_str()),
+        ("JWT_SECRET", SECRET),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+
+    let first = ids[0];
+    let list_query = format!("account_id={account}&limit=20");
+    let get_query = format!("account_id={account}");
+    let pool_cursor = std::sync::atomic::AtomicUsize::new(0);
+    let next_pooled = || pool[pool_cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)];
+    type EventFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let functions: Vec<(&str, u16, EventFn)> = vec![
+        (
+            "list-meters",
+            200,
+            Box::new(|_| event("GET", "/api/v1/meters", &list_query, &token, None)),
+        ),
+        (
+            "create-meter",
+            201,
+            Box::new(|n| {
+                let body = json!({"account_id": account.to_string(), "name": format!("bench {n}"), "serial_number": format!("B-{n}")});
+                event("POST", "/api/v1/meters", "", &token, Some(body))
+            }),
+        ),
+        (
+            "get-meter",
+            200,
+            Box::new(|_| {
+                event(
+                    "GET",
+                    &format!("/api/v1/meters/{first}"),
+                    &get_query,
+                    &token,
+                    None,
+                )
+            }),
+        ),
+        (
+            "update-meter",
+            200,
+            Box::new(|n| {
+                let body =
+                    json!({"account_id": account.to_string(), "location": format!("room {n}")});
+                event(
+                    "PUT",
+                    &format!("/api/v1/meters/{first}"),
+                    "",
+                    &token,
+                    Some(body),
+                )
+            }),
+        ),
+        (
+            "delete-meter",
+            204,
+            Box::new(|_| {
+                event(
+                    "DELETE",
+                    &format!("/api/v1/meters/{}", next_pooled()),
+                    &get_query,
+                    &token,
+                    None,
+                )
+            }),
+        ),
+    ];
+
+    let floor = options.bin_dir.join("lambda-floor");
+    let mut floor_inits = Vec::new();
+    for _ in 0..options.runs {
+        floor_inits.push(cold_start(&floor, &[], "{}".into(), 200).await.0);
+    }
+    let floor_init = percentile(&floor_inits, 0.5);
+
+    // The bare SDK operation each function's store call makes, timed from this process.
+    let key = |id: MeterId| {
+        HashMap::from([
+            (
+                "account_id".to_owned(),
+                AttributeValue::S(account.to_string()),
+            ),
+            ("id".to_owned(), AttributeValue::N(id.to_string())),
+        ])
+    };
+    let counter_key = HashMap::from([
+        (
+            "account_id".to_owned(),
+            AttributeValue::S("#bench-counter".into()),
+        ),
+        ("id".to_owned(), AttributeValue::N("0".into())),
+    ]);
+    let mut baselines: HashMap<&str, Vec<Duration>> = HashMap::new();
+    baselines.insert(
+        "list-meters",
+        bare(options.warm, |_| async {
+            client
+                .query()
+                .table_name(&table)
+                .key_condition_expression("account_id = :a")
+                .expression_attribute_values(":a", AttributeValue::S(account.to_string()))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("query");
+        })
+        .await,
+    );
+    baselines.insert(
+        "create-meter",
+        bare(options.warm, |n| {
+            let (client, table, counter_key) = (&client, &table, counter_key.clone());
+            async move {
+                client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(counter_key))
+                    .update_expression("ADD last_id :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .send()
+                    .await
+                    .expect("counter");
+                let item = HashMap::from([
+                    (
+                        "account_id".to_owned(),
+                        AttributeValue::S(format!("bench-{}", account)),
+                    ),
+                    ("id".to_owned(), AttributeValue::N(n.to_string())),
+                    ("name".to_owned(), AttributeValue::S(format!("bare {n}"))),
+                ]);
+                client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(account_id)")
+                    .send()
+                    .await
+                    .expect("put");
+            }
+        })
+        .await,
+    );
+    baselines.insert(
+        "get-meter",
+        bare(options.warm, |_| async {
+            client
+                .get_item()
+                .table_name(&table)
+                .set_key(Some(key(first)))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get");
+        })
+        .await,
+    );
+    baselines.insert(
+        "update-meter",
+        bare(options.warm, |n| {
+            let (client, table, key) = (&client, &table, key(first));
+            async move {
+                client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(key))
+                    .update_expression("SET #l = :l")
+                    .condition_expression("attribute_exists(account_id)")
+                    .expression_attribute_names("#l", "location")
+                    .expression_attribute_values(":l", AttributeValue::S(format!("bare {n}")))
+                    .send()
+                    .await
+                    .expect("update");
+            }
+        })
+        .await,
+    );
+    baselines.insert(
+        "delete-meter",
+        bare(options.warm, |_| {
+            let (client, table, key) = (&client, &table, key(next_pooled()));
+            async move {
+                client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(Some(key))
+                    .condition_expression("attribute_exists(account_id)")
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        })
+        .await,
+    );
+
+    let mut report = Vec::new();
+    println!(
+        "| function | init p50 (ms) | init / floor | first invocation p50 (ms) | warm p50 (ms) | warm p99 (ms) | bare SDK p50 (ms) | warm / bare | peak RSS (MiB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| hello-world floor | {:.2} | 1.00 | | | | | | |",
+        ms(floor_init)
+    );
+    for (name, expected, make_event) in &functions {
+        let binary = options.bin_dir.join(name);
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        for n in 0..options.runs {
+            let (init, first) = cold_start(&binary, &config, make_event(n), *expected).await;
+            inits.push(init);
+            firsts.push(first);
+        }
+        let (latencies, peak_kib) =
+            warm(&binary, &config, options.warm, make_event, *expected).await;
+        let (init, first, p50, p99) = (
+            percentile(&inits, 0.5),
+            percentile(&firsts, 0.5),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+        );
+        let bare_p50 = percentile(&baselines[name], 0.5);
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} |",
+            ms(init),
+            init.as_secs_f64() / floor_init.as_secs_f64(),
+            ms(first),
+            ms(p50),
+            ms(p99),
+            ms(bare_p50),
+            p50.as_secs_f64() / bare_p50.as_secs_f64(),
+            peak_kib as f64 / 1024.0
+        );
+        report.push(json!({
+            "function": name, "init_ms": ms(init), "init_ratio": init.as_secs_f64() / floor_init.as_secs_f64(),
+            "first_invocation_ms": ms(first), "warm_p50_ms": ms(p50), "warm_p99_ms": ms(p99),
+            "bare_sdk_p50_ms": ms(bare_p50), "warm_to_bare": p50.as_secs_f64() / bare_p50.as_secs_f64(),
+            "peak_rss_mib": peak_kib as f64 / 1024.0, "cold_runs": options.runs, "warm_invocations": options.warm
+        }));
+    }
+    if let Some(path) = options.json {
+        let document = json!({"floor_init_ms": ms(floor_init), "functions": report});
+        std::fs::write(path, serde_json::to_string_pretty(&document).expect("json"))
+            .expect("the report is written");
+    }
+}

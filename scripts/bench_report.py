@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md (to stdout) from the figures scripts/bench left in DIR."""
+import io
+import json
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import zipfile
+
+out = pathlib.Path(sys.argv[1])
+release = pathlib.Path("target/release")
+lambda_figures = json.loads((out / "lambda.json").read_text())
+
+
+def cpu():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def memory_gib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0
+
+
+def zipped(path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(path, "bootstrap")
+    return len(buffer.getvalue())
+
+
+def criterion(name):
+    folder = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    estimates = json.loads((pathlib.Path("target/criterion") / folder / "new" / "estimates.json").read_text())
+    return estimates["median"]["point_estimate"]
+
+
+def wrk(name):
+    text = (out / f"wrk-{name}.txt").read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return rps, p99_ms, int(errors.group(1)) if errors else 0
+
+
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+print("# Benchmarks\n")
+print("Produced by `scripts/bench` (figures below are from its last run; the tuning log at the end records")
+print("before/after figures of each change, each from the same command).\n")
+print(f"Machine: {cpu()}, {os.cpu_count()} cores, {memory_gib():.0f} GiB; {platform.system()} {platform.release()};")
+print(f"{rustc}; release profile of the workspace `Cargo.toml`. DynamoDB Local 3.3.0 (in memory, same machine).\n")
+
+print("## Functions\n")
+print(f"Cold start: median of {lambda_figures['functions'][0]['cold_runs']} process starts; init is process start to the")
+print("first poll of the Runtime API (what Lambda bills as init), first invocation is the first event's latency.")
+print(f"Warm: {lambda_figures['functions'][0]['warm_invocations']} invocations in one process, measured at the Runtime API")
+print("(event handed out to response received). Bare SDK: the same DynamoDB operation(s) called directly from the")
+print("benchmark process with the same client configuration, in the same run.\n")
+print(f"Hello-world `lambda_runtime` floor init: **{lambda_figures['floor_init_ms']:.2f} ms**.\n")
+print("| function | init (ms) | init / floor | first invocation (ms) | warm p50 (ms) | warm p99 (ms) | bare SDK p50 (ms) | warm / bare | peak RSS (MiB) |")
+print("|---|---|---|---|---|---|---|---|---|")
+for f in lambda_figures["functions"]:
+    print(f"| {f['function']} | {f['init_ms']:.2f} | {f['init_ratio']:.2f} | {f['first_invocation_ms']:.2f} | {f['warm_p50_ms']:.3f} | "
+          f"{f['warm_p99_ms']:.3f} | {f['bare_sdk_p50_ms']:.3f} | {f['warm_to_bare']:.2f} | {f['peak_rss_mib']:.1f} |")
+
+print("\n## Sizes\n")
+print("Stripped release binaries (x86_64 here; `scripts/sam-build-check` builds the deployable ones with cargo-lambda)")
+print("and the deflated zip Lambda would receive.\n")
+print("| binary | size (KiB) | zip (KiB) |")
+print("|---|---|---|")
+for name in ["list-meters", "create-meter", "get-meter", "update-meter", "delete-meter", "lambda-floor"]:
+    path = release / name
+    print(f"| {name} | {path.stat().st_size / 1024:.0f} | {zipped(path) / 1024:.0f} |")
+
+print("\n## In-process costs (criterion, median)\n")
+print("| what | time |")
+print("|---|---|")
+for name in ["token verification", "request parsing and validation (create event)", "response serialisation (one meter)",
+             "list filter + sort + page (10,000 meters)", "get handler, in-memory store", "create handler, in-memory store"]:
+    ns = criterion(name)
+    shown = f"{ns / 1000:.1f} µs" if ns < 1_000_000 else f"{ns / 1_000_000:.2f} ms"
+    print(f"| {name} | {shown} |")
+
+print("\n## meters-local under load\n")
+print("wrk, 2 threads, 16 connections, loopback, embedded store in memory, 1,000 meters in the account.\n")
+print("| request | requests/s | p99 (ms) | non-2xx |")
+print("|---|---|---|---|")
+for name, label in [("get", "GET /api/v1/meters/500"), ("list", "GET /api/v1/meters (1,000 meters: sort by name, page 3 of 20)")]:
+    rps, p99, errors = wrk(name)
+    print(f"| {label} | {rps:.0f} | {p99:.2f} | {errors} |")
+
+tuning = pathlib.Path("benches/TUNING.md")
+if tuning.exists():
+    print()
+    print(tuning.read_text().strip())
