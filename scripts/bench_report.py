@@ -37,8 +37,7 @@ def zipped(path):
 
 
 def criterion(name):
-    folder = re.sub(r"[^A-Za-z0-9_-]", "_", name)
-    estimates = json.loads((pathlib.Path("target/criterion") / folder / "new" / "estimates.json").read_text())
+    estimates = json.loads((pathlib.Path("target/criterion") / name / "new" / "estimates.json").read_text())
     return estimates["median"]["point_estimate"]
 
 

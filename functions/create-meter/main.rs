@@ -1,6 +1,6 @@
 //! `POST /api/v1/meters` as a Lambda function; everything it does lives in the shared `meters` crate.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     meters::lambda::run(meters::Endpoint::CreateMeter).await
 }

@@ -42,24 +42,46 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     Ok(App::new(store, auth))
 }
 
-/// The SDK client, pointed at `DYNAMODB_ENDPOINT` when it is set (DynamoDB Local).
+/// The SDK client, built once per process and pointed at `DYNAMODB_ENDPOINT` when it is set.
+///
+/// Lambda puts the region and the function's credentials in the environment, so the client is configured
+/// from those directly: no profile files read, no IMDS or SSO lookups at cold start. Only where the
+/// environment lacks them (a developer's machine with an AWS profile) does the SDK's full provider chain run.
+/// Timeouts and retries fit a 10 s function timeout: a stuck connection is dropped after 1 s, an attempt after
+/// 3 s, and the whole call, retries included, ends within 8 s with a 503 rather than a Lambda timeout.
 pub async fn dynamodb_client(config: &DynamoDbConfig) -> aws_sdk_dynamodb::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use std::time::Duration;
+
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let region = variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION"));
+    let has_credentials = variable("AWS_ACCESS_KEY_ID").is_some() && variable("AWS_SECRET_ACCESS_KEY").is_some();
+    let direct = || aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest());
+    let mut builder = match (region, has_credentials, &config.endpoint) {
+        (Some(region), true, _) => direct()
+            .region(Region::new(region))
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
+        // DynamoDB Local accepts any credentials and any region.
+        (region, false, Some(_)) => direct()
+            .region(Region::new(region.unwrap_or_else(|| "us-east-1".into())))
+            .credentials_provider(Credentials::new("local", "local", None, None, "local")),
+        _ => aws_sdk_dynamodb::config::Builder::from(&aws_config::defaults(BehaviorVersion::latest()).load().await),
+    };
+    builder = builder
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(endpoint) = &config.endpoint {
-        loader = loader.endpoint_url(endpoint);
-        // DynamoDB Local accepts any credentials; without these the SDK would search for real ones.
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local", "local", None, None, "local",
-            ));
-        }
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
-            loader = loader.region(aws_config::Region::from_static("us-east-1"));
-        }
+        builder = builder.endpoint_url(endpoint);
     }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
 /// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this

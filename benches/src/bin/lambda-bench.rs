@@ -215,11 +215,13 @@ async fn main() {
         .expect("the benchmark table");
 
     let account = AccountId::from(uuid::Uuid::new_v4());
+    // The meters to delete live in their own account, so they never swell the list being measured.
+    let pool_account = AccountId::from(uuid::Uuid::new_v4());
     let auth = AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned()))
         .expect("auth");
     let token = TokenIssuer::new(&auth)
         .expect("issuer")
-        .issue(&[account], Duration::from_secs(3600))
+        .issue(&[account, pool_account], Duration::from_secs(3600))
         .expect("token");
     // 20 meters to list and read; a pool to delete, one per cold run and warm invocation, for function and SDK.
     let mut ids = Vec::new();
@@ -238,7 +240,7 @@ async fn main() {
         let created = futures::future::join_all(
             chunk
                 .iter()
-                .map(|n| store.create(&account, new_meter(format!("pool-{n}")))),
+                .map(|n| store.create(&pool_account, new_meter(format!("pool-{n}")))),
         )
         .await;
         pool.extend(
@@ -262,6 +264,7 @@ async fn main() {
     let first = ids[0];
     let list_query = format!("account_id={account}&limit=20");
     let get_query = format!("account_id={account}");
+    let pool_query = format!("account_id={pool_account}");
     let pool_cursor = std::sync::atomic::AtomicUsize::new(0);
     let next_pooled = || pool[pool_cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)];
     type EventFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
@@ -314,7 +317,7 @@ async fn main() {
                 event(
                     "DELETE",
                     &format!("/api/v1/meters/{}", next_pooled()),
-                    &get_query,
+                    &pool_query,
                     &token,
                     None,
                 )
@@ -330,12 +333,9 @@ async fn main() {
     let floor_init = percentile(&floor_inits, 0.5);
 
     // The bare SDK operation each function's store call makes, timed from this process.
-    let key = |id: MeterId| {
+    let key = |owner: AccountId, id: MeterId| {
         HashMap::from([
-            (
-                "account_id".to_owned(),
-                AttributeValue::S(account.to_string()),
-            ),
+            ("account_id".to_owned(), AttributeValue::S(owner.to_string())),
             ("id".to_owned(), AttributeValue::N(id.to_string())),
         ])
     };
@@ -402,7 +402,7 @@ async fn main() {
             client
                 .get_item()
                 .table_name(&table)
-                .set_key(Some(key(first)))
+                .set_key(Some(key(account, first)))
                 .consistent_read(true)
                 .send()
                 .await
@@ -413,7 +413,7 @@ async fn main() {
     baselines.insert(
         "update-meter",
         bare(options.warm, |n| {
-            let (client, table, key) = (&client, &table, key(first));
+            let (client, table, key) = (&client, &table, key(account, first));
             async move {
                 client
                     .update_item()
@@ -433,7 +433,7 @@ async fn main() {
     baselines.insert(
         "delete-meter",
         bare(options.warm, |_| {
-            let (client, table, key) = (&client, &table, key(next_pooled()));
+            let (client, table, key) = (&client, &table, key(pool_account, next_pooled()));
             async move {
                 client
                     .delete_item()
