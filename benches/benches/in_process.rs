@@ -168,6 +168,22 @@ fn costs(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    let listed_account = AccountId::parse("0b7e9d4c-1a2b-4c3d-8e9f-001122334455").expect("account");
+    runtime.block_on(async {
+        for meter in meters(1_000) {
+            let new = NewMeter {
+                name: meter.name,
+                serial_number: meter.serial_number,
+                meter_type: meter.meter_type,
+                communication_type: meter.communication_type,
+                details: MeterChanges::default(),
+            };
+            app.store.create(&listed_account, new).await.expect("seed");
+        }
+    });
+    c.bench_function("store list of 1,000 meters, in-memory store", |b| {
+        b.to_async(&runtime).iter(|| async { app.store.list(&listed_account).await.expect("list").len() })
+    });
     c.bench_function("create handler, in-memory store", |b| {
         b.to_async(&runtime).iter_batched(
             || request(&create_event),

@@ -259,6 +259,8 @@ async fn main() {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    // Where the trust store lives, as the template sets it for Lambda.
+    .chain(std::env::var("SSL_CERT_FILE").ok().map(|file| ("SSL_CERT_FILE".to_owned(), file)))
     .collect();
 
     let first = ids[0];
