@@ -182,7 +182,8 @@ fn costs(c: &mut Criterion) {
         }
     });
     c.bench_function("store list of 1,000 meters, in-memory store", |b| {
-        b.to_async(&runtime).iter(|| async { app.store.list(&listed_account).await.expect("list").len() })
+        b.to_async(&runtime)
+            .iter(|| async { app.store.list(&listed_account).await.expect("list").len() })
     });
     c.bench_function("create handler, in-memory store", |b| {
         b.to_async(&runtime).iter_batched(

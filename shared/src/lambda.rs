@@ -57,17 +57,20 @@ pub async fn dynamodb_client(config: &DynamoDbConfig) -> aws_sdk_dynamodb::Clien
 
     let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let region = variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION"));
-    let has_credentials = variable("AWS_ACCESS_KEY_ID").is_some() && variable("AWS_SECRET_ACCESS_KEY").is_some();
+    let has_credentials =
+        variable("AWS_ACCESS_KEY_ID").is_some() && variable("AWS_SECRET_ACCESS_KEY").is_some();
     let direct = || aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest());
     let mut builder = match (region, has_credentials, &config.endpoint) {
-        (Some(region), true, _) => direct()
-            .region(Region::new(region))
-            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
+        (Some(region), true, _) => direct().region(Region::new(region)).credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ),
         // DynamoDB Local accepts any credentials and any region.
         (region, false, Some(_)) => direct()
             .region(Region::new(region.unwrap_or_else(|| "us-east-1".into())))
             .credentials_provider(Credentials::new("local", "local", None, None, "local")),
-        _ => aws_sdk_dynamodb::config::Builder::from(&aws_config::defaults(BehaviorVersion::latest()).load().await),
+        _ => aws_sdk_dynamodb::config::Builder::from(
+            &aws_config::defaults(BehaviorVersion::latest()).load().await,
+        ),
     };
     builder = builder
         .timeout_config(

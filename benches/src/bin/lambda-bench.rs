@@ -260,7 +260,11 @@ async fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     // Where the trust store lives, as the template sets it for Lambda.
-    .chain(std::env::var("SSL_CERT_FILE").ok().map(|file| ("SSL_CERT_FILE".to_owned(), file)))
+    .chain(
+        std::env::var("SSL_CERT_FILE")
+            .ok()
+            .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
+    )
     .collect();
 
     let first = ids[0];
@@ -337,7 +341,10 @@ async fn main() {
     // The bare SDK operation each function's store call makes, timed from this process.
     let key = |owner: AccountId, id: MeterId| {
         HashMap::from([
-            ("account_id".to_owned(), AttributeValue::S(owner.to_string())),
+            (
+                "account_id".to_owned(),
+                AttributeValue::S(owner.to_string()),
+            ),
             ("id".to_owned(), AttributeValue::N(id.to_string())),
         ])
     };

@@ -77,16 +77,9 @@ impl CreateMeterBody {
 impl UpdateMeterBody {
     pub fn parse(body: &[u8]) -> Result<Self, FieldError> {
         let object = JsonObject::parse(body)?;
-        object.reject_unknown(&[
-            "account_id",
-            "name",
-            "id",
-            "serial_number",
-            "meter_type",
-            "communication_type",
-            "created_at",
-            "updated_at",
-        ])?;
+        let mut allowed = vec!["account_id", "name"];
+        allowed.extend(super::READ_ONLY_FIELDS);
+        object.reject_unknown(&allowed)?;
         let read_only = |field: &'static str| move |v: &Value| v.as_text(field).map(str::to_owned);
         Ok(Self {
             account_id: object
