@@ -25,13 +25,7 @@ impl Function {
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "meters-test")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/meters-test")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(runtime.lambda_environment())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in env {

@@ -69,6 +69,19 @@ impl RuntimeApi {
         }
     }
 
+    /// The variables Lambda gives a function (128 MB, JSON logs), pointing it at this Runtime API.
+    pub fn lambda_environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_LAMBDA_RUNTIME_API", self.address.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "meters".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/meters".into()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ]
+    }
+
     /// Queues an event; returns the request id it will carry.
     pub fn invoke(&self, event: String) -> String {
         let request_id = uuid::Uuid::new_v4().to_string();
