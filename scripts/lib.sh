@@ -60,5 +60,8 @@ stop_dynamodb_local() {
   if [ -n "${DYNAMODB_LOCAL_PID:-}" ]; then
     kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
     wait "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
+    DYNAMODB_LOCAL_PID=
   fi
+  # What runs next must not be pointed at an endpoint that is gone (meters-local would use it).
+  unset DYNAMODB_ENDPOINT
 }
