@@ -49,15 +49,18 @@ impl EmbeddedStore {
         Ok(Self { db: Arc::new(db) })
     }
 
-    /// redb blocks on disk I/O, so each operation runs on the blocking pool, never on a runtime worker.
+    /// redb blocks on disk I/O, so no operation may stall a runtime worker: on a multi-threaded runtime (the
+    /// local server) it runs in place while the worker's other tasks move elsewhere, which saves the hop to
+    /// another thread; on a current-thread runtime (tests) it goes to the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(internal)?
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            return tokio::task::block_in_place(move || work(&db));
+        }
+        tokio::task::spawn_blocking(move || work(&db)).await.map_err(internal)?
     }
 }
 
