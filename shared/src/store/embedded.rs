@@ -57,10 +57,14 @@ impl EmbeddedStore {
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
-        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
             return tokio::task::block_in_place(move || work(&db));
         }
-        tokio::task::spawn_blocking(move || work(&db)).await.map_err(internal)?
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(internal)?
     }
 }
 
