@@ -17,6 +17,10 @@ use meters::store::EmbeddedStore;
 use meters::{App, Endpoint, envelope};
 use serde_json::json;
 
+#[path = "../../functions/tests/support/events.rs"]
+#[allow(dead_code, reason = "the function tests use the rest")]
+mod events;
+
 const SECRET: &str = "benchmark-secret-of-at-least-32-bytes-long";
 const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
 
@@ -46,16 +50,7 @@ fn full_body() -> String {
 }
 
 fn http_event(method: &str, path: &str, query: &str, body: Option<&str>) -> String {
-    json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-        "headers": {"authorization": format!("Bearer {}", token()), "content-type": "application/json"},
-        "requestContext": {"accountId": "1", "apiId": "b", "domainName": "b", "domainPrefix": "b", "requestId": "r",
-            "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "b"}},
-        "body": body,
-        "isBase64Encoded": false
-    })
-    .to_string()
+    events::http_api_event(method, path, query, &token(), body)
 }
 
 fn request(event: &str) -> Request {

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use meters::config::{AuthConfig, DynamoDbConfig};
 use meters::meter::AccountId;
 use meters::store::DynamoDbStore;
 use serde_json::{Value, json};
+use support::events::{dynamodb_local_config, http_api_event};
 use support::runtime_api::{Outcome, RuntimeApi};
 
 const SECRET: &str = "function-test-secret-of-at-least-32-bytes";
@@ -20,7 +22,11 @@ struct Function {
 }
 
 impl Function {
-    fn start(binary: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+    fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        binary: &str,
+        runtime: &RuntimeApi,
+        env: &[(K, V)],
+    ) -> Self {
         let mut command = Command::new(binary);
         command
             .env_clear()
@@ -75,40 +81,8 @@ fn binary(name: &str) -> &'static str {
     }
 }
 
-fn http_api_event(
-    method: &str,
-    raw_path: &str,
-    query: &str,
-    token: &str,
-    body: Option<Value>,
-) -> String {
-    let id = raw_path.strip_prefix("/api/v1/meters/");
-    let route = if id.is_some() {
-        "/api/v1/meters/{id}"
-    } else {
-        "/api/v1/meters"
-    };
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {route}"),
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": {"authorization": format!("Bearer {token}"), "content-type": "application/json"},
-        "pathParameters": id.map(|id| json!({"id": id})),
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123", "requestId": "req", "routeKey": format!("{method} {route}"), "stage": "$default",
-            "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 1795600000000u64,
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
-    .to_string()
-}
-
 /// Starts the function, sends it one event, and returns its API Gateway response (status, envelope).
-async fn invoke_once(function: &str, env: &[(&str, &str)], event: String) -> (u16, Value) {
+async fn invoke_once(function: &str, env: &[(String, String)], event: String) -> (u16, Value) {
     let mut runtime = RuntimeApi::start().await;
     let _function = Function::start(binary(function), &runtime, env);
     let request_id = runtime.invoke(event);
@@ -157,21 +131,20 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
         .unwrap()
         .issue(&[account], Duration::from_secs(300))
         .unwrap();
-    let env = [
-        ("TABLE_NAME", table.as_str()),
-        ("DYNAMODB_ENDPOINT", endpoint.as_str()),
-        ("JWT_SECRET", SECRET),
-        ("AWS_ACCESS_KEY_ID", "local"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let env = dynamodb_local_config(&table, &endpoint, SECRET);
     let query = format!("account_id={account}");
 
     let create = json!({"account_id": account.to_string(), "name": "Main incomer", "serial_number": "EM-1", "tariff_id": 12});
     let (status, created) = invoke_once(
         "create-meter",
         &env,
-        http_api_event("POST", "/api/v1/meters", "", &token, Some(create)),
+        http_api_event(
+            "POST",
+            "/api/v1/meters",
+            "",
+            &token,
+            Some(&create.to_string()),
+        ),
     )
     .await;
     assert_eq!(status, 201, "{created}");
@@ -190,7 +163,7 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
     let (status, updated) = invoke_once(
         "update-meter",
         &env,
-        http_api_event("PUT", &path, "", &token, Some(update)),
+        http_api_event("PUT", &path, "", &token, Some(&update.to_string())),
     )
     .await;
     assert_eq!(status, 200, "{updated}");

@@ -1,8 +1,6 @@
 //! How a function binary starts: configuration and clients built once at cold start, then every event
 //! through the endpoint's handler.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use base64::Engine;
@@ -103,11 +101,10 @@ pub struct BodyGuard<S>(pub S);
 impl<S> Service<LambdaEvent<LambdaRequest>> for BodyGuard<S>
 where
     S: Service<LambdaEvent<LambdaRequest>>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
@@ -115,7 +112,7 @@ where
 
     fn call(&mut self, mut event: LambdaEvent<LambdaRequest>) -> Self::Future {
         guard_body(&mut event.payload);
-        Box::pin(self.0.call(event))
+        self.0.call(event)
     }
 }
 
@@ -145,13 +142,12 @@ fn guard_body(event: &mut LambdaRequest) {
 
 fn mark(
     headers: &mut HeaderMap,
-    multi_value: Option<&mut HeaderMap>,
+    mut multi_value: Option<&mut HeaderMap>,
     body: &mut Option<String>,
     is_base64: &mut bool,
 ) {
     // Only this layer may set the marker: a caller's copy is dropped.
     headers.remove(UNDECODABLE_BODY_HEADER);
-    let mut multi_value = multi_value;
     if let Some(multi) = multi_value.as_deref_mut() {
         multi.remove(UNDECODABLE_BODY_HEADER);
     }

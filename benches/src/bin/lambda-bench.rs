@@ -4,6 +4,9 @@
 //! Usage: lambda-bench BIN_DIR [--runs 10] [--warm 1000] [--json FILE]   (needs DYNAMODB_ENDPOINT)
 //! Prints a Markdown table; `--json` also writes the figures for scripts/bench's report.
 
+#[path = "../../../functions/tests/support/events.rs"]
+#[allow(dead_code, reason = "the tests use the other half")]
+mod events;
 #[path = "../../../functions/tests/support/runtime_api.rs"]
 #[allow(dead_code, reason = "the tests use the other half")]
 mod runtime_api;
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use events::http_api_event;
 use meters::auth::TokenIssuer;
 use meters::config::{AuthConfig, DynamoDbConfig};
 use meters::meter::{
@@ -151,19 +155,6 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-fn event(method: &str, path: &str, query: &str, token: &str, body: Option<Value>) -> String {
-    json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-        "headers": {"authorization": format!("Bearer {token}"), "content-type": "application/json"},
-        "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
-            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "25/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}},
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
-    .to_string()
-}
-
 /// `count` latencies of one bare SDK operation, after a warm-up.
 async fn bare<F, Fut>(count: usize, call: F) -> Vec<Duration>
 where
@@ -243,23 +234,15 @@ async fn main() {
                 .map(|meter| meter.expect("pool meter").id),
         );
     }
-    let config: Vec<(String, String)> = [
-        ("TABLE_NAME", table.as_str()),
-        ("DYNAMODB_ENDPOINT", endpoint.as_str()),
-        ("JWT_SECRET", SECRET),
-        ("AWS_ACCESS_KEY_ID", "local"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-        ("AWS_REGION", "us-east-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    // Where the trust store lives, as the template sets it for Lambda.
-    .chain(
-        std::env::var("SSL_CERT_FILE")
-            .ok()
-            .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
-    )
-    .collect();
+    let config: Vec<(String, String)> = events::dynamodb_local_config(&table, &endpoint, SECRET)
+        .into_iter()
+        // Where the trust store lives, as the template sets it for Lambda.
+        .chain(
+            std::env::var("SSL_CERT_FILE")
+                .ok()
+                .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
+        )
+        .collect();
 
     let first = ids[0];
     let list_query = format!("account_id={account}&limit=20");
@@ -272,21 +255,27 @@ async fn main() {
         (
             "list-meters",
             200,
-            Box::new(|_| event("GET", "/api/v1/meters", &list_query, &token, None)),
+            Box::new(|_| http_api_event("GET", "/api/v1/meters", &list_query, &token, None)),
         ),
         (
             "create-meter",
             201,
             Box::new(|n| {
                 let body = json!({"account_id": account.to_string(), "name": format!("bench {n}"), "serial_number": format!("B-{n}")});
-                event("POST", "/api/v1/meters", "", &token, Some(body))
+                http_api_event(
+                    "POST",
+                    "/api/v1/meters",
+                    "",
+                    &token,
+                    Some(&body.to_string()),
+                )
             }),
         ),
         (
             "get-meter",
             200,
             Box::new(|_| {
-                event(
+                http_api_event(
                     "GET",
                     &format!("/api/v1/meters/{first}"),
                     &get_query,
@@ -301,12 +290,12 @@ async fn main() {
             Box::new(|n| {
                 let body =
                     json!({"account_id": account.to_string(), "location": format!("room {n}")});
-                event(
+                http_api_event(
                     "PUT",
                     &format!("/api/v1/meters/{first}"),
                     "",
                     &token,
-                    Some(body),
+                    Some(&body.to_string()),
                 )
             }),
         ),
@@ -314,7 +303,7 @@ async fn main() {
             "delete-meter",
             204,
             Box::new(|_| {
-                event(
+                http_api_event(
                     "DELETE",
                     &format!("/api/v1/meters/{}", next_pooled()),
                     &pool_query,
