@@ -6,7 +6,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use meters::auth::{Authenticator, TokenIssuer};
+use meters::auth::Authenticator;
 use meters::config::AuthConfig;
 use meters::list::{ListQuery, SortField, SortOrder};
 use meters::meter::{
@@ -15,28 +15,20 @@ use meters::meter::{
 };
 use meters::store::EmbeddedStore;
 use meters::{App, Endpoint, envelope};
+use meters_testkit::tokens::{hs256_config, token_for};
+use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
 use serde_json::json;
 
-#[path = "../../functions/tests/support/events.rs"]
-#[allow(dead_code, reason = "the function tests use the rest")]
-mod events;
-
-const SECRET: &str = "benchmark-secret-of-at-least-32-bytes-long";
-const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
-
 fn auth() -> AuthConfig {
-    AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).expect("auth")
+    hs256_config(TEST_SECRET)
 }
 
 fn account() -> AccountId {
-    AccountId::parse(ACCOUNT).expect("account")
+    meters_testkit::tokens::account(ACCOUNT)
 }
 
 fn token() -> String {
-    TokenIssuer::new(&auth())
-        .expect("issuer")
-        .issue(&[account()], Duration::from_secs(3600))
-        .expect("token")
+    token_for(TEST_SECRET, &[account()])
 }
 
 fn full_body() -> String {
@@ -50,7 +42,13 @@ fn full_body() -> String {
 }
 
 fn http_event(method: &str, path: &str, query: &str, body: Option<&str>) -> String {
-    events::http_api_event(method, path, query, &token(), body)
+    let event = HttpEvent::new(method, path).query(query).bearer(&token());
+    match body {
+        Some(body) => event.body(body),
+        None => event,
+    }
+    .http_api()
+    .to_string()
 }
 
 fn request(event: &str) -> Request {

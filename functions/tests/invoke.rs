@@ -1,203 +1,104 @@
-//! Each function binary, started as Lambda starts it, serves an API Gateway event end to end against
-//! DynamoDB Local; and a function without its configuration refuses to start, saying why.
+//! Each function binary, started as Lambda starts it, serves API Gateway events end to end against
+//! DynamoDB Local; a function without its configuration refuses to start, saying why; and nothing a
+//! function logs carries its secret or a caller's token.
 
-mod support;
+use std::path::Path;
 
-use std::ffi::OsStr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use meters::auth::TokenIssuer;
-use meters::config::{AuthConfig, DynamoDbConfig};
-use meters::meter::AccountId;
-use meters::store::DynamoDbStore;
+use meters_testkit::function::{Function, GatewayResponse, invoke};
+use meters_testkit::runtime_api::RuntimeApi;
+use meters_testkit::tokens::token_for;
+use meters_testkit::{HttpEvent, TEST_SECRET, dynamodb};
 use serde_json::{Value, json};
-use support::events::{dynamodb_local_config, http_api_event};
-use support::runtime_api::{Outcome, RuntimeApi};
 
-const SECRET: &str = "function-test-secret-of-at-least-32-bytes";
-
-struct Function {
-    child: Child,
-}
-
-impl Function {
-    fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(
-        binary: &str,
-        runtime: &RuntimeApi,
-        env: &[(K, V)],
-    ) -> Self {
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(runtime.lambda_environment())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        Self {
-            child: command.spawn().expect("the function starts"),
-        }
-    }
-
-    /// Waits for the function to exit; whether it succeeded, and everything it logged.
-    fn wait_for_exit(mut self) -> (bool, String) {
-        use std::io::Read;
-        let mut logs = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            stdout
-                .read_to_string(&mut logs)
-                .expect("stdout is readable");
-        }
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr
-                .read_to_string(&mut logs)
-                .expect("stderr is readable");
-        }
-        (
-            self.child.wait().expect("the function exits").success(),
-            logs,
-        )
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary(name: &str) -> &'static str {
-    match name {
+fn binary(name: &str) -> &'static Path {
+    Path::new(match name {
         "list-meters" => env!("CARGO_BIN_EXE_list-meters"),
         "create-meter" => env!("CARGO_BIN_EXE_create-meter"),
         "get-meter" => env!("CARGO_BIN_EXE_get-meter"),
         "update-meter" => env!("CARGO_BIN_EXE_update-meter"),
         "delete-meter" => env!("CARGO_BIN_EXE_delete-meter"),
         other => panic!("no function {other}"),
-    }
+    })
 }
 
-/// Starts the function, sends it one event, and returns its API Gateway response (status, envelope).
-async fn invoke_once(function: &str, env: &[(String, String)], event: String) -> (u16, Value) {
+/// Starts the function, sends it one event, and returns its answer; the Lambda request id must come
+/// back as the response's `x-request-id`.
+async fn invoke_once(
+    function: &str,
+    env: &[(String, String)],
+    event: HttpEvent,
+) -> GatewayResponse {
     let mut runtime = RuntimeApi::start().await;
     let _function = Function::start(binary(function), &runtime, env);
-    let request_id = runtime.invoke(event);
-    match runtime.outcome(Duration::from_secs(30)).await {
-        Some(Outcome::Response {
-            request_id: answered,
-            body,
-        }) => {
-            assert_eq!(answered, request_id);
-            let response: Value = serde_json::from_str(&body).expect("an API Gateway response");
-            let status = response["statusCode"].as_u64().expect("a status code") as u16;
-            let envelope = match response["body"].as_str() {
-                Some(text) if !text.is_empty() => {
-                    serde_json::from_str(text).expect("a JSON envelope")
-                }
-                _ => Value::Null,
-            };
-            (status, envelope)
-        }
-        other => panic!("{function} did not answer with a response: {other:?}"),
-    }
+    let (request_id, response) = invoke(&mut runtime, &event.http_api()).await;
+    assert_eq!(
+        response.headers["x-request-id"],
+        request_id.as_str(),
+        "{function}"
+    );
+    response
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
 async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local() {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
-        .expect("DYNAMODB_ENDPOINT must point at DynamoDB Local; run scripts/test");
-    let table = format!("meters-functions-{}", uuid::Uuid::new_v4().simple());
-    let config = DynamoDbConfig {
-        table_name: table.clone(),
-        endpoint: Some(endpoint.clone()),
-    };
-    DynamoDbStore::new(
-        meters::lambda::dynamodb_client(&config).await,
-        table.clone(),
-    )
-    .create_table_if_missing()
-    .await
-    .unwrap();
-
-    let account = AccountId::from(uuid::Uuid::new_v4());
-    let auth =
-        AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).unwrap();
-    let token = TokenIssuer::new(&auth)
-        .unwrap()
-        .issue(&[account], Duration::from_secs(300))
-        .unwrap();
-    let env = dynamodb_local_config(&table, &endpoint, SECRET);
+    let (config, _) = dynamodb::fresh_table("meters-functions").await;
+    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let token = token_for(TEST_SECRET, &[account]);
     let query = format!("account_id={account}");
+    let request = |method: &str, path: &str| HttpEvent::new(method, path).bearer(&token);
 
     let create = json!({"account_id": account.to_string(), "name": "Main incomer", "serial_number": "EM-1", "tariff_id": 12});
-    let (status, created) = invoke_once(
+    let created = invoke_once(
         "create-meter",
         &env,
-        http_api_event(
-            "POST",
-            "/api/v1/meters",
-            "",
-            &token,
-            Some(&create.to_string()),
-        ),
+        request("POST", "/api/v1/meters").json_body(&create),
     )
     .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["data"]["id"].as_i64().expect("an id");
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["data"]["id"].as_i64().expect("an id");
+    assert_eq!(created.headers["location"], format!("/api/v1/meters/{id}"));
     let path = format!("/api/v1/meters/{id}");
 
-    let (status, read) = invoke_once(
-        "get-meter",
-        &env,
-        http_api_event("GET", &path, &query, &token, None),
-    )
-    .await;
-    assert_eq!((status, &read["data"]), (200, &created["data"]));
+    let read = invoke_once("get-meter", &env, request("GET", &path).query(&query)).await;
+    assert_eq!(
+        (read.status, &read.body["data"]),
+        (200, &created.body["data"])
+    );
 
     let update = json!({"account_id": account.to_string(), "location": "Roof", "tariff_id": null});
-    let (status, updated) = invoke_once(
+    let updated = invoke_once(
         "update-meter",
         &env,
-        http_api_event("PUT", &path, "", &token, Some(&update.to_string())),
+        request("PUT", &path).json_body(&update),
     )
     .await;
-    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(
         (
-            updated["data"]["location"].as_str(),
-            &updated["data"]["tariff_id"]
+            updated.body["data"]["location"].as_str(),
+            &updated.body["data"]["tariff_id"]
         ),
         (Some("Roof"), &Value::Null)
     );
 
-    let (status, listed) = invoke_once(
+    let listed = invoke_once(
         "list-meters",
         &env,
-        http_api_event("GET", "/api/v1/meters", &query, &token, None),
+        request("GET", "/api/v1/meters").query(&query),
     )
     .await;
-    assert_eq!((status, listed["count"].as_u64()), (200, Some(1)));
-    assert_eq!(listed["data"][0], updated["data"]);
+    assert_eq!(
+        (listed.status, listed.body["count"].as_u64()),
+        (200, Some(1))
+    );
+    assert_eq!(listed.body["data"][0], updated.body["data"]);
 
-    let (status, deleted) = invoke_once(
-        "delete-meter",
-        &env,
-        http_api_event("DELETE", &path, &query, &token, None),
-    )
-    .await;
-    assert_eq!((status, deleted), (204, Value::Null));
-    let (status, gone) = invoke_once(
-        "get-meter",
-        &env,
-        http_api_event("GET", &path, &query, &token, None),
-    )
-    .await;
-    assert_eq!(status, 404, "{gone}");
+    let deleted = invoke_once("delete-meter", &env, request("DELETE", &path).query(&query)).await;
+    assert_eq!((deleted.status, deleted.body), (204, Value::Null));
+    let gone = invoke_once("get-meter", &env, request("GET", &path).query(&query)).await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +106,7 @@ async fn a_function_without_its_configuration_refuses_to_start_naming_the_variab
     let runtime = RuntimeApi::start().await;
     for (missing, env) in [
         ("JWT_SECRET", vec![("TABLE_NAME", "meters")]),
-        ("TABLE_NAME", vec![("JWT_SECRET", SECRET)]),
+        ("TABLE_NAME", vec![("JWT_SECRET", TEST_SECRET)]),
     ] {
         let (succeeded, logs) =
             Function::start(binary("get-meter"), &runtime, &env).wait_for_exit();
@@ -223,14 +124,64 @@ async fn a_function_without_its_configuration_refuses_to_start_naming_the_variab
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_never_logs_its_secret() {
+async fn a_function_never_logs_its_secret_when_refusing_to_start() {
     let runtime = RuntimeApi::start().await;
     let (_, logs) = Function::start(
         binary("list-meters"),
         &runtime,
-        &[("JWT_SECRET", "short-secret-value")],
+        &[
+            ("TABLE_NAME", "meters"),
+            ("JWT_SECRET", "short-secret-value"),
+        ],
     )
     .wait_for_exit();
     assert!(logs.contains("JWT_SECRET"), "{logs}");
     assert!(!logs.contains("short-secret-value"), "{logs}");
+}
+
+/// A served request that fails inside (DynamoDB unreachable, so the error and its detail are logged)
+/// and one refused at the door: the logs name the requests, never the secret, the token or the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_never_logs_its_secret_a_token_or_a_body_while_serving() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = meters::config::DynamoDbConfig {
+        table_name: "meters-unreachable".into(),
+        endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
+    };
+    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let token = token_for(TEST_SECRET, &[account]);
+    let body = json!({"account_id": account.to_string(), "name": "private-meter-name", "serial_number": "SN-PRIVATE-42"});
+
+    let mut runtime = RuntimeApi::start().await;
+    let function = Function::start(binary("create-meter"), &runtime, &env);
+    let create = HttpEvent::new("POST", "/api/v1/meters")
+        .bearer(&token)
+        .json_body(&body);
+    let (failed_id, failed) = invoke(&mut runtime, &create.http_api()).await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    let forged = create.bearer(&format!("{token}x"));
+    let (_, refused) = invoke(&mut runtime, &forged.http_api()).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+
+    let (_, logs) = function.stop();
+    assert!(
+        logs.contains(&failed_id),
+        "the failure is logged under its request id: {logs}"
+    );
+    for private in [
+        TEST_SECRET,
+        token.as_str(),
+        "private-meter-name",
+        "SN-PRIVATE-42",
+    ] {
+        assert!(
+            !logs.contains(private),
+            "the logs carry `{private}`: {logs}"
+        );
+    }
 }

@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use meters::auth::TokenIssuer;
-use meters::config::AuthConfig;
 use meters::meter::AccountId;
 use meters_local::{Storage, serve, start};
+use meters_testkit::TEST_SECRET as SECRET;
+use meters_testkit::tokens::hs256_config;
 use serde_json::{Value, json};
-
-const SECRET: &str = "http-test-secret-of-at-least-32-bytes!";
 
 struct TestApp {
     base: String,
@@ -45,12 +44,8 @@ impl Reply {
     }
 }
 
-fn auth_config() -> AuthConfig {
-    AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).unwrap()
-}
-
 async fn spawn_app() -> TestApp {
-    let auth = auth_config();
+    let auth = hs256_config(SECRET);
     let (listener, app) = start(&Storage::Memory, &auth, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -170,15 +165,32 @@ fn full_body(account: &AccountId) -> Value {
     })
 }
 
-fn assert_envelope_error(reply: &Reply, status: u16, names: &str) {
-    assert_eq!(reply.status, status, "{reply:?}");
-    assert_eq!(reply.body["success"], false, "{reply:?}");
+/// An error envelope whose `error` is about `field`: the message begins `field: ` (so `id` does not match
+/// an error about `account_id`).
+fn assert_field_error(reply: &Reply, status: u16, field: &str) {
+    assert_error_envelope(reply, status);
     assert!(
-        reply.error().contains(names),
-        "error `{}` should name `{names}`",
+        reply.error().starts_with(&format!("{field}: ")),
+        "error `{}` should be about `{field}`",
         reply.error()
     );
-    assert!(reply.body["message"].is_string());
+}
+
+/// An error envelope whose `error` says `text`, for errors that are not about one field.
+fn assert_error_mentions(reply: &Reply, status: u16, text: &str) {
+    assert_error_envelope(reply, status);
+    assert!(
+        reply.error().contains(text),
+        "error `{}` should say `{text}`",
+        reply.error()
+    );
+}
+
+fn assert_error_envelope(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.body["success"], false, "{reply:?}");
+    assert!(reply.body["message"].is_string(), "{reply:?}");
+    assert!(reply.headers.contains_key("x-request-id"), "{reply:?}");
 }
 
 #[tokio::test]
@@ -233,7 +245,11 @@ async fn a_created_meter_can_be_read_updated_listed_and_deleted() {
 
     let deleted = app.delete(id).await;
     assert_eq!((deleted.status, &deleted.body), (204, &Value::Null));
-    assert_envelope_error(&app.get(id).await, 404, "meter");
+    assert_error_mentions(
+        &app.get(id).await,
+        404,
+        &format!("meter {id} does not exist"),
+    );
 }
 
 #[tokio::test]
@@ -256,7 +272,8 @@ async fn every_validation_rule_of_create_answers_400_naming_the_field() {
         (without("name"), "name"),
         (without("serial_number"), "serial_number"),
         (with("account_id", json!("not-a-uuid")), "account_id"),
-        (with("colour", json!("red")), "colour"),
+        // Unknown fields are the body's fault: "body: unknown field `colour`".
+        (with("colour", json!("red")), "body"),
         (with("name", json!(42)), "name"),
         (with("name", json!("   ")), "name"),
         (with("name", json!("n".repeat(201))), "name"),
@@ -295,7 +312,7 @@ async fn every_validation_rule_of_create_answers_400_naming_the_field() {
         (with("id", json!(5)), "id"),
     ];
     for (body, field) in cases {
-        assert_envelope_error(&app.create(body).await, 400, field);
+        assert_field_error(&app.create(body).await, 400, field);
     }
     for raw in ["[1]", "not json", "", "{\"name\":"] {
         let reply = app
@@ -306,7 +323,7 @@ async fn every_validation_rule_of_create_answers_400_naming_the_field() {
                 Some(raw.to_owned()),
             )
             .await;
-        assert_envelope_error(&reply, 400, "body");
+        assert_field_error(&reply, 400, "body");
     }
     let reply = app.list("").await;
     assert_eq!(
@@ -321,7 +338,7 @@ async fn a_body_over_64_kib_is_refused_with_413() {
     let mut body = full_body(&app.account);
     body["description"] = json!("d".repeat(70 * 1024));
     let reply = app.create(body).await;
-    assert_envelope_error(&reply, 413, "larger than 65536 bytes");
+    assert_error_mentions(&reply, 413, "larger than 65536 bytes");
 }
 
 #[tokio::test]
@@ -336,7 +353,7 @@ async fn bad_ids_and_missing_accounts_answer_400() {
                 None,
             )
             .await;
-        assert_envelope_error(&reply, 400, "id");
+        assert_field_error(&reply, 400, "id");
     }
     let id = app.create_named("x").await;
     for path in [
@@ -347,22 +364,18 @@ async fn bad_ids_and_missing_accounts_answer_400() {
         let reply = app
             .send(reqwest::Method::GET, &path, Some(&app.token), None)
             .await;
-        assert_envelope_error(&reply, 400, "account_id");
+        assert_field_error(&reply, 400, "account_id");
         let reply = app
             .send(reqwest::Method::DELETE, &path, Some(&app.token), None)
             .await;
-        assert_envelope_error(
-            &reply,
-            if path.ends_with("meters") { 405 } else { 400 },
-            if path.ends_with("meters") {
-                "DELETE"
-            } else {
-                "account_id"
-            },
-        );
+        if path.ends_with("meters") {
+            assert_error_mentions(&reply, 405, "DELETE");
+        } else {
+            assert_field_error(&reply, 400, "account_id");
+        }
     }
     let reply = app.update(id, json!({"name": "no account"})).await;
-    assert_envelope_error(&reply, 400, "account_id");
+    assert_field_error(&reply, 400, "account_id");
 }
 
 #[tokio::test]
@@ -376,12 +389,12 @@ async fn list_parameters_outside_the_rules_answer_400() {
         ("limit=101", "limit"),
         ("sortBy=description", "sortBy"),
         ("sortOrder=sideways", "sortOrder"),
-        ("sortby=name", "sortby"),
+        ("sortby=name", "query string"),
         ("page=1&page=2", "page"),
         (long_query.as_str(), "query"),
     ];
     for (query, named) in cases {
-        assert_envelope_error(&app.list(query).await, 400, named);
+        assert_field_error(&app.list(query).await, 400, named);
     }
 }
 
@@ -464,7 +477,7 @@ async fn a_token_for_another_account_gets_403_and_changes_nothing() {
 
     // A token without the requested account.
     let mut body = full_body(&app.account);
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(
             reqwest::Method::POST,
             "/api/v1/meters",
@@ -473,42 +486,42 @@ async fn a_token_for_another_account_gets_403_and_changes_nothing() {
         )
         .await,
         403,
-        "account",
+        &format!("the token does not grant access to account {}", app.account),
     );
     let path = format!("/api/v1/meters/{id}?account_id={}", app.account);
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(reqwest::Method::GET, &path, Some(&stranger), None)
             .await,
         403,
-        "account",
+        &format!("the token does not grant access to account {}", app.account),
     );
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(reqwest::Method::DELETE, &path, Some(&stranger), None)
             .await,
         403,
-        "account",
+        &format!("the token does not grant access to account {}", app.account),
     );
     let list = format!("/api/v1/meters?account_id={}", app.account);
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(reqwest::Method::GET, &list, Some(&stranger), None)
             .await,
         403,
-        "account",
+        &format!("the token does not grant access to account {}", app.account),
     );
 
     // The stranger's own account, asking for our meter.
     let theirs = format!("/api/v1/meters/{id}?account_id={stranger_account}");
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(reqwest::Method::GET, &theirs, Some(&stranger), None)
             .await,
         403,
-        &format!("meter {id}"),
+        &format!("meter {id} does not belong to this account"),
     );
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(reqwest::Method::DELETE, &theirs, Some(&stranger), None)
             .await,
         403,
-        &format!("meter {id}"),
+        &format!("meter {id} does not belong to this account"),
     );
     body = json!({"account_id": stranger_account.to_string(), "name": "hijacked"});
     let put = app
@@ -519,7 +532,11 @@ async fn a_token_for_another_account_gets_403_and_changes_nothing() {
             Some(body.to_string()),
         )
         .await;
-    assert_envelope_error(&put, 403, &format!("meter {id}"));
+    assert_error_mentions(
+        &put,
+        403,
+        &format!("meter {id} does not belong to this account"),
+    );
     let listed = format!("/api/v1/meters?account_id={stranger_account}");
     assert_eq!(
         app.send(reqwest::Method::GET, &listed, Some(&stranger), None)
@@ -557,15 +574,19 @@ async fn a_token_for_several_accounts_may_act_for_each() {
 #[tokio::test]
 async fn unknown_meters_routes_and_methods_answer_404_and_405_in_the_envelope() {
     let app = spawn_app().await;
-    assert_envelope_error(&app.get(424242).await, 404, "424242");
-    assert_envelope_error(&app.delete(424242).await, 404, "424242");
-    assert_envelope_error(
+    assert_error_mentions(&app.get(424242).await, 404, "meter 424242 does not exist");
+    assert_error_mentions(
+        &app.delete(424242).await,
+        404,
+        "meter 424242 does not exist",
+    );
+    assert_error_mentions(
         &app.update(424242, json!({"account_id": app.account.to_string()}))
             .await,
         404,
-        "424242",
+        "meter 424242 does not exist",
     );
-    assert_envelope_error(
+    assert_error_mentions(
         &app.send(
             reqwest::Method::GET,
             "/api/v2/things",
@@ -584,7 +605,7 @@ async fn unknown_meters_routes_and_methods_answer_404_and_405_in_the_envelope() 
             None,
         )
         .await;
-    assert_envelope_error(&reply, 405, "PATCH");
+    assert_error_mentions(&reply, 405, "PATCH");
     assert_eq!(reply.headers["allow"], "GET, PUT, DELETE");
     let reply = app
         .send(
@@ -622,7 +643,7 @@ async fn get_edit_put_with_read_only_fields_echoed_is_accepted_but_changing_them
         body[field] = value;
         body["name"] = json!("must not land");
         let reply = app.update(id, body).await;
-        assert_envelope_error(&reply, 400, field);
+        assert_field_error(&reply, 400, field);
         assert!(reply.error().contains("read-only"), "{}", reply.error());
     }
     assert_eq!(app.get(id).await.data(), &current);
@@ -650,7 +671,7 @@ async fn null_clears_a_field_and_leaves_the_others() {
             json!({"account_id": app.account.to_string(), "name": null}),
         )
         .await;
-    assert_envelope_error(&refused, 400, "name");
+    assert_field_error(&refused, 400, "name");
 }
 
 #[tokio::test]

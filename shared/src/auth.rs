@@ -195,10 +195,21 @@ impl TokenIssuer {
         ttl: Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
+        self.issue_between(accounts, now, now + ttl.as_secs())
+    }
+
+    /// A token for `accounts` issued at `issued_at` and expiring at `expires_at` (Unix seconds): the same
+    /// inputs give the same token, which the committed event fixtures rely on.
+    pub fn issue_between(
+        &self,
+        accounts: &[AccountId],
+        issued_at: u64,
+        expires_at: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut claims = Map::new();
         claims.insert("sub".into(), "meters-local-developer".into());
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + ttl.as_secs()).into());
+        claims.insert("iat".into(), issued_at.into());
+        claims.insert("exp".into(), expires_at.into());
         claims.insert(
             self.accounts_claim.clone(),
             accounts

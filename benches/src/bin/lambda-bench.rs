@@ -4,13 +4,6 @@
 //! Usage: lambda-bench BIN_DIR [--runs 10] [--warm 1000] [--json FILE]   (needs DYNAMODB_ENDPOINT)
 //! Prints a Markdown table; `--json` also writes the figures for scripts/bench's report.
 
-#[path = "../../../functions/tests/support/events.rs"]
-#[allow(dead_code, reason = "the tests use the other half")]
-mod events;
-#[path = "../../../functions/tests/support/runtime_api.rs"]
-#[allow(dead_code, reason = "the tests use the other half")]
-mod runtime_api;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,18 +11,17 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use events::http_api_event;
-use meters::auth::TokenIssuer;
-use meters::config::{AuthConfig, DynamoDbConfig};
+use meters::config::DynamoDbConfig;
 use meters::meter::{
     AccountId, CommunicationType, MeterChanges, MeterId, MeterName, MeterType, NewMeter,
     SerialNumber,
 };
 use meters::store::{DynamoDbStore, MeterStore};
-use runtime_api::{Outcome, RuntimeApi};
+use meters_testkit::runtime_api::{Outcome, RuntimeApi};
+use meters_testkit::tokens::token_for;
+use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
 use serde_json::{Value, json};
 
-const SECRET: &str = "benchmark-secret-of-at-least-32-bytes-long";
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Options {
@@ -202,12 +194,7 @@ async fn main() {
     let account = AccountId::from(uuid::Uuid::new_v4());
     // The meters to delete live in their own account, so they never swell the list being measured.
     let pool_account = AccountId::from(uuid::Uuid::new_v4());
-    let auth = AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned()))
-        .expect("auth");
-    let token = TokenIssuer::new(&auth)
-        .expect("issuer")
-        .issue(&[account, pool_account], Duration::from_secs(3600))
-        .expect("token");
+    let token = token_for(SECRET, &[account, pool_account]);
     // 20 meters to list and read; a pool to delete, one per cold run and warm invocation, for function and SDK.
     let mut ids = Vec::new();
     for n in 0..20 {
@@ -234,15 +221,16 @@ async fn main() {
                 .map(|meter| meter.expect("pool meter").id),
         );
     }
-    let config: Vec<(String, String)> = events::dynamodb_local_config(&table, &endpoint, SECRET)
-        .into_iter()
-        // Where the trust store lives, as the template sets it for Lambda.
-        .chain(
-            std::env::var("SSL_CERT_FILE")
-                .ok()
-                .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
-        )
-        .collect();
+    let config: Vec<(String, String)> =
+        meters_testkit::dynamodb::function_environment(&dynamodb, SECRET)
+            .into_iter()
+            // Where the trust store lives, as the template sets it for Lambda.
+            .chain(
+                std::env::var("SSL_CERT_FILE")
+                    .ok()
+                    .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
+            )
+            .collect();
 
     let first = ids[0];
     let list_query = format!("account_id={account}&limit=20");
@@ -251,37 +239,27 @@ async fn main() {
     let pool_cursor = std::sync::atomic::AtomicUsize::new(0);
     let next_pooled = || pool[pool_cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)];
     type EventFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let request = |method: &str, path: &str| HttpEvent::new(method, path).bearer(&token);
+    let event = |request: HttpEvent| request.http_api().to_string();
     let functions: Vec<(&str, u16, EventFn)> = vec![
         (
             "list-meters",
             200,
-            Box::new(|_| http_api_event("GET", "/api/v1/meters", &list_query, &token, None)),
+            Box::new(|_| event(request("GET", "/api/v1/meters").query(&list_query))),
         ),
         (
             "create-meter",
             201,
             Box::new(|n| {
                 let body = json!({"account_id": account.to_string(), "name": format!("bench {n}"), "serial_number": format!("B-{n}")});
-                http_api_event(
-                    "POST",
-                    "/api/v1/meters",
-                    "",
-                    &token,
-                    Some(&body.to_string()),
-                )
+                event(request("POST", "/api/v1/meters").json_body(&body))
             }),
         ),
         (
             "get-meter",
             200,
             Box::new(|_| {
-                http_api_event(
-                    "GET",
-                    &format!("/api/v1/meters/{first}"),
-                    &get_query,
-                    &token,
-                    None,
-                )
+                event(request("GET", &format!("/api/v1/meters/{first}")).query(&get_query))
             }),
         ),
         (
@@ -290,26 +268,15 @@ async fn main() {
             Box::new(|n| {
                 let body =
                     json!({"account_id": account.to_string(), "location": format!("room {n}")});
-                http_api_event(
-                    "PUT",
-                    &format!("/api/v1/meters/{first}"),
-                    "",
-                    &token,
-                    Some(&body.to_string()),
-                )
+                event(request("PUT", &format!("/api/v1/meters/{first}")).json_body(&body))
             }),
         ),
         (
             "delete-meter",
             204,
             Box::new(|_| {
-                http_api_event(
-                    "DELETE",
-                    &format!("/api/v1/meters/{}", next_pooled()),
-                    &pool_query,
-                    &token,
-                    None,
-                )
+                let path = format!("/api/v1/meters/{}", next_pooled());
+                event(request("DELETE", &path).query(&pool_query))
             }),
         ),
     ];

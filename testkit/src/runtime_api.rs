@@ -22,7 +22,7 @@ pub enum Outcome {
     InitError { body: String },
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct Shared {
     events: Arc<Mutex<VecDeque<(String, String)>>>,
     queued: Arc<Notify>,
@@ -30,6 +30,7 @@ struct Shared {
     polls: mpsc::UnboundedSender<Instant>,
 }
 
+#[derive(Debug)]
 pub struct RuntimeApi {
     pub address: String,
     shared: Shared,

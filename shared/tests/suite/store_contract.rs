@@ -21,22 +21,7 @@ async fn embedded() -> Store {
 
 /// A fresh table per test, so tests never see each other's meters.
 async fn dynamodb() -> Store {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").expect(
-        "DYNAMODB_ENDPOINT must point at DynamoDB Local; run scripts/test, which starts it",
-    );
-    let config = DynamoDbConfig {
-        table_name: format!("meters-test-{}", uuid::Uuid::new_v4().simple()),
-        endpoint: Some(endpoint),
-    };
-    let store = DynamoDbStore::new(
-        meters::lambda::dynamodb_client(&config).await,
-        config.table_name.clone(),
-    );
-    store
-        .create_table_if_missing()
-        .await
-        .expect("the test table is created");
-    Arc::new(store)
+    Arc::new(meters_testkit::dynamodb::fresh_table("meters-test").await.1)
 }
 
 macro_rules! contract {

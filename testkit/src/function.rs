@@ -1,0 +1,125 @@
+//! A function binary started as Lambda starts it (a clean environment plus Lambda's variables), driven
+//! through a `RuntimeApi`.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::runtime_api::{Outcome, RuntimeApi};
+
+/// The running process; killed when dropped.
+#[derive(Debug)]
+pub struct Function {
+    child: Child,
+}
+
+impl Function {
+    pub fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        binary: &Path,
+        runtime: &RuntimeApi,
+        env: &[(K, V)],
+    ) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(runtime.lambda_environment())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Self {
+            child: command.spawn().expect("the function starts"),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the function (as Lambda does when it retires an environment) and returns everything it
+    /// logged, stdout then stderr; and whether it had exited by itself with success.
+    pub fn stop(mut self) -> (Option<bool>, String) {
+        use std::io::Read;
+        let exited = self
+            .child
+            .try_wait()
+            .expect("the function can be waited on")
+            .map(|status| status.success());
+        if exited.is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        let mut logs = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout
+                .read_to_string(&mut logs)
+                .expect("stdout is readable");
+        }
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr
+                .read_to_string(&mut logs)
+                .expect("stderr is readable");
+        }
+        (exited, logs)
+    }
+
+    /// Waits for the function to exit by itself; whether it succeeded, and everything it logged.
+    pub fn wait_for_exit(mut self) -> (bool, String) {
+        let status = self.child.wait().expect("the function exits");
+        let (_, logs) = self.stop();
+        (status.success(), logs)
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What API Gateway would return to the client for one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayResponse {
+    pub status: u16,
+    pub headers: Value,
+    /// The envelope, or `Null` for an empty body.
+    pub body: Value,
+}
+
+impl GatewayResponse {
+    /// Parses the function's answer to the Runtime API (an API Gateway proxy response).
+    pub fn parse(answer: &str) -> Self {
+        let response: Value = serde_json::from_str(answer).expect("an API Gateway response");
+        let status = response["statusCode"].as_u64().expect("a status code") as u16;
+        let body = match response["body"].as_str() {
+            Some(text) if !text.is_empty() => serde_json::from_str(text).expect("a JSON envelope"),
+            _ => Value::Null,
+        };
+        Self {
+            status,
+            headers: response["headers"].clone(),
+            body,
+        }
+    }
+}
+
+/// Sends one event to a running function and waits for its response.
+pub async fn invoke(runtime: &mut RuntimeApi, event: &Value) -> (String, GatewayResponse) {
+    let request_id = runtime.invoke(event.to_string());
+    match runtime.outcome(Duration::from_secs(30)).await {
+        Some(Outcome::Response {
+            request_id: answered,
+            body,
+        }) => {
+            assert_eq!(answered, request_id, "the answer is for another invocation");
+            (request_id, GatewayResponse::parse(&body))
+        }
+        other => panic!("the function did not answer with a response: {other:?}"),
+    }
+}
