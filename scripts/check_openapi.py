@@ -146,6 +146,31 @@ def main(binary):
                 passed += 1
             except AssertionError as failure:
                 failures.append(f"{name}: {failure}")
+        # The document's field lists are the API's: the meter's fields (from a live meter), what create and
+        # update accept (from the live "unknown field; allowed: …" errors), what sortBy accepts (from its error).
+        def allowed(method, path, body):
+            _, answer = call(method, path, body=body)
+            return json.loads(answer)["error"].split("allowed: ", 1)[1].split(", ")
+
+        _, created = call("POST", "/api/v1/meters", body=meter)
+        _, sort_error = call("GET", "/api/v1/meters" + q + "&sortBy=__none__")
+        components = SPEC["components"]["schemas"]
+        field_lists = [
+            ("Meter properties", components["Meter"]["properties"], json.loads(created)["data"].keys()),
+            ("Meter required", components["Meter"]["required"], json.loads(created)["data"].keys()),
+            ("CreateMeter properties", components["CreateMeter"]["properties"],
+             allowed("POST", "/api/v1/meters", {**meter, "__probe__": 1})),
+            ("UpdateMeter properties", components["UpdateMeter"]["properties"],
+             allowed("PUT", "/api/v1/meters/2", {"account_id": ACCOUNT, "__probe__": 1})),
+            ("sortBy enum", next(p["schema"]["enum"] for p in SPEC["paths"]["/api/v1/meters"]["get"]["parameters"]
+                                 if p.get("name") == "sortBy"),
+             json.loads(sort_error)["error"].split("must be one of ", 1)[1].split(", ")),
+        ]
+        for name, documented, served in field_lists:
+            if sorted(documented) == sorted(served):
+                passed += 1
+            else:
+                failures.append(f"{name}: openapi.yaml has {sorted(documented)}, the API has {sorted(served)}")
         for failure in failures:
             print(f"FAILED {failure}")
         print(f"openapi: {passed} passed, {len(failures)} failed")

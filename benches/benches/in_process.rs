@@ -77,7 +77,6 @@ fn meters(count: usize) -> Vec<Meter> {
                 },
             };
             Meter::create(MeterId::new(n as i64 + 1).expect("id"), account(), new, at)
-                .expect("meter")
         })
         .collect()
 }
@@ -116,7 +115,7 @@ fn costs(c: &mut Criterion) {
     let query = ListQuery {
         page: 3,
         limit: 20,
-        sort_by: SortField::Name,
+        sort_by: SortField::named("name").expect("sortable"),
         sort_order: SortOrder::Descending,
         search: Some("floor 1".into()),
     };

@@ -2,78 +2,57 @@
 
 use std::cmp::Ordering;
 
-use crate::meter::{FieldError, Meter, Timestamp};
+use crate::meter::{
+    CommunicationType, FieldError, Location, Meter, MeterId, MeterName, MeterType, ReadingValue,
+    SerialNumber, SortableField, Timestamp,
+};
 use crate::request::QueryParams;
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
 pub const MAX_QUERY_CHARS: usize = 200;
 
-/// The meter fields a list can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortField {
-    Id,
-    Name,
-    SerialNumber,
-    MeterType,
-    CommunicationType,
-    Location,
-    CreatedAt,
-    UpdatedAt,
-    LastReadingAt,
-    LastReadingValue,
+/// A field a list can be sorted by: one of `Meter::SORTABLE`, where the meter's field list marks them.
+#[derive(Debug, Clone, Copy)]
+pub struct SortField(&'static SortableField);
+
+impl PartialEq for SortField {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
 }
 
 impl SortField {
-    pub const ALL: [(&'static str, SortField); 10] = [
-        ("id", SortField::Id),
-        ("name", SortField::Name),
-        ("serial_number", SortField::SerialNumber),
-        ("meter_type", SortField::MeterType),
-        ("communication_type", SortField::CommunicationType),
-        ("location", SortField::Location),
-        ("created_at", SortField::CreatedAt),
-        ("updated_at", SortField::UpdatedAt),
-        ("last_reading_at", SortField::LastReadingAt),
-        ("last_reading_value", SortField::LastReadingValue),
-    ];
+    /// `id`, the default order; the field list names it first.
+    pub const ID: SortField = SortField(&Meter::SORTABLE[0]);
+
+    pub fn named(name: &str) -> Option<Self> {
+        Meter::SORTABLE
+            .iter()
+            .find(|field| field.name == name)
+            .map(Self)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
 
     fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL
-            .iter()
-            .find(|(name, _)| *name == raw)
-            .map(|(_, field)| *field)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
-                FieldError::new("sortBy", format!("must be one of {}", names.join(", ")))
-            })
+        Self::named(raw).ok_or_else(|| {
+            let names: Vec<&str> = Meter::SORTABLE.iter().map(|field| field.name).collect();
+            FieldError::new("sortBy", format!("must be one of {}", names.join(", ")))
+        })
     }
 
     /// The value compared for this field; `None` for an unset field, which sorts last in either order.
     fn key(self, meter: &Meter) -> Option<SortKey> {
-        let text = |value: &str| Some(SortKey::Text(value.to_lowercase()));
-        match self {
-            SortField::Id => Some(SortKey::Integer(meter.id.get())),
-            SortField::Name => text(meter.name.as_str()),
-            SortField::SerialNumber => text(meter.serial_number.as_str()),
-            SortField::MeterType => text(meter.meter_type.as_str()),
-            SortField::CommunicationType => text(meter.communication_type.as_str()),
-            SortField::Location => meter
-                .location
-                .as_ref()
-                .and_then(|location| text(location.as_str())),
-            SortField::CreatedAt => Some(SortKey::Time(meter.created_at)),
-            SortField::UpdatedAt => Some(SortKey::Time(meter.updated_at)),
-            SortField::LastReadingAt => meter.last_reading_at.map(SortKey::Time),
-            SortField::LastReadingValue => meter
-                .last_reading_value
-                .map(|value| SortKey::Number(value.get())),
-        }
+        (self.0.key)(meter)
     }
 }
 
+/// What a sortable field's value compares as: text ignoring case, numbers, instants.
 #[derive(Debug, Clone, PartialEq)]
-enum SortKey {
+pub enum SortKey {
     Integer(i64),
     Number(f64),
     Text(String),
@@ -92,6 +71,53 @@ impl SortKey {
         }
     }
 }
+
+/// How a field type sorts; `None` (an unset optional field) sorts last.
+pub trait SortValue {
+    fn sort_key(&self) -> Option<SortKey>;
+}
+
+impl<T: SortValue> SortValue for Option<T> {
+    fn sort_key(&self) -> Option<SortKey> {
+        self.as_ref().and_then(SortValue::sort_key)
+    }
+}
+
+impl SortValue for MeterId {
+    fn sort_key(&self) -> Option<SortKey> {
+        Some(SortKey::Integer(self.get()))
+    }
+}
+
+impl SortValue for Timestamp {
+    fn sort_key(&self) -> Option<SortKey> {
+        Some(SortKey::Time(*self))
+    }
+}
+
+impl SortValue for ReadingValue {
+    fn sort_key(&self) -> Option<SortKey> {
+        Some(SortKey::Number(self.get()))
+    }
+}
+
+/// Text sorts ignore case.
+macro_rules! text_sort {
+    ($($text:ty),+) => {$(
+        impl SortValue for $text {
+            fn sort_key(&self) -> Option<SortKey> {
+                Some(SortKey::Text(self.as_str().to_lowercase()))
+            }
+        }
+    )+};
+}
+text_sort!(
+    MeterName,
+    SerialNumber,
+    Location,
+    MeterType,
+    CommunicationType
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortOrder {
@@ -115,7 +141,7 @@ impl Default for ListQuery {
         Self {
             page: 1,
             limit: DEFAULT_LIMIT,
-            sort_by: SortField::Id,
+            sort_by: SortField::ID,
             sort_order: SortOrder::Ascending,
             search: None,
         }
@@ -334,7 +360,7 @@ mod tests {
     #[test]
     fn text_sorts_ignore_case_and_break_ties_by_id() {
         let query = ListQuery {
-            sort_by: SortField::Name,
+            sort_by: SortField::named("name").unwrap(),
             ..ListQuery::default()
         };
         assert_eq!(ids(&query.apply(sample())), vec![2, 3, 1, 4]);
@@ -348,7 +374,7 @@ mod tests {
     #[test]
     fn unset_values_sort_last_in_both_orders() {
         let query = ListQuery {
-            sort_by: SortField::Location,
+            sort_by: SortField::named("location").unwrap(),
             ..ListQuery::default()
         };
         assert_eq!(ids(&query.apply(sample())), vec![3, 4, 1, 2]);
@@ -358,7 +384,7 @@ mod tests {
         };
         assert_eq!(ids(&descending.apply(sample())), vec![1, 4, 3, 2]);
         let by_reading = ListQuery {
-            sort_by: SortField::LastReadingValue,
+            sort_by: SortField::named("last_reading_value").unwrap(),
             sort_order: SortOrder::Descending,
             ..ListQuery::default()
         };

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::*;
-use super::{Change, MeterChanges, NewMeter, ReadOnlyEcho};
+use super::{Change, FromJson, Meter, MeterChanges, NewMeter, ReadOnlyEcho};
 
 /// A valid create request.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,22 +22,10 @@ pub struct UpdateMeterBody {
     pub read_only: ReadOnlyEcho,
 }
 
-const DETAIL_FIELDS: [&str; 9] = [
-    "description",
-    "reading_interval",
-    "building_block_id",
-    "gateway_id",
-    "tariff_id",
-    "last_reading_value",
-    "last_reading_at",
-    "location",
-    "billing_direction",
-];
-
 impl CreateMeterBody {
     pub fn parse(body: &[u8]) -> Result<Self, FieldError> {
         let object = JsonObject::parse(body)?;
-        for field in ["id", "created_at", "updated_at"] {
+        for field in ASSIGNED_BY_SERVER {
             if object.0.contains_key(field) {
                 return Err(FieldError::new(
                     field,
@@ -45,31 +33,15 @@ impl CreateMeterBody {
                 ));
             }
         }
-        object.reject_unknown(&[
-            "account_id",
-            "name",
-            "serial_number",
-            "meter_type",
-            "communication_type",
-        ])?;
+        let allowed: Vec<&str> = Meter::FIELDS
+            .iter()
+            .filter(|field| !ASSIGNED_BY_SERVER.contains(field))
+            .copied()
+            .collect();
+        object.reject_unknown(&allowed)?;
         Ok(Self {
-            account_id: object
-                .required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
-            meter: NewMeter {
-                name: object.required("name", |v| MeterName::parse(v.as_text("name")?))?,
-                serial_number: object.required("serial_number", |v| {
-                    SerialNumber::parse(v.as_text("serial_number")?)
-                })?,
-                meter_type: object
-                    .optional("meter_type", |v| v.as_text("meter_type")?.parse())?
-                    .unwrap_or(MeterType::ELECTRICITY),
-                communication_type: object
-                    .optional("communication_type", |v| {
-                        v.as_text("communication_type")?.parse()
-                    })?
-                    .unwrap_or(CommunicationType::NONE),
-                details: object.details()?,
-            },
+            account_id: object.required("account_id")?,
+            meter: object.new_meter()?,
         })
     }
 }
@@ -77,40 +49,21 @@ impl CreateMeterBody {
 impl UpdateMeterBody {
     pub fn parse(body: &[u8]) -> Result<Self, FieldError> {
         let object = JsonObject::parse(body)?;
-        let mut allowed = vec!["account_id", "name"];
-        allowed.extend(super::READ_ONLY_FIELDS);
+        let mut allowed = vec!["account_id"];
+        allowed.extend(Meter::MUTABLE_FIELDS);
+        allowed.extend(Meter::READ_ONLY_FIELDS);
         object.reject_unknown(&allowed)?;
-        let read_only = |field: &'static str| move |v: &Value| v.as_text(field).map(str::to_owned);
         Ok(Self {
-            account_id: object
-                .required("account_id", |v| AccountId::parse(v.as_text("account_id")?))?,
-            id: object.optional("id", |v| MeterId::new(v.as_integer("id")?))?,
-            changes: MeterChanges {
-                name: object.optional("name", |v| MeterName::parse(v.as_text("name")?))?,
-                ..object.details()?
-            },
-            read_only: ReadOnlyEcho {
-                // An echo only has to be comparable; a malformed one simply differs from the stored value.
-                serial_number: object
-                    .optional("serial_number", read_only("serial_number"))?
-                    .map(|raw| {
-                        SerialNumber::parse(&raw).map_err(|_| read_only_changed("serial_number"))
-                    })
-                    .transpose()?,
-                meter_type: object.optional("meter_type", |v| v.as_text("meter_type")?.parse())?,
-                communication_type: object.optional("communication_type", |v| {
-                    v.as_text("communication_type")?.parse()
-                })?,
-                created_at: object.optional("created_at", |v| {
-                    parse_timestamp("created_at", v.as_text("created_at")?)
-                })?,
-                updated_at: object.optional("updated_at", |v| {
-                    parse_timestamp("updated_at", v.as_text("updated_at")?)
-                })?,
-            },
+            account_id: object.required("account_id")?,
+            id: object.optional("id")?,
+            changes: object.changes()?,
+            read_only: object.read_only_echo()?,
         })
     }
 }
+
+/// What the server sets and a create may not send.
+const ASSIGNED_BY_SERVER: [&str; 3] = ["id", "created_at", "updated_at"];
 
 /// The message for a read-only field sent with a value other than the stored one.
 pub fn read_only_changed(field: &'static str) -> FieldError {
@@ -120,7 +73,7 @@ pub fn read_only_changed(field: &'static str) -> FieldError {
     )
 }
 
-struct JsonObject(Map<String, Value>);
+pub(super) struct JsonObject(Map<String, Value>);
 
 impl JsonObject {
     fn parse(body: &[u8]) -> Result<Self, FieldError> {
@@ -139,86 +92,60 @@ impl JsonObject {
     }
 
     fn reject_unknown(&self, allowed: &[&str]) -> Result<(), FieldError> {
-        match self
-            .0
-            .keys()
-            .find(|key| !allowed.contains(&key.as_str()) && !DETAIL_FIELDS.contains(&key.as_str()))
-        {
+        match self.0.keys().find(|key| !allowed.contains(&key.as_str())) {
             Some(unknown) => Err(FieldError::new(
                 "body",
-                format!("unknown field `{}`", truncate(unknown, 64)),
+                format!(
+                    "unknown field `{}`; allowed: {}",
+                    truncate(unknown, 64),
+                    allowed.join(", ")
+                ),
             )),
             None => Ok(()),
         }
     }
 
-    fn required<T>(
-        &self,
-        field: &'static str,
-        parse: impl Fn(&Value) -> Result<T, FieldError>,
-    ) -> Result<T, FieldError> {
+    pub(super) fn required<T: FromJson>(&self, field: &'static str) -> Result<T, FieldError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
-            Some(value) => parse(value),
+            Some(value) => T::from_json(field, value),
         }
     }
 
     /// For fields that may be left out but never cleared.
-    fn optional<T>(
+    pub(super) fn optional<T: FromJson>(
         &self,
         field: &'static str,
-        parse: impl Fn(&Value) -> Result<T, FieldError>,
     ) -> Result<Option<T>, FieldError> {
         match self.0.get(field) {
             None => Ok(None),
             Some(Value::Null) => Err(FieldError::new(field, "cannot be null")),
-            Some(value) => parse(value).map(Some),
+            Some(value) => T::from_json(field, value).map(Some),
         }
     }
 
     /// For fields that `null` clears.
-    fn change<T>(
-        &self,
-        field: &'static str,
-        parse: impl Fn(&Value) -> Result<T, FieldError>,
-    ) -> Result<Change<T>, FieldError> {
+    pub(super) fn change<T: FromJson>(&self, field: &'static str) -> Result<Change<T>, FieldError> {
         match self.0.get(field) {
             None => Ok(Change::Keep),
             Some(Value::Null) => Ok(Change::Clear),
-            Some(value) => parse(value).map(Change::Set),
+            Some(value) => T::from_json(field, value).map(Change::Set),
         }
     }
 
-    fn details(&self) -> Result<MeterChanges, FieldError> {
-        let reference =
-            |field: &'static str| move |v: &Value| ReferenceId::parse(field, v.as_integer(field)?);
-        Ok(MeterChanges {
-            name: None,
-            description: self.change("description", |v| {
-                Description::parse(v.as_text("description")?)
-            })?,
-            reading_interval: self.change("reading_interval", |v| {
-                ReadingInterval::parse(v.as_integer("reading_interval")?)
-            })?,
-            building_block_id: self.change("building_block_id", reference("building_block_id"))?,
-            gateway_id: self.change("gateway_id", reference("gateway_id"))?,
-            tariff_id: self.change("tariff_id", reference("tariff_id"))?,
-            last_reading_value: self.change("last_reading_value", |v| {
-                ReadingValue::parse(v.as_real("last_reading_value")?)
-            })?,
-            last_reading_at: self.change("last_reading_at", |v| {
-                parse_timestamp("last_reading_at", v.as_text("last_reading_at")?)
-            })?,
-            location: self.change("location", |v| Location::parse(v.as_text("location")?))?,
-            billing_direction: self.change("billing_direction", |v| {
-                v.as_text("billing_direction")?.parse()
-            })?,
-        })
+    /// For read-only fields echoed on update: absent, or a value to compare with the stored one.
+    pub(super) fn echo<T: FromJson>(&self, field: &'static str) -> Result<Option<T>, FieldError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(value) => T::from_json(field, value)
+                .map(Some)
+                .map_err(|_| read_only_changed(field)),
+        }
     }
 }
 
 /// JSON type checks with messages that name the field.
-trait JsonValueExt {
+pub(super) trait JsonValueExt {
     fn as_text(&self, field: &'static str) -> Result<&str, FieldError>;
     fn as_integer(&self, field: &'static str) -> Result<i64, FieldError>;
     fn as_real(&self, field: &'static str) -> Result<f64, FieldError>;
@@ -320,7 +247,7 @@ mod tests {
         assert_eq!(parsed.account_id.to_string(), ACCOUNT);
         assert_eq!(parsed.meter.name.as_str(), "Main incomer");
         assert_eq!(parsed.meter.meter_type, MeterType::SOLAR);
-        let details = serde_json::Value::Object(parsed.meter.details.to_json());
+        let details = serde_json::to_value(&parsed.meter.details).unwrap();
         assert_eq!(
             details,
             json!({"description": "roof array", "reading_interval": 900, "building_block_id": 3, "gateway_id": 4,
@@ -339,10 +266,12 @@ mod tests {
     }
 
     #[test]
-    fn a_create_with_an_unknown_field_is_refused() {
+    fn a_create_with_an_unknown_field_is_refused_listing_the_fields_it_may_send() {
         assert_eq!(
             create_error(with(minimal(), "colour", json!("red"))),
-            "body: unknown field `colour`"
+            "body: unknown field `colour`; allowed: account_id, name, serial_number, meter_type, \
+             communication_type, description, reading_interval, building_block_id, gateway_id, tariff_id, \
+             last_reading_value, last_reading_at, location, billing_direction"
         );
     }
 
@@ -463,7 +392,7 @@ mod tests {
         let parsed =
             update(json!({"account_id": ACCOUNT, "name": "Renamed", "tariff_id": null})).unwrap();
         assert_eq!(
-            Value::Object(parsed.changes.to_json()),
+            serde_json::to_value(&parsed.changes).unwrap(),
             json!({"name": "Renamed", "tariff_id": null})
         );
         assert_eq!(parsed.read_only, ReadOnlyEcho::default());
@@ -496,25 +425,31 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.id.map(MeterId::get), Some(17));
         assert_eq!(
-            Value::Object(parsed.read_only.to_json()),
+            serde_json::to_value(&parsed.read_only).unwrap(),
             json!({"serial_number": "EM-1", "meter_type": "GAS", "communication_type": "MQTT",
                    "created_at": "2026-11-25T10:02:11.512Z", "updated_at": "2026-11-25T10:02:11.512Z"})
         );
     }
 
     #[test]
-    fn an_update_with_an_unknown_field_is_refused() {
+    fn an_update_with_an_unknown_field_is_refused_listing_the_fields_it_may_send() {
         assert_eq!(
             update(json!({"account_id": ACCOUNT, "owner": "x"}))
                 .unwrap_err()
                 .to_string(),
-            "body: unknown field `owner`"
+            "body: unknown field `owner`; allowed: account_id, name, description, reading_interval, \
+             building_block_id, gateway_id, tariff_id, last_reading_value, last_reading_at, location, \
+             billing_direction, id, serial_number, meter_type, communication_type, created_at, updated_at"
         );
     }
 
     #[test]
     fn a_huge_unknown_field_name_is_cut_short_in_the_message() {
         let message = create_error(with(minimal(), &"k".repeat(10_000), json!(1)));
-        assert!(message.len() < 120, "{message}");
+        assert!(
+            message.starts_with(&format!("body: unknown field `{}…`;", "k".repeat(64))),
+            "{message}"
+        );
+        assert!(message.len() < 400, "{message}");
     }
 }

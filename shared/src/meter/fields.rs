@@ -6,7 +6,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
+
+use super::FromJson;
+use super::body::JsonValueExt;
 
 /// Why a value was refused; `field` is the JSON name, so the message can be shown to the caller as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +42,12 @@ impl AccountId {
                 "must be a UUID such as 6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22",
             )
         })
+    }
+}
+
+impl FromJson for AccountId {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        Self::parse(value.as_text(field)?)
     }
 }
 
@@ -106,6 +116,12 @@ impl MeterId {
     }
 }
 
+impl FromJson for MeterId {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        positive_integer(field, value.as_integer(field)?).map(Self)
+    }
+}
+
 impl fmt::Display for MeterId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -133,6 +149,12 @@ pub struct ReferenceId(i64);
 impl ReferenceId {
     pub fn parse(field: &'static str, raw: i64) -> Result<Self, FieldError> {
         positive_integer(field, raw).map(Self)
+    }
+}
+
+impl FromJson for ReferenceId {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        Self::parse(field, value.as_integer(field)?)
     }
 }
 
@@ -174,6 +196,12 @@ macro_rules! text_field {
             type Error = FieldError;
             fn try_from(raw: String) -> Result<Self, Self::Error> {
                 Self::parse(&raw)
+            }
+        }
+
+        impl FromJson for $name {
+            fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+                Self::parse(value.as_text(field)?)
             }
         }
 
@@ -221,6 +249,12 @@ impl ReadingInterval {
     }
 }
 
+impl FromJson for ReadingInterval {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        Self::parse(value.as_integer(field)?)
+    }
+}
+
 /// The latest reading. Finite, and inside the range DynamoDB numbers can hold (magnitude 1e-130 to 1e125),
 /// so a value accepted here can always be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -244,6 +278,12 @@ impl ReadingValue {
     }
 }
 
+impl FromJson for ReadingValue {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        Self::parse(value.as_real(field)?)
+    }
+}
+
 /// An instant, always held and shown in UTC.
 pub type Timestamp = DateTime<Utc>;
 
@@ -257,6 +297,12 @@ pub fn parse_timestamp(field: &'static str, raw: &str) -> Result<Timestamp, Fiel
                 "must be an RFC 3339 date-time with an offset, such as 2026-11-24T23:45:00Z",
             )
         })
+}
+
+impl FromJson for Timestamp {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+        parse_timestamp(field, value.as_text(field)?)
+    }
 }
 
 /// Generates an enum whose JSON form is exactly the upper-case names of the spec, and whose parse error
@@ -293,6 +339,12 @@ macro_rules! exact_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl FromJson for $name {
+            fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError> {
+                value.as_text(field)?.parse()
             }
         }
     };
@@ -369,7 +421,10 @@ mod tests {
             MeterName::parse("   ").unwrap_err().to_string(),
             "name: must be 1 to 200 characters after trimming"
         );
-        assert!(MeterName::parse(&"x".repeat(201)).is_err());
+        assert_eq!(
+            MeterName::parse(&"x".repeat(201)).unwrap_err().to_string(),
+            "name: must be 1 to 200 characters after trimming"
+        );
     }
 
     #[test]
@@ -379,8 +434,12 @@ mod tests {
             "EM-2024-000917"
         );
         assert!(SerialNumber::parse(&"9".repeat(100)).is_ok());
-        assert!(SerialNumber::parse(&"9".repeat(101)).is_err());
-        assert!(SerialNumber::parse("").is_err());
+        for bad in ["9".repeat(101), String::new(), "  ".into()] {
+            assert_eq!(
+                SerialNumber::parse(&bad).unwrap_err().to_string(),
+                "serial_number: must be 1 to 100 characters after trimming"
+            );
+        }
         assert_eq!(
             SerialNumber::parse("EM\u{7}1").unwrap_err().to_string(),
             "serial_number: must not contain control characters"

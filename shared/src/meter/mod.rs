@@ -1,55 +1,18 @@
-//! The meter: what is stored and returned, what a create brings, what an update changes.
+//! The meter: what is stored and returned, what a create brings, what an update changes. Every field is
+//! listed once, in `meter_fields!` below, with its type and role; the model, the change set of an update,
+//! the read-only echoes, the body parsers, the sort keys and the field lists the rest of the crate uses
+//! all come from that one list.
 
 mod body;
 mod fields;
 
 pub use body::{CreateMeterBody, UpdateMeterBody, read_only_changed};
-
-/// Fields an update may echo but never change.
-pub const READ_ONLY_FIELDS: [&str; 6] = [
-    "id",
-    "serial_number",
-    "meter_type",
-    "communication_type",
-    "created_at",
-    "updated_at",
-];
 pub use fields::*;
 
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
-/// A meter as stored and as every endpoint returns it: every field present, `null` where unset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Meter {
-    pub id: MeterId,
-    pub account_id: AccountId,
-    pub name: MeterName,
-    pub serial_number: SerialNumber,
-    pub meter_type: MeterType,
-    pub communication_type: CommunicationType,
-    pub description: Option<Description>,
-    pub reading_interval: Option<ReadingInterval>,
-    pub building_block_id: Option<ReferenceId>,
-    pub gateway_id: Option<ReferenceId>,
-    pub tariff_id: Option<ReferenceId>,
-    pub last_reading_value: Option<ReadingValue>,
-    pub last_reading_at: Option<Timestamp>,
-    pub location: Option<Location>,
-    pub billing_direction: Option<BillingDirection>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-/// What a caller asked for on create, already valid.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewMeter {
-    pub name: MeterName,
-    pub serial_number: SerialNumber,
-    pub meter_type: MeterType,
-    pub communication_type: CommunicationType,
-    /// The optional fields; `name` is unset here.
-    pub details: MeterChanges,
-}
+use crate::list::{SortKey, SortValue};
 
 /// One field of an update: left alone, cleared by an explicit `null`, or set.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -60,13 +23,22 @@ pub enum Change<T> {
     Set(T),
 }
 
-impl<T> Change<T> {
+impl<T: Clone> Change<T> {
     pub fn is_keep(&self) -> bool {
         matches!(self, Change::Keep)
     }
+
+    fn apply_to(&self, field: &mut Option<T>) {
+        match self {
+            Change::Keep => {}
+            Change::Clear => *field = None,
+            Change::Set(value) => *field = Some(value.clone()),
+        }
+    }
 }
 
-/// `Clear` is written as `null` so that a change set serialises to exactly the JSON merge it means.
+/// `Clear` is written as `null`, so a change set serialises to exactly the merge it means (the DynamoDB
+/// store turns `null` into `REMOVE`).
 impl<T: Serialize> Serialize for Change<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -76,128 +48,196 @@ impl<T: Serialize> Serialize for Change<T> {
     }
 }
 
-/// The mutable fields an update sends. Serialised, it is a JSON object holding only the fields sent
-/// (`null` for those to clear): the stores apply exactly that, so two updates of different fields never
-/// undo each other.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct MeterChanges {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<MeterName>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub description: Change<Description>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub reading_interval: Change<ReadingInterval>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub building_block_id: Change<ReferenceId>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub gateway_id: Change<ReferenceId>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub tariff_id: Change<ReferenceId>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub last_reading_value: Change<ReadingValue>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub last_reading_at: Change<Timestamp>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub location: Change<Location>,
-    #[serde(skip_serializing_if = "Change::is_keep")]
-    pub billing_direction: Change<BillingDirection>,
+/// A sortable field: its name in `sortBy` and how a meter's value of it compares.
+#[derive(Debug, Clone, Copy)]
+pub struct SortableField {
+    pub name: &'static str,
+    pub key: fn(&Meter) -> Option<SortKey>,
 }
 
-impl MeterChanges {
-    /// The fields sent, as a JSON object: a value to set, or `null` to clear.
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        to_object(self)
+/// Generates everything that follows from the field list; the roles:
+/// - `assigned`: given by the store and the request (`id`, `account_id`); never in a body's changes.
+/// - `renamable`: required on create, changeable on update, never cleared.
+/// - `fixed`: chosen on create (required, or defaulted with `= value`), read-only afterwards.
+/// - `optional`: nullable, settable on create and update; `null` clears.
+/// - `stamps`: set by the store (`created_at`, `updated_at`), read-only.
+/// - `sortable`: the fields `sortBy` accepts, in the order the error message lists them.
+macro_rules! meter_fields {
+    (
+        assigned { $($assigned:ident: $assigned_ty:ty),+ $(,)? }
+        renamable { $($renamable:ident: $renamable_ty:ty),+ $(,)? }
+        fixed { $($fixed:ident: $fixed_ty:ty $(= $fixed_default:expr)?),+ $(,)? }
+        optional { $($optional:ident: $optional_ty:ty),+ $(,)? }
+        stamps { $($stamp:ident),+ $(,)? }
+        sortable { $($sortable:ident),+ $(,)? }
+    ) => {
+        /// A meter as stored and as every endpoint returns it: every field present, `null` where unset.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct Meter {
+            $(pub $assigned: $assigned_ty,)+
+            $(pub $renamable: $renamable_ty,)+
+            $(pub $fixed: $fixed_ty,)+
+            $(pub $optional: Option<$optional_ty>,)+
+            $(pub $stamp: Timestamp,)+
+        }
+
+        impl Meter {
+            /// Every field, in the order the JSON shows them.
+            pub const FIELDS: &'static [&'static str] = &[
+                $(stringify!($assigned),)+ $(stringify!($renamable),)+ $(stringify!($fixed),)+
+                $(stringify!($optional),)+ $(stringify!($stamp),)+
+            ];
+            /// What an update may change.
+            pub const MUTABLE_FIELDS: &'static [&'static str] =
+                &[$(stringify!($renamable),)+ $(stringify!($optional),)+];
+            /// What an update may echo with its current value but never change.
+            pub const READ_ONLY_FIELDS: &'static [&'static str] =
+                &["id", $(stringify!($fixed),)+ $(stringify!($stamp),)+];
+            /// The fields `sortBy` accepts.
+            pub const SORTABLE: &'static [SortableField] = &[$(SortableField {
+                name: stringify!($sortable),
+                key: |meter| SortValue::sort_key(&meter.$sortable),
+            },)+];
+
+            /// A new meter: what the caller chose, every optional field it did not choose unset.
+            pub fn create($($assigned: $assigned_ty,)+ new: NewMeter, at: Timestamp) -> Meter {
+                let meter = Meter {
+                    $($assigned,)+
+                    $($renamable: new.$renamable,)+
+                    $($fixed: new.$fixed,)+
+                    $($optional: None,)+
+                    $($stamp: at,)+
+                };
+                meter.with_changes(&new.details, at)
+            }
+
+            /// This meter with `changes` applied and `updated_at` set to `at`.
+            pub fn with_changes(&self, changes: &MeterChanges, at: Timestamp) -> Meter {
+                let mut meter = self.clone();
+                $(if let Some(value) = &changes.$renamable {
+                    meter.$renamable = value.clone();
+                })+
+                $(changes.$optional.apply_to(&mut meter.$optional);)+
+                meter.updated_at = at;
+                meter
+            }
+        }
+
+        /// What a caller asked for on create, already valid.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct NewMeter {
+            $(pub $renamable: $renamable_ty,)+
+            $(pub $fixed: $fixed_ty,)+
+            /// The optional fields; the renamable ones are unset here.
+            pub details: MeterChanges,
+        }
+
+        /// The mutable fields an update sends. Serialised, it is an object holding only the fields sent
+        /// (`null` for those to clear), so two updates of different fields never undo each other.
+        #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+        pub struct MeterChanges {
+            $(#[serde(skip_serializing_if = "Option::is_none")]
+            pub $renamable: Option<$renamable_ty>,)+
+            $(#[serde(skip_serializing_if = "Change::is_keep")]
+            pub $optional: Change<$optional_ty>,)+
+        }
+
+        /// Read-only fields an update body echoed back. Echoing the stored value is allowed (so GET,
+        /// edit, PUT works); any other value is refused. Stores check these atomically with the write.
+        #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+        pub struct ReadOnlyEcho {
+            $(#[serde(skip_serializing_if = "Option::is_none")]
+            pub $fixed: Option<$fixed_ty>,)+
+            $(#[serde(skip_serializing_if = "Option::is_none")]
+            pub $stamp: Option<Timestamp>,)+
+        }
+
+        impl ReadOnlyEcho {
+            /// The first echoed field whose value differs from `meter`'s, if any.
+            pub fn first_mismatch(&self, meter: &Meter) -> Option<&'static str> {
+                $(if self.$fixed.as_ref().is_some_and(|echoed| *echoed != meter.$fixed) {
+                    return Some(stringify!($fixed));
+                })+
+                $(if self.$stamp.is_some_and(|echoed| echoed != meter.$stamp) {
+                    return Some(stringify!($stamp));
+                })+
+                None
+            }
+        }
+
+        impl body::JsonObject {
+            /// The create body's choices, with defaults for the defaulted fixed fields.
+            fn new_meter(&self) -> Result<NewMeter, FieldError> {
+                Ok(NewMeter {
+                    $($renamable: self.required(stringify!($renamable))?,)+
+                    $($fixed: meter_fields!(@create self, $fixed $(= $fixed_default)?),)+
+                    details: MeterChanges {
+                        $($renamable: None,)+
+                        $($optional: self.change(stringify!($optional))?,)+
+                    },
+                })
+            }
+
+            /// The mutable fields an update sent.
+            fn changes(&self) -> Result<MeterChanges, FieldError> {
+                Ok(MeterChanges {
+                    $($renamable: self.optional(stringify!($renamable))?,)+
+                    $($optional: self.change(stringify!($optional))?,)+
+                })
+            }
+
+            /// The read-only fields echoed on update. An echo only has to be comparable: one that does not
+            /// parse cannot be the stored value, so it is refused as a change to a read-only field.
+            fn read_only_echo(&self) -> Result<ReadOnlyEcho, FieldError> {
+                Ok(ReadOnlyEcho {
+                    $($fixed: self.echo(stringify!($fixed))?,)+
+                    $($stamp: self.echo(stringify!($stamp))?,)+
+                })
+            }
+        }
+    };
+    (@create $object:ident, $field:ident = $default:expr) => {
+        $object.optional(stringify!($field))?.unwrap_or($default)
+    };
+    (@create $object:ident, $field:ident) => {
+        $object.required(stringify!($field))?
+    };
+}
+
+meter_fields! {
+    assigned { id: MeterId, account_id: AccountId }
+    renamable { name: MeterName }
+    fixed {
+        serial_number: SerialNumber,
+        meter_type: MeterType = MeterType::ELECTRICITY,
+        communication_type: CommunicationType = CommunicationType::NONE,
+    }
+    optional {
+        description: Description,
+        reading_interval: ReadingInterval,
+        building_block_id: ReferenceId,
+        gateway_id: ReferenceId,
+        tariff_id: ReferenceId,
+        last_reading_value: ReadingValue,
+        last_reading_at: Timestamp,
+        location: Location,
+        billing_direction: BillingDirection,
+    }
+    stamps { created_at, updated_at }
+    sortable {
+        id, name, serial_number, meter_type, communication_type, location, created_at, updated_at,
+        last_reading_at, last_reading_value,
     }
 }
 
-/// Read-only fields an update body echoed back. Echoing the stored value is allowed (so GET, edit, PUT
-/// works); any other value is refused. Stores check these in the same atomic step as the write.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct ReadOnlyEcho {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial_number: Option<SerialNumber>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub meter_type: Option<MeterType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub communication_type: Option<CommunicationType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<Timestamp>,
-}
-
-impl ReadOnlyEcho {
-    /// Each echoed field with the value it must still have, in the form the stores keep it.
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        to_object(self)
-    }
-
-    /// The first echoed field whose value differs from `meter`'s, if any.
-    pub fn first_mismatch(&self, meter: &Meter) -> Option<String> {
-        let stored = to_object(meter);
-        self.to_json()
-            .into_iter()
-            .find(|(field, echoed)| stored.get(field) != Some(echoed))
-            .map(|(field, _)| field)
-    }
+/// A field's value read from a JSON body: the JSON type checked and the field's rule applied, with a
+/// message that names the field.
+pub trait FromJson: Sized {
+    fn from_json(field: &'static str, value: &Value) -> Result<Self, FieldError>;
 }
 
 /// Created timestamps keep millisecond precision, as the design's example shows.
 pub fn now() -> Timestamp {
     let now = chrono::Utc::now();
     chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
-
-impl Meter {
-    pub fn create(
-        id: MeterId,
-        account_id: AccountId,
-        new: NewMeter,
-        at: Timestamp,
-    ) -> Result<Meter, serde_json::Error> {
-        let meter = Meter {
-            id,
-            account_id,
-            name: new.name,
-            serial_number: new.serial_number,
-            meter_type: new.meter_type,
-            communication_type: new.communication_type,
-            description: None,
-            reading_interval: None,
-            building_block_id: None,
-            gateway_id: None,
-            tariff_id: None,
-            last_reading_value: None,
-            last_reading_at: None,
-            location: None,
-            billing_direction: None,
-            created_at: at,
-            updated_at: at,
-        };
-        meter.with_changes(&new.details, at)
-    }
-
-    /// This meter with `changes` applied and `updated_at` set to `at`. Every value comes from a valid
-    /// field type, so an error here is a bug, reported rather than hidden.
-    pub fn with_changes(
-        &self,
-        changes: &MeterChanges,
-        at: Timestamp,
-    ) -> Result<Meter, serde_json::Error> {
-        let mut merged = to_object(self);
-        merged.extend(changes.to_json());
-        merged.insert("updated_at".into(), serde_json::to_value(at)?);
-        serde_json::from_value(serde_json::Value::Object(merged))
-    }
-
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        to_object(self)
-    }
-}
-
-fn to_object<T: Serialize>(value: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(object)) => object,
-        _ => serde_json::Map::new(),
-    }
 }

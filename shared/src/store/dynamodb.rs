@@ -13,7 +13,6 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType,
 };
-use serde_json::{Map, Number, Value};
 
 use super::{BoxError, MeterStore, StoreError, read_only_mismatch};
 use crate::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
@@ -149,11 +148,11 @@ impl MeterStore for DynamoDbStore {
             .and_then(|n| n.parse().ok())
             .and_then(|n| MeterId::new(n).ok())
             .ok_or_else(|| internal("the id counter returned no id"))?;
-        let meter = Meter::create(id, *account, new, meter::now()).map_err(internal)?;
+        let meter = Meter::create(id, *account, new, meter::now());
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&meter.to_json())))
+            .set_item(Some(to_item(&meter)?))
             // The counter never repeats, so this only fires if someone wrote the table by hand; then refuse.
             .condition_expression("attribute_not_exists(account_id)")
             .send()
@@ -215,28 +214,26 @@ impl MeterStore for DynamoDbStore {
         let mut values = HashMap::new();
         let mut sets = Vec::new();
         let mut removes = Vec::new();
-        let mut changes = changes.to_json();
-        changes.insert(
+        // Fields to clear serialise as NULL and become REMOVE; the rest are set.
+        let mut changed: Item = serde_dynamo::to_item(&changes).map_err(internal)?;
+        changed.insert(
             "updated_at".into(),
-            serde_json::to_value(meter::now()).map_err(internal)?,
+            serde_dynamo::to_attribute_value(meter::now()).map_err(internal)?,
         );
-        for (n, (field, value)) in changes.into_iter().enumerate() {
+        for (n, (field, value)) in changed.into_iter().enumerate() {
             names.insert(format!("#c{n}"), field);
-            match to_attribute(&value) {
-                Some(attribute) => {
-                    values.insert(format!(":c{n}"), attribute);
-                    sets.push(format!("#c{n} = :c{n}"));
-                }
-                None => removes.push(format!("#c{n}")),
+            if value.is_null() {
+                removes.push(format!("#c{n}"));
+            } else {
+                values.insert(format!(":c{n}"), value);
+                sets.push(format!("#c{n} = :c{n}"));
             }
         }
         let mut conditions = vec!["attribute_exists(account_id)".to_owned()];
-        for (n, (field, value)) in read_only.to_json().into_iter().enumerate() {
+        let echoed: Item = serde_dynamo::to_item(&read_only).map_err(internal)?;
+        for (n, (field, value)) in echoed.into_iter().enumerate() {
             names.insert(format!("#r{n}"), field);
-            values.insert(
-                format!(":r{n}"),
-                to_attribute(&value).ok_or_else(|| internal("a read-only echo was null"))?,
-            );
+            values.insert(format!(":r{n}"), value);
             conditions.push(format!("#r{n} = :r{n}"));
         }
         let mut expression = format!("SET {}", sets.join(", "));
@@ -303,48 +300,15 @@ fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-/// JSON strings are `S`, numbers `N`; `null` means "absent", so it has no attribute.
-fn to_attribute(value: &Value) -> Option<AttributeValue> {
-    match value {
-        Value::String(text) => Some(AttributeValue::S(text.clone())),
-        Value::Number(n) => Some(AttributeValue::N(n.to_string())),
-        Value::Bool(flag) => Some(AttributeValue::Bool(*flag)),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-fn to_item(object: &Map<String, Value>) -> Item {
-    object
-        .iter()
-        .filter_map(|(field, value)| Some((field.clone(), to_attribute(value)?)))
-        .collect()
+/// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL.
+fn to_item(meter: &Meter) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(meter).map_err(internal)?;
+    item.retain(|_, value| !value.is_null());
+    Ok(item)
 }
 
 fn from_item(item: Item) -> Result<Meter, StoreError> {
-    let mut object = Map::new();
-    for (field, attribute) in item {
-        let value = match attribute {
-            AttributeValue::S(text) => Value::String(text),
-            AttributeValue::N(n) => match n.parse::<i64>() {
-                Ok(integer) => Value::from(integer),
-                Err(_) => n
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(Number::from_f64)
-                    .map(Value::Number)
-                    .ok_or_else(|| internal(format!("attribute {field} holds the number {n}")))?,
-            },
-            AttributeValue::Bool(flag) => Value::Bool(flag),
-            _ => {
-                return Err(internal(format!(
-                    "attribute {field} has an unexpected type"
-                )));
-            }
-        };
-        object.insert(field, value);
-    }
-    // Unset fields are absent from the item; the meter shows them as null.
-    serde_json::from_value(Value::Object(object)).map_err(internal)
+    serde_dynamo::from_item(item).map_err(internal)
 }
 
 /// Throttling, timeouts and unreachable endpoints may pass (503); everything else is a failure (500).

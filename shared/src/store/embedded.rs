@@ -84,7 +84,7 @@ impl MeterStore for EmbeddedStore {
                 counters
                     .insert(METER_ID_COUNTER, id.get())
                     .map_err(internal)?;
-                let meter = Meter::create(id, account, new, meter::now()).map_err(internal)?;
+                let meter = Meter::create(id, account, new, meter::now());
                 let key = account.to_string();
                 txn.open_table(METERS)
                     .map_err(internal)?
@@ -155,9 +155,7 @@ impl MeterStore for EmbeddedStore {
                 if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
                     return Err(mismatch);
                 }
-                let updated = stored
-                    .with_changes(&changes, meter::now())
-                    .map_err(internal)?;
+                let updated = stored.with_changes(&changes, meter::now());
                 meters
                     .insert((key.as_str(), id.get()), encode(&updated)?.as_slice())
                     .map_err(internal)?;

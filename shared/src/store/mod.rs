@@ -61,13 +61,7 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
 
 /// The store's complaint about an echoed read-only field, in the caller's terms.
 pub(crate) fn read_only_mismatch(read_only: &ReadOnlyEcho, stored: &Meter) -> Option<StoreError> {
-    let field = read_only.first_mismatch(stored)?;
-    let field = crate::meter::READ_ONLY_FIELDS
-        .iter()
-        .find(|known| **known == field)
-        .copied()
-        .unwrap_or("body");
-    Some(StoreError::ReadOnlyChanged(
-        crate::meter::read_only_changed(field),
-    ))
+    read_only
+        .first_mismatch(stored)
+        .map(|field| StoreError::ReadOnlyChanged(crate::meter::read_only_changed(field)))
 }
