@@ -15,6 +15,7 @@ use meters::meter::{
 };
 use meters::store::EmbeddedStore;
 use meters::{App, Endpoint, envelope};
+use meters_testkit::jwks::{JwksServer, SigningKey};
 use meters_testkit::tokens::{hs256_config, token_for};
 use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
 use serde_json::json;
@@ -89,12 +90,55 @@ fn costs(c: &mut Criterion) {
         &format!("account_id={ACCOUNT}"),
         None,
     ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     c.bench_function("token verification", |b| {
         b.iter(|| {
-            authenticator
-                .authenticate(black_box(get_request.headers()))
+            runtime
+                .block_on(authenticator.authenticate(black_box(&get_request)))
                 .expect("valid")
         })
+    });
+
+    // JWKS mode: the identity provider's key set served over loopback HTTP, RS256 as Cognito signs.
+    let jwks = runtime.block_on(JwksServer::start());
+    let provider_key = SigningKey::rsa("bench-key", jsonwebtoken::Algorithm::RS256);
+    jwks.publish(&[&provider_key], &[]);
+    let jwks_config =
+        AuthConfig::from_lookup(|name| (name == "JWT_JWKS_URL").then(|| jwks.url.clone()))
+            .expect("a JWKS configuration");
+    let exp = jsonwebtoken::get_current_timestamp() + 3600;
+    let provider_token = provider_key.sign(&json!({"exp": exp, "account_ids": [ACCOUNT]}));
+    let jwks_request = request(
+        &HttpEvent::new("GET", "/api/v1/meters/1")
+            .query(&format!("account_id={ACCOUNT}"))
+            .bearer(&provider_token)
+            .http_api()
+            .to_string(),
+    );
+    let warm_jwks = Authenticator::new(&jwks_config).expect("authenticator");
+    runtime
+        .block_on(warm_jwks.authenticate(&jwks_request))
+        .expect("the key is fetched");
+    c.bench_function("token verification, JWKS key cached (RS256)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(warm_jwks.authenticate(black_box(&jwks_request)))
+                .expect("valid")
+        })
+    });
+    // A new process's first token: the HTTPS client and trust store, the fetch, parsing the set, verifying.
+    c.bench_function("first JWKS fetch and verification (RS256, loopback)", |b| {
+        b.iter_batched(
+            || Authenticator::new(&jwks_config).expect("authenticator"),
+            |cold| {
+                runtime
+                    .block_on(cold.authenticate(black_box(&jwks_request)))
+                    .expect("valid")
+            },
+            BatchSize::PerIteration,
+        )
     });
 
     let body = full_body();

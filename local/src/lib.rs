@@ -161,10 +161,14 @@ pub fn development_secret(data_dir: &Path) -> Result<String, std::io::Error> {
     }
 }
 
-/// The token configuration: `JWT_*` from the environment when `JWT_SECRET` or `JWT_PUBLIC_KEY` is set,
+/// The token configuration: the functions' variables (`AUTH_MODE`, `JWT_*`) when any key source is set,
 /// otherwise HS256 with the development secret. The flag says which.
 pub fn auth_config(data_dir: &Path) -> Result<(AuthConfig, bool), StartError> {
-    if std::env::var_os("JWT_SECRET").is_some() || std::env::var_os("JWT_PUBLIC_KEY").is_some() {
+    let key_sources = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "AUTH_MODE"];
+    if key_sources
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+    {
         return Ok((AuthConfig::from_env()?, false));
     }
     let secret = development_secret(data_dir)?;

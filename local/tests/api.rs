@@ -954,6 +954,50 @@ async fn data_survives_a_restart_of_the_server_and_printed_tokens_work() {
     std::fs::remove_dir_all(&data_dir).ok();
 }
 
+/// The real binary with `JWT_JWKS_URL`, as the functions take it: tokens signed by the identity provider's
+/// published key are served, others are not.
+#[tokio::test]
+async fn meters_local_verifies_tokens_against_a_jwks_url() {
+    let jwks = meters_testkit::jwks::JwksServer::start().await;
+    let key = meters_testkit::jwks::SigningKey::rsa("local-key", jsonwebtoken::Algorithm::RS256);
+    jwks.publish(&[&key], &[]);
+    let data_dir = std::env::temp_dir().join(format!(
+        "meters-local-jwks-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let server = LocalServer::start_with(
+        env!("CARGO_BIN_EXE_meters-local"),
+        &data_dir,
+        &[
+            ("JWT_JWKS_URL", jwks.url.as_str()),
+            ("JWT_ISSUER", "https://id.example"),
+        ],
+    );
+    let account = uuid::Uuid::new_v4().to_string();
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    let signed =
+        key.sign(&json!({"iss": "https://id.example", "exp": exp, "account_ids": [account]}));
+    let stranger =
+        meters_testkit::jwks::SigningKey::rsa("local-key", jsonwebtoken::Algorithm::RS256);
+    let forged =
+        stranger.sign(&json!({"iss": "https://id.example", "exp": exp, "account_ids": [account]}));
+    let client = reqwest::Client::new();
+    let list = |token: String| {
+        client
+            .get(format!(
+                "{}/api/v1/meters?account_id={account}",
+                server.base
+            ))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(list(signed).await.unwrap().status(), 200);
+    assert_eq!(list(forged).await.unwrap().status(), 401);
+    assert_eq!(jwks.fetches(), 1);
+    drop(server);
+    std::fs::remove_dir_all(&data_dir).ok();
+}
+
 struct LocalServer {
     child: std::process::Child,
     base: String,
@@ -961,6 +1005,10 @@ struct LocalServer {
 
 impl LocalServer {
     fn start(binary: &str, data_dir: &std::path::Path) -> Self {
+        Self::start_with(binary, data_dir, &[])
+    }
+
+    fn start_with(binary: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -971,6 +1019,7 @@ impl LocalServer {
             .arg(data_dir)
             .env_remove("JWT_SECRET")
             .env_remove("DYNAMODB_ENDPOINT")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -16,7 +16,7 @@ pub enum ApiError {
     Invalid(#[from] FieldError),
     /// No valid token came with the request. 401, with `WWW-Authenticate: Bearer`.
     #[error(transparent)]
-    Unauthenticated(#[from] AuthError),
+    Unauthenticated(AuthError),
     /// The token is valid but may not act for that account, or the meter is another account's. 403.
     #[error("{0}")]
     Forbidden(String),
@@ -35,9 +35,30 @@ pub enum ApiError {
     /// The store is throttled or unreachable; the caller may retry. 503. The source is logged, never shown.
     #[error("the meters store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The identity provider's signing keys cannot be fetched; the caller may retry after the given time.
+    /// 503 with that `Retry-After`.
+    #[error("{source}")]
+    KeysUnavailable {
+        source: AuthError,
+        retry_after_seconds: u64,
+    },
     /// Anything else. 500. The source is logged, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::KeysUnavailable {
+                retry_after_seconds,
+            } => ApiError::KeysUnavailable {
+                source: error,
+                retry_after_seconds,
+            },
+            other => ApiError::Unauthenticated(other),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -63,7 +84,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::KeysUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +113,12 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::KeysUnavailable {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
             _ => {}
         }
@@ -136,6 +165,13 @@ mod tests {
                 400,
             ),
             (StoreError::Unavailable(io()).into(), 503),
+            (
+                AuthError::KeysUnavailable {
+                    retry_after_seconds: 12,
+                }
+                .into(),
+                503,
+            ),
             (StoreError::Internal(io()).into(), 500),
         ];
         for (error, status) in cases {

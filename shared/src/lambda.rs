@@ -34,7 +34,10 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
 
 /// The production dependencies, from the environment of the design's configuration table.
 pub async fn app_from_env() -> Result<App, ConfigError> {
-    let auth = Authenticator::new(&AuthConfig::from_env()?)?;
+    let auth_config = AuthConfig::from_env()?;
+    let auth = Authenticator::new(&auth_config)?;
+    // Read once, said once: which trust boundary this process enforces.
+    tracing::info!(auth_mode = auth_config.key.describe(), "authentication");
     let dynamodb = DynamoDbConfig::from_env()?;
     let store = DynamoDbStore::new(dynamodb_client(&dynamodb).await, dynamodb.table_name);
     Ok(App::new(store, auth))

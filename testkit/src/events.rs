@@ -18,6 +18,7 @@ pub struct HttpEvent {
     base64: bool,
     path_parameters: bool,
     request_id: String,
+    authorizer_claims: Option<Vec<(String, String)>>,
 }
 
 impl HttpEvent {
@@ -35,6 +36,7 @@ impl HttpEvent {
             base64: false,
             path_parameters: true,
             request_id: "test-request".into(),
+            authorizer_claims: None,
         }
     }
 
@@ -104,6 +106,18 @@ impl HttpEvent {
         self
     }
 
+    /// The claims API Gateway's JWT authorizer passes on (payload 2.0), as strings: arrays arrive
+    /// flattened, such as `[a b]`.
+    pub fn authorizer_claims(mut self, claims: &[(&str, &str)]) -> Self {
+        self.authorizer_claims = Some(
+            claims
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        );
+        self
+    }
+
     fn meter_id(&self) -> Option<&str> {
         self.path
             .strip_prefix(COLLECTION_PATH)?
@@ -169,6 +183,14 @@ impl HttpEvent {
         });
         insert_present(&mut event, "queryStringParameters", self.query_map());
         insert_present(&mut event, "pathParameters", self.path_parameters_json());
+        if let Some(claims) = &self.authorizer_claims {
+            let claims: Map<String, Value> = claims
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+                .collect();
+            event["requestContext"]["authorizer"] =
+                json!({"jwt": {"claims": claims, "scopes": null}});
+        }
         insert_present(
             &mut event,
             "body",

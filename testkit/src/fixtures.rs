@@ -20,13 +20,20 @@ const ISSUED_AT: u64 = 1_764_000_000;
 const EXPIRES_AT: u64 = 4_102_444_800;
 
 /// One fixture: its file under `events/`, the function that receives it, and the status it answers when
-/// meter 1 exists in `ACCOUNT`.
+/// meter 1 exists in `ACCOUNT`. Those under `gateway-mode/` are for functions with `AUTH_MODE=gateway`
+/// (`env-gateway-mode.json`): they carry the claims API Gateway's JWT authorizer passes on, and no token.
 #[derive(Debug, Clone)]
 pub struct Fixture {
     pub file: &'static str,
     pub endpoint: Endpoint,
     pub status: u16,
     pub event: Value,
+}
+
+impl Fixture {
+    pub fn gateway_mode(&self) -> bool {
+        self.file.starts_with("gateway-mode/")
+    }
 }
 
 impl Fixture {
@@ -43,15 +50,30 @@ pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
-/// `events/env.json`: the environment `sam local invoke --env-vars` gives the functions.
-pub fn env_json() -> String {
-    let env = json!({"Parameters": {
-        "JWT_SECRET": DEVELOPMENT_SECRET,
-        "TABLE_NAME": "meters-local",
-        "DYNAMODB_ENDPOINT": "http://host.docker.internal:8000",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON"
-    }});
-    format!("{}\n", serde_json::to_string_pretty(&env).expect("JSON"))
+/// The environment files for `sam local invoke --env-vars`: `env.json` (the development secret) and
+/// `env-gateway-mode.json` (`AUTH_MODE=gateway`, for the `gateway-mode/` fixtures).
+pub fn env_files() -> Vec<(&'static str, String)> {
+    let env = |auth: Value| {
+        let mut parameters = json!({
+            "TABLE_NAME": "meters-local",
+            "DYNAMODB_ENDPOINT": "http://host.docker.internal:8000",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON"
+        });
+        parameters
+            .as_object_mut()
+            .expect("an object")
+            .extend(auth.as_object().expect("an object").clone());
+        let text =
+            serde_json::to_string_pretty(&json!({ "Parameters": parameters })).expect("JSON");
+        format!("{text}\n")
+    };
+    vec![
+        ("env.json", env(json!({"JWT_SECRET": DEVELOPMENT_SECRET}))),
+        (
+            "env-gateway-mode.json",
+            env(json!({"AUTH_MODE": "gateway"})),
+        ),
+    ]
 }
 
 fn fixture_token(raw_account: &str) -> String {
@@ -91,7 +113,49 @@ pub fn all() -> Vec<Fixture> {
         status,
         event,
     };
+    let flattened = format!("[{ACCOUNT} {OTHER_ACCOUNT}]");
+    let verified = |request: HttpEvent, accounts: &str| {
+        request.authorizer_claims(&[
+            (
+                "iss",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf",
+            ),
+            ("sub", "fixture-user"),
+            ("token_use", "access"),
+            ("account_ids", accounts),
+        ])
+    };
     vec![
+        fixture(
+            "gateway-mode/list-meters-success.json",
+            ListMeters,
+            200,
+            verified(list().query(&in_account), &flattened).http_api(),
+        ),
+        fixture(
+            "gateway-mode/get-meter-success.json",
+            GetMeter,
+            200,
+            verified(meter("GET", "1").query(&in_account), ACCOUNT).http_api(),
+        ),
+        fixture(
+            "gateway-mode/create-meter-success.json",
+            CreateMeter,
+            201,
+            verified(create(), &flattened).http_api(),
+        ),
+        fixture(
+            "gateway-mode/list-meters-other-account.json",
+            ListMeters,
+            403,
+            verified(list().query(&in_account), OTHER_ACCOUNT).http_api(),
+        ),
+        fixture(
+            "gateway-mode/list-meters-no-claims.json",
+            ListMeters,
+            401,
+            list().query(&in_account).http_api(),
+        ),
         fixture(
             "list-meters/success.json",
             ListMeters,

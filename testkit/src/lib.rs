@@ -1,12 +1,13 @@
 //! What the tests and benchmarks of every crate share, written once: Lambda event builders
 //! (`events`), development tokens (`tokens`), DynamoDB Local (`dynamodb`), a Lambda Runtime API on loopback
-//! and the function processes it drives (`runtime_api`, `function`), and the fixtures in `events/`
-//! (`fixtures`).
+//! and the function processes it drives (`runtime_api`, `function`), an identity provider's key set over HTTP (`jwks`),
+//! and the fixtures in `events/` (`fixtures`).
 
 pub mod dynamodb;
 pub mod events;
 pub mod fixtures;
 pub mod function;
+pub mod jwks;
 pub mod runtime_api;
 pub mod tokens;
 

@@ -10,7 +10,7 @@ use crate::meter::CreateMeterBody;
 use crate::request;
 
 pub async fn create_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    let grant = app.auth.authenticate(request.headers())?;
+    let grant = app.auth.authenticate(request).await?;
     let body = CreateMeterBody::parse(request::body(request)?)?;
     grant.authorize(&body.account_id)?;
     let meter = app.store.create(&body.account_id, body.meter).await?;

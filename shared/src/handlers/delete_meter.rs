@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::request::{self, QueryParams};
 
 pub async fn delete_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    let grant = app.auth.authenticate(request.headers())?;
+    let grant = app.auth.authenticate(request).await?;
     let id = request::meter_id(request)?;
     let account = QueryParams::of(request)
         .only(&["account_id"])?

@@ -10,7 +10,7 @@ use crate::list::ListQuery;
 use crate::request::QueryParams;
 
 pub async fn list_meters(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    let grant = app.auth.authenticate(request.headers())?;
+    let grant = app.auth.authenticate(request).await?;
     let params = QueryParams::of(request);
     let mut allowed = vec!["account_id"];
     allowed.extend(ListQuery::PARAMETERS);

@@ -10,7 +10,7 @@ use crate::meter::{UpdateMeterBody, read_only_changed};
 use crate::request;
 
 pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
-    let grant = app.auth.authenticate(request.headers())?;
+    let grant = app.auth.authenticate(request).await?;
     let id = request::meter_id(request)?;
     let body = UpdateMeterBody::parse(request::body(request)?)?;
     if body.id.is_some_and(|echoed| echoed != id) {

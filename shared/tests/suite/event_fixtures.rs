@@ -4,6 +4,7 @@
 
 use meters::App;
 use meters::auth::Authenticator;
+use meters::config::AuthConfig;
 use meters::meter::{
     CommunicationType, MeterChanges, MeterName, MeterType, NewMeter, SerialNumber,
 };
@@ -13,8 +14,9 @@ use meters_testkit::fixtures::{self, DEVELOPMENT_SECRET, events_dir};
 use meters_testkit::tokens::{account, hs256_config};
 use serde_json::Value;
 
-/// Meter 1 exists in the fixtures' account, as the get, update and delete fixtures expect.
-async fn seeded_app() -> App {
+/// Meter 1 exists in the fixtures' account, as the get, update and delete fixtures expect; the gateway-mode
+/// fixtures meet a function with `AUTH_MODE=gateway`, the others one with the development secret.
+async fn seeded_app(gateway_mode: bool) -> App {
     let store = EmbeddedStore::in_memory().unwrap();
     let meter = NewMeter {
         name: MeterName::parse("Main incomer").unwrap(),
@@ -32,10 +34,12 @@ async fn seeded_app() -> App {
             .get(),
         1
     );
-    App::new(
-        store,
-        Authenticator::new(&hs256_config(DEVELOPMENT_SECRET)).unwrap(),
-    )
+    let auth = if gateway_mode {
+        AuthConfig::from_lookup(|name| (name == "AUTH_MODE").then(|| "gateway".to_owned())).unwrap()
+    } else {
+        hs256_config(DEVELOPMENT_SECRET)
+    };
+    App::new(store, Authenticator::new(&auth).unwrap())
 }
 
 #[tokio::test]
@@ -46,7 +50,8 @@ async fn every_fixture_gives_its_status_and_envelope() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let request = meters::lambda::request_from_event(&json)
             .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
-        let response = fixture.endpoint.handle(&seeded_app().await, request).await;
+        let app = seeded_app(fixture.gateway_mode()).await;
+        let response = fixture.endpoint.handle(&app, request).await;
         let body = response.body().as_ref();
         assert_eq!(
             response.status().as_u16(),
@@ -86,8 +91,10 @@ fn every_fixture_file_is_exactly_what_the_testkit_writes() {
         let on_disk = std::fs::read_to_string(events_dir().join(fixture.file)).unwrap_or_default();
         assert!(on_disk == fixture.text(), "events/{} {stale}", fixture.file);
     }
-    let env = std::fs::read_to_string(events_dir().join("env.json")).unwrap_or_default();
-    assert!(env == fixtures::env_json(), "events/env.json {stale}");
+    for (file, text) in fixtures::env_files() {
+        let on_disk = std::fs::read_to_string(events_dir().join(file)).unwrap_or_default();
+        assert!(on_disk == text, "events/{file} {stale}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The shared crate's integration tests, in one binary so that an edit relinks one test executable:
 //! the event fixtures, real Lambda events through the handlers, and the store contract on both stores.
 
+mod auth;
 mod event_fixtures;
 mod lambda_events;
 mod store_contract;

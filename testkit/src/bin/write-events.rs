@@ -1,4 +1,4 @@
-//! Writes `events/`: every fixture of `meters_testkit::fixtures` and `env.json`. Run it after changing a
+//! Writes `events/`: every fixture of `meters_testkit::fixtures` and the environment files. Run it after changing a
 //! case; the shared crate's tests fail while a file differs from what this writes.
 
 fn main() -> std::io::Result<()> {
@@ -9,7 +9,14 @@ fn main() -> std::io::Result<()> {
         std::fs::create_dir_all(path.parent().expect("a fixture lives in a folder"))?;
         std::fs::write(path, fixture.text())?;
     }
-    std::fs::write(dir.join("env.json"), meters_testkit::fixtures::env_json())?;
-    println!("wrote {} fixtures and env.json", fixtures.len());
+    let env_files = meters_testkit::fixtures::env_files();
+    for (file, text) in &env_files {
+        std::fs::write(dir.join(file), text)?;
+    }
+    println!(
+        "wrote {} fixtures and {} environment files",
+        fixtures.len(),
+        env_files.len()
+    );
     Ok(())
 }

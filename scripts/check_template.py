@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Checks template.yaml in each authentication mode: cfn-lint with the mode's parameters, and the template as
+CloudFormation would resolve it: the Rules refuse what
+each mode lacks, the functions' environment holds exactly the mode's variables (no secret outside hs256 mode),
+the JWT authorizer exists and guards every route in gateway mode only, and every function has its route,
+integration and invoke permission.
+
+Usage: check_template.py   (prints `template: N passed, M failed`)
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FUNCTIONS = ["ListMetersFunction", "CreateMeterFunction", "GetMeterFunction", "UpdateMeterFunction", "DeleteMeterFunction"]
+
+
+class Loader(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !If, …) as their long forms."""
+
+
+def _tag(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        return {name: value.split(".", 1) if suffix == "GetAtt" else value}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+Loader.add_multi_constructor("!", _tag)
+TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+NO_VALUE = object()
+
+
+def resolve(value, parameters, conditions):
+    """Evaluates the intrinsics the checks need; others are left as they are."""
+    if isinstance(value, list):
+        return [v for v in (resolve(item, parameters, conditions) for item in value) if v is not NO_VALUE]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (name, argument), = value.items()
+        if name == "Ref":
+            if argument == "AWS::NoValue":
+                return NO_VALUE
+            return parameters.get(argument, {"Ref": argument})
+        if name == "Fn::If":
+            condition, then, otherwise = argument
+            return resolve(then if conditions[condition] else otherwise, parameters, conditions)
+        if name == "Fn::Equals":
+            left, right = (resolve(a, parameters, conditions) for a in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not resolve(argument[0], parameters, conditions)
+        if name == "Fn::And":
+            return all(resolve(a, parameters, conditions) for a in argument)
+        if name == "Condition":
+            return conditions[argument]
+    return {k: v for k, v in ((k, resolve(v, parameters, conditions)) for k, v in value.items()) if v is not NO_VALUE}
+
+
+def parameters_for(overrides):
+    values = {name: str(spec.get("Default", "")) for name, spec in TEMPLATE["Parameters"].items()}
+    values.update(overrides)
+    for name, value in values.items():
+        spec = TEMPLATE["Parameters"][name]
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+            raise ValueError(f"{name} does not match its AllowedPattern")
+        if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+            raise ValueError(f"{name} is not one of its AllowedValues")
+    return values
+
+
+def conditions_for(parameters):
+    conditions = {}
+    for name, expression in TEMPLATE["Conditions"].items():
+        conditions[name] = resolve(expression, parameters, conditions)
+    return conditions
+
+
+def broken_rules(overrides):
+    """The Rules (and parameter constraints) that refuse these parameters."""
+    try:
+        parameters = parameters_for(overrides)
+    except ValueError as refused:
+        return [str(refused)]
+    conditions = conditions_for(parameters)
+    broken = []
+    for name, rule in TEMPLATE["Rules"].items():
+        if "RuleCondition" in rule and not resolve(rule["RuleCondition"], parameters, conditions):
+            continue
+        if not all(resolve(a["Assert"], parameters, conditions) for a in rule["Assertions"]):
+            broken.append(name)
+    return broken
+
+
+SECRET = "a-test-stack-secret-of-at-least-32-characters"
+MODES = {
+    "gateway": {"AuthMode": "gateway", "JwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+                "JwtAudience": "4f1c2a9b7d3e"},
+    "jwks": {"AuthMode": "jwks", "JwtJwksUrl": "https://id.example/.well-known/jwks.json"},
+    "hs256": {"AuthMode": "hs256", "JwtSecret": SECRET},
+}
+
+
+def cfn_lint_is_clean(overrides):
+    """cfn-lint, informational rules included, with the mode's parameter values."""
+    values = [f"{name}={value}" for name, value in overrides.items()]
+    result = subprocess.run(["cfn-lint", "--include-checks", "I", "--parameters", *values, "--", "template.yaml"],
+                            cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(result.stdout + result.stderr)
+    return result.returncode == 0
+
+
+def checks():
+    for mode, overrides in MODES.items():
+        yield f"{mode}: cfn-lint (informational rules included) is clean", lambda o=overrides: cfn_lint_is_clean(o)
+        yield f"{mode}: its parameters pass the rules", lambda o=overrides: broken_rules(o) == []
+        parameters = parameters_for(overrides)
+        conditions = conditions_for(parameters)
+        env = resolve(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"], parameters, conditions)
+        expected_env = {
+            "gateway": {"TABLE_NAME", "AUTH_MODE", "JWT_ACCOUNTS_CLAIM"},
+            "jwks": {"TABLE_NAME", "AUTH_MODE", "JWT_JWKS_URL", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
+            "hs256": {"TABLE_NAME", "AUTH_MODE", "JWT_SECRET", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
+        }[mode]
+        yield f"{mode}: the functions get exactly {sorted(expected_env)}", lambda e=env, x=expected_env: set(e) == x
+        yield f"{mode}: AUTH_MODE is {'gateway' if mode == 'gateway' else 'function'}", \
+            lambda e=env, m=mode: e["AUTH_MODE"] == ("gateway" if m == "gateway" else "function")
+        if mode != "hs256":
+            yield f"{mode}: no secret in the functions' environment", \
+                lambda e=env: not any(SECRET in str(v) for v in e.values()) and "JWT_SECRET" not in e
+        else:
+            yield "hs256: the algorithm is HS256", lambda e=env: e["JWT_ALGORITHM"] == "HS256"
+        resources = TEMPLATE["Resources"]
+        authorizer = resources["JwtAuthorizer"]
+        yield f"{mode}: the JWT authorizer {'exists' if mode == 'gateway' else 'is absent'}", \
+            lambda c=conditions, m=mode: c[authorizer["Condition"]] == (m == "gateway")
+        routes = {name: resolve(r["Properties"], parameters, conditions) for name, r in resources.items()
+                  if r["Type"] == "AWS::ApiGatewayV2::Route"}
+        yield f"{mode}: every route is {'guarded by the JWT authorizer' if mode == 'gateway' else 'left to the function'}", \
+            lambda rs=routes, m=mode: len(rs) == 5 and all(
+                r["AuthorizationType"] == ("JWT" if m == "gateway" else "NONE")
+                and (("AuthorizerId" in r) == (m == "gateway")) for r in rs.values())
+    refusals = {
+        "gateway without an issuer": {"AuthMode": "gateway", "JwtAudience": "a"},
+        "gateway without an audience": {"AuthMode": "gateway", "JwtIssuer": "https://id.example"},
+        "jwks without a URL": {"AuthMode": "jwks"},
+        "jwks with a plain-http URL": {"AuthMode": "jwks", "JwtJwksUrl": "http://id.example/jwks"},
+        "hs256 without a secret": {"AuthMode": "hs256"},
+        "hs256 with a short secret": {"AuthMode": "hs256", "JwtSecret": "short"},
+        "a secret outside hs256 mode": {**MODES["jwks"], "JwtSecret": SECRET},
+    }
+    for case, overrides in refusals.items():
+        yield f"refused: {case}", lambda o=overrides: broken_rules(o) != []
+    integrations = {r["Properties"]["IntegrationUri"]["Fn::GetAtt"][0] for r in TEMPLATE["Resources"].values()
+                    if r["Type"] == "AWS::ApiGatewayV2::Integration"}
+    permissions = {r["Properties"]["FunctionName"]["Ref"] for r in TEMPLATE["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Permission"}
+    yield "every function has an integration and an invoke permission", \
+        lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
+
+
+def main():
+    passed, failed = 0, 0
+    for name, check in checks():
+        try:
+            ok = check()
+        except Exception as error:  # a check that cannot run has failed
+            ok, name = False, f"{name} ({error!r})"
+        print(f"{'ok    ' if ok else 'FAILED'} {name}")
+        passed, failed = passed + ok, failed + (not ok)
+    print(f"template: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
