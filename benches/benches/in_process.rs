@@ -91,6 +91,7 @@ fn costs(c: &mut Criterion) {
         None,
     ));
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     c.bench_function("token verification", |b| {
