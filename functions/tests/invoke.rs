@@ -185,3 +185,40 @@ async fn a_function_never_logs_its_secret_a_token_or_a_body_while_serving() {
         );
     }
 }
+
+/// Events that once aborted the process inside lambda_http: the real binary answers each with a 400 and
+/// keeps serving the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_answers_hostile_events_and_keeps_serving() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = meters::config::DynamoDbConfig {
+        table_name: "meters-unreachable".into(),
+        endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
+    };
+    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let token = token_for(
+        TEST_SECRET,
+        &[meters::meter::AccountId::from(uuid::Uuid::new_v4())],
+    );
+    let mut runtime = RuntimeApi::start().await;
+    let _function = Function::start(binary("list-meters"), &runtime, &env);
+    let hostile = [
+        ("host", "example.com:99999"),
+        ("host", "a^b.example"),
+        ("host", "exa mple.com"),
+        ("x-forwarded-proto", "1nvalid"),
+    ];
+    for (header, value) in hostile {
+        let event = HttpEvent::new("GET", "/api/v1/meters")
+            .bearer(&token)
+            .header(header, value);
+        for shape in [event.http_api(), event.rest_api(), event.alb()] {
+            let (_, response) = invoke(&mut runtime, &shape).await;
+            assert_eq!(response.status, 400, "{header}: {value}: {}", response.body);
+        }
+    }
+}

@@ -86,14 +86,7 @@ async fn dispatch(
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = match into_lambda_request(request, &request_id).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
-        Err(error) => {
-            let mut response = error.into_response(&request_id);
-            response.headers_mut().insert(
-                "x-request-id",
-                request_id.parse().expect("a UUID is a valid header value"),
-            );
-            response
-        }
+        Err(error) => meters::handlers::finish(error.into_response(&request_id), &request_id),
     };
     tracing::info!(
         method = %method,

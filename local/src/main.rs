@@ -162,13 +162,17 @@ async fn run_server(options: &Options) -> Result<(), String> {
         .ok()
         .filter(|url| !url.is_empty())
     {
-        Some(endpoint) => Storage::DynamoDb(DynamoDbConfig {
-            table_name: std::env::var("TABLE_NAME")
+        Some(endpoint) => {
+            let table_name = std::env::var("TABLE_NAME")
                 .ok()
                 .filter(|name| !name.is_empty())
-                .unwrap_or_else(|| "meters-local".into()),
-            endpoint: Some(endpoint),
-        }),
+                .unwrap_or_else(|| "meters-local".into());
+            meters::config::check_table_name(&table_name).map_err(|e| e.to_string())?;
+            Storage::DynamoDb(DynamoDbConfig {
+                table_name,
+                endpoint: Some(endpoint),
+            })
+        }
         None if options.memory => Storage::Memory,
         None => Storage::Embedded(options.data_dir.clone()),
     };

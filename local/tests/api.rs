@@ -191,6 +191,11 @@ fn assert_error_envelope(reply: &Reply, status: u16) {
     assert_eq!(reply.body["success"], false, "{reply:?}");
     assert!(reply.body["message"].is_string(), "{reply:?}");
     assert!(reply.headers.contains_key("x-request-id"), "{reply:?}");
+    assert_eq!(reply.headers["cache-control"], "no-store", "{reply:?}");
+    assert_eq!(
+        reply.headers["x-content-type-options"], "nosniff",
+        "{reply:?}"
+    );
 }
 
 #[tokio::test]
@@ -1046,4 +1051,46 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Over HTTP, as a client sees it: the value sent is the value created and the value read, digit for
+/// digit, including at the documented bounds.
+#[tokio::test]
+async fn last_reading_value_round_trips_exactly_through_create_and_get() {
+    let app = spawn_app().await;
+    for text in [
+        "-5.960464477539063e-8",
+        "1e-130",
+        "-1e125",
+        "0.30000000000000004",
+        "10423.5",
+    ] {
+        let body = format!(
+            r#"{{"account_id":"{}","name":"r","serial_number":"s","last_reading_value":{text}}}"#,
+            app.account
+        );
+        let created = app
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/meters",
+                Some(&app.token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{text}: {created:?}");
+        let sent: f64 = text.parse().unwrap();
+        let read = app.get(created.data()["id"].as_i64().unwrap()).await;
+        for reply in [&created, &read] {
+            let got = reply.data()["last_reading_value"].as_f64().unwrap();
+            assert_eq!(got.to_bits(), sent.to_bits(), "{text}: {got:e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reading_time_outside_years_1_to_9999_in_utc_is_refused() {
+    let app = spawn_app().await;
+    let mut body = full_body(&app.account);
+    body["last_reading_at"] = json!("9999-12-31T23:59:59-23:59");
+    assert_field_error(&app.create(body).await, 400, "last_reading_at");
 }

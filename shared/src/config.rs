@@ -209,11 +209,30 @@ impl DynamoDbConfig {
                 variable: "TABLE_NAME",
                 hint: "the DynamoDB table that holds the meters",
             })?;
+        check_table_name(&table_name)?;
         Ok(Self {
             table_name,
             endpoint: std::env::var("DYNAMODB_ENDPOINT")
                 .ok()
                 .filter(|url| !url.is_empty()),
+        })
+    }
+}
+
+/// DynamoDB's own rule, checked at start-up so that a wrong name stops the function with one clear line
+/// instead of failing every request.
+pub fn check_table_name(name: &str) -> Result<(), ConfigError> {
+    let valid_characters = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if (3..=255).contains(&name.len()) && valid_characters {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            variable: "TABLE_NAME",
+            reason:
+                "a DynamoDB table name is 3 to 255 characters of a-z, A-Z, 0-9, `_`, `-` and `.`"
+                    .into(),
         })
     }
 }
@@ -289,6 +308,32 @@ mod tests {
             config(&[("AUTH_MODE", "cognito")]).unwrap_err().to_string(),
             "AUTH_MODE is invalid: `cognito` is not one of function, gateway"
         );
+    }
+
+    #[test]
+    fn table_names_dynamodb_would_refuse_are_refused_at_start_up() {
+        for good in ["meters", "meters-prod_2.x", &"t".repeat(255)] {
+            assert_eq!(check_table_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "t",
+            "ab",
+            "meters prod",
+            "meters/prod",
+            "métrés",
+            &"t".repeat(256),
+        ] {
+            assert!(
+                matches!(
+                    check_table_name(bad),
+                    Err(ConfigError::Invalid {
+                        variable: "TABLE_NAME",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

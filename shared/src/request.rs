@@ -9,8 +9,65 @@ use crate::meter::{AccountId, FieldError, MeterId};
 /// Bodies over this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Set by `lambda::decode_event` on a request whose base64 body did not decode (and stripped from callers).
-pub const UNDECODABLE_BODY_HEADER: &str = "x-meters-undecodable-body";
+/// Set by `lambda::EventGuard` on an event `lambda_http` could not have turned into a request (and stripped
+/// from callers): its value says what was wrong.
+pub const REJECTED_EVENT_HEADER: &str = "x-meters-rejected-event";
+
+/// Why an event was refused before it became a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectedEvent {
+    UndecodableBody,
+    Host,
+    ForwardedProto,
+    Path,
+    Query,
+}
+
+impl RejectedEvent {
+    const ALL: [RejectedEvent; 5] = [
+        RejectedEvent::UndecodableBody,
+        RejectedEvent::Host,
+        RejectedEvent::ForwardedProto,
+        RejectedEvent::Path,
+        RejectedEvent::Query,
+    ];
+
+    pub fn marker(self) -> &'static str {
+        match self {
+            RejectedEvent::UndecodableBody => "undecodable-body",
+            RejectedEvent::Host => "host",
+            RejectedEvent::ForwardedProto => "x-forwarded-proto",
+            RejectedEvent::Path => "path",
+            RejectedEvent::Query => "query",
+        }
+    }
+
+    fn error(self) -> FieldError {
+        match self {
+            RejectedEvent::UndecodableBody => {
+                FieldError::new("body", "is marked base64-encoded but is not valid base64")
+            }
+            RejectedEvent::Host => FieldError::new(
+                "Host",
+                "must be a host name or address, with an optional port",
+            ),
+            RejectedEvent::ForwardedProto => {
+                FieldError::new("X-Forwarded-Proto", "must be http or https")
+            }
+            RejectedEvent::Path => FieldError::new("path", "is not a valid URL path"),
+            RejectedEvent::Query => FieldError::new("query string", "is not a valid URL query"),
+        }
+    }
+}
+
+/// The 400 for an event the guard refused, if it did.
+pub fn rejected_event(request: &Request) -> Option<FieldError> {
+    let marker = request.headers().get(REJECTED_EVENT_HEADER)?;
+    RejectedEvent::ALL
+        .into_iter()
+        .find(|rejected| marker == rejected.marker())
+        .map(RejectedEvent::error)
+}
 
 /// The query string's parameters, each name with the values it was given.
 #[derive(Debug, Clone, Default)]
@@ -38,21 +95,26 @@ impl QueryParams {
 
     /// Refuses any parameter not in `allowed`, so a misspelt `sortby` is an error rather than ignored.
     pub fn only(&self, allowed: &[&str]) -> Result<&Self, FieldError> {
-        match self
+        let Some((unknown, _)) = self
             .pairs
             .iter()
             .find(|(name, _)| !allowed.contains(&name.as_str()))
-        {
-            Some((unknown, _)) => Err(FieldError::new(
-                "query string",
-                format!(
-                    "unknown parameter `{}`; allowed: {}",
-                    unknown.chars().take(64).collect::<String>(),
-                    allowed.join(", ")
-                ),
-            )),
-            None => Ok(self),
-        }
+        else {
+            return Ok(self);
+        };
+        let unknown: String = unknown.chars().take(64).collect();
+        let rule = if allowed.is_empty() {
+            // PUT and POST take everything in the body, `account_id` included.
+            format!(
+                "unknown parameter `{unknown}`; this request takes none (send account_id in the body)"
+            )
+        } else {
+            format!(
+                "unknown parameter `{unknown}`; allowed: {}",
+                allowed.join(", ")
+            )
+        };
+        Err(FieldError::new("query string", rule))
     }
 
     /// The parameter's one value; given twice it is ambiguous, so refused.
@@ -102,11 +164,6 @@ pub fn meter_id(request: &Request) -> Result<MeterId, FieldError> {
 
 /// The body's bytes, within the size limit.
 pub fn body(request: &Request) -> Result<&[u8], ApiError> {
-    if request.headers().contains_key(UNDECODABLE_BODY_HEADER) {
-        return Err(
-            FieldError::new("body", "is marked base64-encoded but is not valid base64").into(),
-        );
-    }
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge {

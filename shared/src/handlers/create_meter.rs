@@ -7,10 +7,11 @@ use super::App;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::meter::CreateMeterBody;
-use crate::request;
+use crate::request::{self, QueryParams};
 
 pub async fn create_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
+    QueryParams::of(request).only(&[])?;
     let body = CreateMeterBody::parse(request::body(request)?)?;
     grant.authorize(&body.account_id)?;
     let meter = app.store.create(&body.account_id, body.meter).await?;

@@ -9,7 +9,7 @@ mod update_meter;
 
 use std::sync::Arc;
 
-use lambda_http::http::HeaderValue;
+use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 
 use crate::auth::Authenticator;
@@ -33,6 +33,22 @@ impl App {
     }
 }
 
+/// What every answer of the API carries, whoever produced it (a handler, or the local server refusing a
+/// request before any handler): the request id the logs carry, and headers that keep meters out of shared
+/// caches and stop browsers guessing content types.
+pub fn finish(mut response: Response<Body>, request_id: &str) -> Response<Body> {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 /// The five endpoints of `/api/v1/meters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -48,18 +64,23 @@ impl Endpoint {
     /// request id that the logs carry.
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
         let request_id = request_id(&request);
-        let result = match self {
-            Endpoint::ListMeters => list_meters::list_meters(app, &request).await,
-            Endpoint::CreateMeter => create_meter::create_meter(app, &request).await,
-            Endpoint::GetMeter => get_meter::get_meter(app, &request).await,
-            Endpoint::UpdateMeter => update_meter::update_meter(app, &request).await,
-            Endpoint::DeleteMeter => delete_meter::delete_meter(app, &request).await,
+        let result = match crate::request::rejected_event(&request) {
+            Some(rejected) => Err(rejected.into()),
+            None => self.route(app, &request).await,
         };
-        let mut response =
-            result.unwrap_or_else(|error: ApiError| error.into_response(&request_id));
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", value);
+        finish(
+            result.unwrap_or_else(|error: ApiError| error.into_response(&request_id)),
+            &request_id,
+        )
+    }
+
+    async fn route(self, app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+        match self {
+            Endpoint::ListMeters => list_meters::list_meters(app, request).await,
+            Endpoint::CreateMeter => create_meter::create_meter(app, request).await,
+            Endpoint::GetMeter => get_meter::get_meter(app, request).await,
+            Endpoint::UpdateMeter => update_meter::update_meter(app, request).await,
+            Endpoint::DeleteMeter => delete_meter::delete_meter(app, request).await,
         }
-        response
     }
 }

@@ -7,10 +7,11 @@ use super::App;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::meter::{UpdateMeterBody, read_only_changed};
-use crate::request;
+use crate::request::{self, QueryParams};
 
 pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
+    QueryParams::of(request).only(&[])?;
     let id = request::meter_id(request)?;
     let body = UpdateMeterBody::parse(request::body(request)?)?;
     if body.id.is_some_and(|echoed| echoed != id) {

@@ -287,16 +287,24 @@ impl FromJson for ReadingValue {
 /// An instant, always held and shown in UTC.
 pub type Timestamp = DateTime<Utc>;
 
-/// RFC 3339 with an explicit offset (`Z` or `±hh:mm`); converted to UTC.
+/// RFC 3339 with an explicit offset (`Z` or `±hh:mm`); converted to UTC, which must fall in years 0001 to
+/// 9999 so that it can be written back as RFC 3339 (`9999-12-31T23:59:59-23:59` is in year 10000 in UTC).
 pub fn parse_timestamp(field: &'static str, raw: &str) -> Result<Timestamp, FieldError> {
-    DateTime::parse_from_rfc3339(raw)
+    let at = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
             FieldError::new(
                 field,
                 "must be an RFC 3339 date-time with an offset, such as 2026-11-24T23:45:00Z",
             )
-        })
+        })?;
+    if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+        return Err(FieldError::new(
+            field,
+            "must fall between years 0001 and 9999 once converted to UTC",
+        ));
+    }
+    Ok(at)
 }
 
 impl FromJson for Timestamp {
@@ -482,7 +490,7 @@ mod tests {
 
     #[test]
     fn reading_values_must_be_finite_and_storable() {
-        for good in [0.0, -3.5, 10423.5, 1e125, 1e-130] {
+        for good in [0.0, -3.5, 10423.5, 1e125, -1e125, 1e-130, -1e-130] {
             assert!(ReadingValue::parse(good).is_ok(), "{good}");
         }
         for bad in [f64::NAN, f64::INFINITY, 1e126, 1e-131] {
@@ -505,6 +513,8 @@ mod tests {
             "2026-11-24",
             "yesterday",
             "2026-13-01T00:00:00Z",
+            "9999-12-31T23:59:59-23:59",
+            "0001-01-01T00:00:00+00:01",
         ] {
             assert_eq!(
                 parse_timestamp("last_reading_at", bad).unwrap_err().field,

@@ -160,3 +160,98 @@ async fn errors_carry_the_lambda_request_id() {
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_eq!(response.headers()["x-request-id"], "lambda-request-7");
 }
+
+/// Each of these once aborted the function inside lambda_http (`panic = "abort"`): now every event shape
+/// is answered with a 400 naming what was wrong.
+#[tokio::test]
+async fn hostile_host_and_forwarding_headers_are_answered_400_in_every_event_shape() {
+    let app = app();
+    let cases = [
+        ("host", "example.com:99999", "Host"),
+        ("host", "a^b.example", "Host"),
+        ("host", "exa mple.com", "Host"),
+        ("x-forwarded-proto", "1nvalid", "X-Forwarded-Proto"),
+    ];
+    for (header, value, field) in cases {
+        let event = authorized("GET", "/api/v1/meters")
+            .query(&format!("account_id={ACCOUNT}"))
+            .header(header, value);
+        for shape in [event.http_api(), event.rest_api(), event.alb()] {
+            let (status, body) = call(&app, Endpoint::ListMeters, &shape).await;
+            assert_eq!(status, 400, "{header}: {value}: {body}");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{field}: ")),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ordinary_hosts_with_ports_and_forwarding_headers_are_served() {
+    let app = app();
+    for (host, proto) in [
+        ("meters.example:8443", "https"),
+        ("10.0.0.7", "http"),
+        ("[::1]:3000", "HTTPS"),
+    ] {
+        let event = authorized("GET", "/api/v1/meters")
+            .query(&format!("account_id={ACCOUNT}"))
+            .header("host", host)
+            .header("x-forwarded-proto", proto);
+        for shape in [event.http_api(), event.rest_api(), event.alb()] {
+            let (status, body) = call(&app, Endpoint::ListMeters, &shape).await;
+            assert_eq!(status, 200, "{host} {proto}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_caller_cannot_forge_the_rejected_event_marker() {
+    let app = app();
+    let event = authorized("GET", "/api/v1/meters")
+        .query(&format!("account_id={ACCOUNT}"))
+        .header("x-meters-rejected-event", "host");
+    let (status, body) = call(&app, Endpoint::ListMeters, &event.http_api()).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn put_and_post_refuse_query_parameters_naming_them() {
+    let app = app();
+    let create = authorized("POST", "/api/v1/meters")
+        .query(&format!("account_id={}", meters_testkit::OTHER_ACCOUNT))
+        .body(&create_body("query"));
+    let (status, body) = call(&app, Endpoint::CreateMeter, &create.http_api()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "query string: unknown parameter `account_id`; this request takes none (send account_id in the body)"
+    );
+    let update = authorized("PUT", "/api/v1/meters/1")
+        .query("sortby=x")
+        .json_body(&json!({"account_id": ACCOUNT, "name": "n"}));
+    let (status, body) = call(&app, Endpoint::UpdateMeter, &update.http_api()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("`sortby`"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn every_response_says_not_to_cache_it_or_sniff_its_type() {
+    let app = app();
+    let ok = authorized("GET", "/api/v1/meters").query(&format!("account_id={ACCOUNT}"));
+    let refused = HttpEvent::new("GET", "/api/v1/meters");
+    for event in [ok, refused] {
+        let response = Endpoint::ListMeters
+            .handle(&app, request(&event.http_api()))
+            .await;
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+}

@@ -41,6 +41,7 @@ macro_rules! contract {
                 a_changed_read_only_field_is_refused_and_nothing_is_written,
                 a_deleted_meter_is_gone_and_its_id_is_never_reused,
                 deleting_or_updating_another_accounts_meter_leaves_it_alone,
+                reading_values_come_back_as_exactly_the_same_double,
             );
         }
     };
@@ -401,6 +402,48 @@ async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Stor
         Err(StoreError::OtherAccount(_))
     ));
     assert_eq!(store.get(&owner, meter.id).await.unwrap(), meter);
+}
+
+/// Doubles that once changed in their last digit on the way through JSON or DynamoDB, the documented
+/// bounds, and a spread of others: every one reads back bit for bit.
+async fn reading_values_come_back_as_exactly_the_same_double(store: Store) {
+    let account = account();
+    let mut values = vec![
+        -5.960464477539063e-08,
+        1e-130,
+        -1e-130,
+        1e125,
+        -1e125,
+        0.1,
+        1.0 / 3.0,
+        10423.5,
+    ];
+    let mut bits: u64 = 0x9E37_79B9_7F4A_7C15;
+    while values.len() < 40 {
+        bits ^= bits << 13;
+        bits ^= bits >> 7;
+        bits ^= bits << 17;
+        let candidate = f64::from_bits(bits);
+        if ReadingValue::parse(candidate).is_ok() {
+            values.push(candidate);
+        }
+    }
+    for value in values {
+        let mut meter = new_meter("reading");
+        meter.details.last_reading_value = Change::Set(ReadingValue::parse(value).unwrap());
+        let created = store.create(&account, meter).await.unwrap();
+        let read = store.get(&account, created.id).await.unwrap();
+        for (what, got) in [
+            ("created", created.last_reading_value),
+            ("read", read.last_reading_value),
+        ] {
+            assert_eq!(
+                got.map(|v| v.get().to_bits()),
+                Some(value.to_bits()),
+                "{what} {value:e}"
+            );
+        }
+    }
 }
 
 /// Nothing listens on the port, so every call fails to connect: the store must say "unavailable"
