@@ -177,9 +177,11 @@ async fn run_server(options: &Options) -> Result<(), String> {
         None => Storage::Embedded(options.data_dir.clone()),
     };
     let (auth, development_secret) = auth_config(&options.data_dir).map_err(|e| e.to_string())?;
+    let deadline = meters::config::request_deadline_from_env().map_err(|e| e.to_string())?;
     let (listener, app) = start(&storage, &auth, SocketAddr::new(options.bind, options.port))
         .await
         .map_err(|e| e.to_string())?;
+    let app = app.with_deadline(deadline);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     if development_secret {
         tracing::warn!(

@@ -219,6 +219,29 @@ impl DynamoDbConfig {
     }
 }
 
+/// `REQUEST_DEADLINE_MS`: how long one request may take in all (default 8,000). In Lambda the invocation's
+/// own deadline caps it further, so a request always ends before the function's timeout.
+pub fn request_deadline_from_env() -> Result<std::time::Duration, ConfigError> {
+    request_deadline(
+        std::env::var("REQUEST_DEADLINE_MS")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    )
+}
+
+fn request_deadline(raw: Option<String>) -> Result<std::time::Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(crate::handlers::DEFAULT_DEADLINE);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(ms) if (100..=900_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(ConfigError::Invalid {
+            variable: "REQUEST_DEADLINE_MS",
+            reason: "it must be a whole number of milliseconds from 100 to 900000".into(),
+        }),
+    }
+}
+
 /// DynamoDB's own rule, checked at start-up so that a wrong name stops the function with one clear line
 /// instead of failing every request.
 pub fn check_table_name(name: &str) -> Result<(), ConfigError> {
@@ -308,6 +331,21 @@ mod tests {
             config(&[("AUTH_MODE", "cognito")]).unwrap_err().to_string(),
             "AUTH_MODE is invalid: `cognito` is not one of function, gateway"
         );
+    }
+
+    #[test]
+    fn the_request_deadline_defaults_to_8_seconds_and_takes_milliseconds() {
+        assert_eq!(
+            request_deadline(None),
+            Ok(std::time::Duration::from_secs(8))
+        );
+        assert_eq!(
+            request_deadline(Some("2500".into())),
+            Ok(std::time::Duration::from_millis(2500))
+        );
+        for bad in ["0", "99", "8s", "-1", "900001"] {
+            assert!(request_deadline(Some(bad.into())).is_err(), "{bad}");
+        }
     }
 
     #[test]

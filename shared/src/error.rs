@@ -42,6 +42,10 @@ pub enum ApiError {
         source: AuthError,
         retry_after_seconds: u64,
     },
+    /// The request did not finish within its deadline (store calls, pages and retries included); nothing is
+    /// known of a write it started. 503, with `Retry-After`.
+    #[error("the request did not finish within its deadline of {deadline_ms} ms")]
+    DeadlineExceeded { deadline_ms: u64 },
     /// Anything else. 500. The source is logged, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -84,9 +88,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) | ApiError::KeysUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::KeysUnavailable { .. }
+            | ApiError::DeadlineExceeded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +105,11 @@ impl ApiError {
                 let shown = format!("{self}; request id {request_id}");
                 envelope::failure(status, &shown, summary)
             }
+            ApiError::DeadlineExceeded { .. } => {
+                tracing::error!(request_id, status = status.as_u16(), error = %self, "request failed");
+                let shown = format!("{self}; request id {request_id}");
+                envelope::failure(status, &shown, summary)
+            }
             _ => envelope::failure(status, &self.to_string(), summary),
         };
         let headers = response.headers_mut();
@@ -111,7 +120,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allowed, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::DeadlineExceeded { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::KeysUnavailable {

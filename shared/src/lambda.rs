@@ -38,9 +38,10 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let auth = Authenticator::new(&auth_config)?;
     // Read once, said once: which trust boundary this process enforces.
     tracing::info!(auth_mode = auth_config.key.describe(), "authentication");
+    let deadline = crate::config::request_deadline_from_env()?;
     let dynamodb = DynamoDbConfig::from_env()?;
     let store = DynamoDbStore::new(dynamodb_client(&dynamodb).await, dynamodb.table_name);
-    Ok(App::new(store, auth))
+    Ok(App::new(store, auth).with_deadline(deadline))
 }
 
 /// The SDK client, built once per process and pointed at `DYNAMODB_ENDPOINT` when it is set.

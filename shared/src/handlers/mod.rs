@@ -8,9 +8,10 @@ mod list_meters;
 mod update_meter;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::{HeaderValue, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -22,15 +23,48 @@ use crate::store::MeterStore;
 pub struct App {
     pub store: Arc<dyn MeterStore>,
     pub auth: Arc<Authenticator>,
+    /// How long one request may take, every store call, page and retry included.
+    pub deadline: Duration,
 }
+
+/// The default request deadline: inside the functions' 10 s timeout with room to answer.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
+
+/// Kept back from the Lambda invocation's own deadline, so that the 503 is written before Lambda stops
+/// the function.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 impl App {
     pub fn new(store: impl MeterStore + 'static, auth: Authenticator) -> Self {
         Self {
             store: Arc::new(store),
             auth: Arc::new(auth),
+            deadline: DEFAULT_DEADLINE,
         }
     }
+
+    pub fn with_deadline(self, deadline: Duration) -> Self {
+        Self { deadline, ..self }
+    }
+
+    /// This request's budget: the configured deadline, or less when the Lambda invocation ends sooner.
+    fn budget(&self, request: &Request) -> Duration {
+        let invocation_left = request.lambda_context_ref().and_then(|context| {
+            let deadline = UNIX_EPOCH + Duration::from_millis(context.deadline);
+            deadline.duration_since(SystemTime::now()).ok()
+        });
+        match invocation_left {
+            Some(left) if context_deadline_is_set(left) => {
+                self.deadline.min(left.saturating_sub(ANSWER_MARGIN))
+            }
+            _ => self.deadline,
+        }
+    }
+}
+
+/// A Lambda context without a deadline (tests, the local server) reads as 1970.
+fn context_deadline_is_set(left: Duration) -> bool {
+    left > Duration::ZERO
 }
 
 /// What every answer of the API carries, whoever produced it (a handler, or the local server refusing a
@@ -64,9 +98,14 @@ impl Endpoint {
     /// request id that the logs carry.
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
         let request_id = request_id(&request);
+        let budget = app.budget(&request);
         let result = match crate::request::rejected_event(&request) {
             Some(rejected) => Err(rejected.into()),
-            None => self.route(app, &request).await,
+            None => tokio::time::timeout(budget, self.route(app, &request))
+                .await
+                .unwrap_or(Err(ApiError::DeadlineExceeded {
+                    deadline_ms: budget.as_millis() as u64,
+                })),
         };
         finish(
             result.unwrap_or_else(|error: ApiError| error.into_response(&request_id)),

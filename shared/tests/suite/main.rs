@@ -2,6 +2,7 @@
 //! the event fixtures, real Lambda events through the handlers, and the store contract on both stores.
 
 mod auth;
+mod deadline;
 mod event_fixtures;
 mod lambda_events;
 mod store_contract;
