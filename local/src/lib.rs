@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::Method;
@@ -50,9 +50,10 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
     };
     if path == COLLECTION_PATH {
         return match *method {
-            Method::GET => Ok(Endpoint::ListMeters),
+            // HEAD is answered as GET; the HTTP layer sends the headers without the body.
+            Method::GET | Method::HEAD => Ok(Endpoint::ListMeters),
             Method::POST => Ok(Endpoint::CreateMeter),
-            _ => Err(not_allowed("GET, POST")),
+            _ => Err(not_allowed("GET, HEAD, POST")),
         };
     }
     match path
@@ -60,10 +61,10 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
         .and_then(|rest| rest.strip_prefix('/'))
     {
         Some(id) if !id.is_empty() && !id.contains('/') => match *method {
-            Method::GET => Ok(Endpoint::GetMeter),
+            Method::GET | Method::HEAD => Ok(Endpoint::GetMeter),
             Method::PUT => Ok(Endpoint::UpdateMeter),
             Method::DELETE => Ok(Endpoint::DeleteMeter),
-            _ => Err(not_allowed("GET, PUT, DELETE")),
+            _ => Err(not_allowed("GET, HEAD, PUT, DELETE")),
         },
         _ => Err(ApiError::NotFound(format!(
             "no route for {path}; the API lives under {COLLECTION_PATH}"
@@ -73,18 +74,20 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
 
 /// The router: every request goes through `dispatch`, which does the routing itself so that 404 and 405
 /// come back in the envelope like every other answer.
-pub fn router(app: App) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(app)
+pub fn router(app: App, timeouts: Timeouts) -> axum::Router {
+    axum::Router::new()
+        .fallback(dispatch)
+        .with_state((app, timeouts))
 }
 
 async fn dispatch(
-    State(app): State<App>,
+    State((app, timeouts)): State<(App, Timeouts)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = match into_lambda_request(request, &request_id).await {
+    let response = match into_lambda_request(request, &request_id, timeouts.body_read).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
         Err(error) => meters::handlers::finish(error.into_response(&request_id), &request_id),
     };
@@ -104,10 +107,21 @@ async fn dispatch(
 async fn into_lambda_request(
     request: axum::extract::Request,
     request_id: &str,
+    body_read_timeout: Duration,
 ) -> Result<(Endpoint, lambda_http::Request), ApiError> {
+    check_head(&request)?;
     let endpoint = route(request.method(), request.uri().path())?;
     let (mut parts, body) = request.into_parts();
-    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collected = tokio::time::timeout(
+        body_read_timeout,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout {
+        what: "the body",
+        seconds: body_read_timeout.as_secs_f64(),
+    })?;
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
             return Err(ApiError::PayloadTooLarge {
@@ -130,6 +144,178 @@ async fn into_lambda_request(
     };
     let request = lambda_http::Request::from_parts(parts, body).with_query_string_parameters(query);
     Ok((endpoint, request))
+}
+
+/// The longest request line target and header block answered normally. Larger ones (up to the connection's
+/// read buffer, `MAX_REQUEST_HEAD_BYTES`) are answered 414 or 431 in the envelope; only beyond that does the
+/// HTTP layer refuse on its own.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_REQUEST_HEAD_BYTES: usize = 2 * 1024 * 1024;
+
+fn check_head(request: &axum::extract::Request) -> Result<(), ApiError> {
+    let uri_bytes = request.uri().to_string().len();
+    if uri_bytes > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong {
+            limit_bytes: MAX_URI_BYTES,
+        });
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge {
+            limit_bytes: MAX_HEADER_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a connection's first request head before the HTTP layer does: a target or header block too large for
+/// it is answered here, in the envelope (the HTTP layer would send a bare 414 or 431); anything else is handed
+/// on with the bytes already read. `None`: answered, or the client sent no complete head in time.
+async fn screen_first_head(
+    mut stream: tokio::net::TcpStream,
+    header_read_timeout: Duration,
+) -> Option<Replayed<tokio::net::TcpStream>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    enum Screened {
+        Complete,
+        Refused(ApiError),
+        Gone,
+    }
+    let mut head = Vec::with_capacity(1024);
+    let read_head = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return Screened::Gone,
+                Ok(read) => head.extend_from_slice(&chunk[..read]),
+            }
+            let line_length = head
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .unwrap_or(head.len());
+            if line_length > MAX_URI_BYTES + 32 {
+                return Screened::Refused(ApiError::UriTooLong {
+                    limit_bytes: MAX_URI_BYTES,
+                });
+            }
+            if head.len() > MAX_HEADER_BYTES + line_length + 4 {
+                return Screened::Refused(ApiError::HeadersTooLarge {
+                    limit_bytes: MAX_HEADER_BYTES,
+                });
+            }
+            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                return Screened::Complete;
+            }
+        }
+    };
+    let error = match tokio::time::timeout(header_read_timeout, read_head).await {
+        // Within the limits: hyper reads the head again from here, and the rest of the connection.
+        Ok(Screened::Complete) => return Some(Replayed::new(head, stream)),
+        Ok(Screened::Refused(error)) => error,
+        Ok(Screened::Gone) | Err(_) => return None,
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let response = meters::handlers::finish(error.into_response(&request_id), &request_id);
+    let mut raw = format!(
+        "HTTP/1.1 {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        response.status(),
+        response.body().len()
+    );
+    for (name, value) in response.headers() {
+        raw.push_str(&format!(
+            "{name}: {}\r\n",
+            value.to_str().unwrap_or_default()
+        ));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(response.body().as_ref());
+    tracing::info!(status = response.status().as_u16(), request_id = %request_id, "request refused before routing");
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.shutdown().await;
+    None
+}
+
+/// A stream whose first bytes were already read: they are read again, then the rest of the stream.
+struct Replayed<S> {
+    prefix: Vec<u8>,
+    position: usize,
+    inner: S,
+}
+
+impl<S> Replayed<S> {
+    fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self {
+            prefix,
+            position: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Replayed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.position < self.prefix.len() {
+            let take = buf.remaining().min(self.prefix.len() - self.position);
+            let start = self.position;
+            buf.put_slice(&self.prefix[start..start + take]);
+            self.position += take;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replayed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How long the server waits on a client: for a request's headers (and for the next request on an idle
+/// keep-alive connection), for its body, and for open connections to finish once asked to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+            drain: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The development secret kept in the data folder, created on first use, so that tokens printed by
@@ -199,7 +385,58 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, app, shutdown, Timeouts::default()).await
+}
+
+/// Serves until `shutdown` completes, then stops accepting and gives open connections `timeouts.drain` to
+/// finish: whatever clients do, it returns within that time.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    timeouts: Timeouts,
+) -> std::io::Result<()> {
+    let router = router(app, timeouts);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: keep serving the connections there are.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let Some(stream) = screen_first_head(stream, timeouts.header_read).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeouts.header_read)
+                .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // A client that hangs up or sends garbage ends only its own connection.
+            let _ = watcher.watch(connection).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            drain_seconds = timeouts.drain.as_secs_f64(),
+            "connections still open after the drain time; closing them"
+        );
+    }
+    Ok(())
 }

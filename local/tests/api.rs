@@ -611,7 +611,7 @@ async fn unknown_meters_routes_and_methods_answer_404_and_405_in_the_envelope() 
         )
         .await;
     assert_error_mentions(&reply, 405, "PATCH");
-    assert_eq!(reply.headers["allow"], "GET, PUT, DELETE");
+    assert_eq!(reply.headers["allow"], "GET, HEAD, PUT, DELETE");
     let reply = app
         .send(
             reqwest::Method::DELETE,
@@ -620,7 +620,7 @@ async fn unknown_meters_routes_and_methods_answer_404_and_405_in_the_envelope() 
             None,
         )
         .await;
-    assert_eq!(reply.headers["allow"], "GET, POST");
+    assert_eq!(reply.headers["allow"], "GET, HEAD, POST");
 }
 
 #[tokio::test]
@@ -1093,4 +1093,214 @@ async fn a_reading_time_outside_years_1_to_9999_in_utc_is_refused() {
     let mut body = full_body(&app.account);
     body["last_reading_at"] = json!("9999-12-31T23:59:59-23:59");
     assert_field_error(&app.create(body).await, 400, "last_reading_at");
+}
+
+/// A server with short timeouts, so that slow clients can be tried in a test's time.
+async fn spawn_with_short_timeouts() -> (std::net::SocketAddr, TestApp) {
+    let timeouts = meters_local::Timeouts {
+        header_read: Duration::from_millis(600),
+        body_read: Duration::from_millis(600),
+        drain: Duration::from_millis(600),
+    };
+    let auth = hs256_config(SECRET);
+    let (listener, app) = start(&Storage::Memory, &auth, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(meters_local::serve_with(
+        listener,
+        app,
+        std::future::pending(),
+        timeouts,
+    ));
+    let issuer = TokenIssuer::new(&auth).unwrap();
+    let account = AccountId::from(uuid::Uuid::new_v4());
+    let token = issuer.issue(&[account], Duration::from_secs(600)).unwrap();
+    let test_app = TestApp {
+        base: format!("http://{address}"),
+        client: reqwest::Client::new(),
+        issuer,
+        account,
+        token,
+    };
+    (address, test_app)
+}
+
+/// Everything the server sends until it closes the connection (or `wait` passes).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    match tokio::time::timeout(wait, stream.read_to_end(&mut received)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let (address, _) = spawn_with_short_timeouts().await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/meters HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let closed = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "still connected after 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_408_in_the_envelope() {
+    use tokio::io::AsyncWriteExt;
+    let (address, app) = spawn_with_short_timeouts().await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/meters HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{",
+        app.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("answered and closed within 5 s");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id:"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""error":"the body did not arrive within 0.6 s""#),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (address, app) = spawn_with_short_timeouts().await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /api/v1/meters?account_id={} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+        app.account, app.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // Nothing more is sent: the server closes the connection after the header-read time.
+    assert!(
+        read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn oversized_targets_and_headers_and_head_requests_are_answered_in_the_envelope() {
+    let (_, app) = spawn_with_short_timeouts().await;
+    // A 100,000-digit id: longer than HTTP clients will build, so it goes over a raw connection.
+    let (address, _) = (app.base.trim_start_matches("http://").to_owned(), ());
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET /api/v1/meters/{}?account_id={} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        "9".repeat(100_000),
+        app.account,
+        app.token
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("answered and closed");
+    let shown: String = answer.chars().take(400).collect();
+    assert!(answer.starts_with("HTTP/1.1 414"), "{shown}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id:"),
+        "{shown}"
+    );
+    assert!(
+        answer.contains(r#""error":"the request target is longer than 8192 bytes""#),
+        "{shown}"
+    );
+
+    let huge = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/meters?account_id={}",
+            app.base, app.account
+        ))
+        .bearer_auth(&app.token)
+        .header("x-padding", "p".repeat(1_000_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 431);
+    assert!(huge.headers().contains_key("x-request-id"));
+    let body: Value = huge.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "the request headers are larger than 65536 bytes"
+    );
+
+    let head = reqwest::Client::new()
+        .head(format!(
+            "{}/api/v1/meters?account_id={}",
+            app.base, app.account
+        ))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().contains_key("x-request-id"));
+    assert_eq!(head.bytes().await.unwrap().len(), 0);
+}
+
+/// The real binary: SIGTERM while a client holds a half-sent request still ends the process within the
+/// 10 s drain, having answered that client.
+#[tokio::test]
+async fn sigterm_drains_and_exits_within_ten_seconds_whatever_clients_do() {
+    use tokio::io::AsyncWriteExt;
+    let data_dir = std::env::temp_dir().join(format!(
+        "meters-local-term-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut server = LocalServer::start(env!("CARGO_BIN_EXE_meters-local"), &data_dir);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stuck
+        .write_all(
+            b"POST /api/v1/meters HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /api/v1/meters HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "still running 12 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
+    drop(server);
+    std::fs::remove_dir_all(&data_dir).ok();
 }

@@ -29,6 +29,15 @@ pub enum ApiError {
         method: String,
         allowed: &'static str,
     },
+    /// The client did not send `what` within the time allowed. 408.
+    #[error("{what} did not arrive within {seconds} s")]
+    RequestTimeout { what: &'static str, seconds: f64 },
+    /// The request target is over the limit. 414.
+    #[error("the request target is longer than {limit_bytes} bytes")]
+    UriTooLong { limit_bytes: usize },
+    /// The request headers are over the limit. 431.
+    #[error("the request headers are larger than {limit_bytes} bytes")]
+    HeadersTooLarge { limit_bytes: usize },
     /// The body is over the limit. 413.
     #[error("the body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
@@ -88,6 +97,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unavailable(_)
             | ApiError::KeysUnavailable { .. }
             | ApiError::DeadlineExceeded { .. } => StatusCode::SERVICE_UNAVAILABLE,
