@@ -89,11 +89,13 @@ def main(binary):
             except OSError:
                 time.sleep(0.05)
 
-        def call(method, path, body=None, bearer=token, raw=None):
+        def call(method, path, body=None, bearer=token, raw=None, headers=None):
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
             request = urllib.request.Request(base + path, data=data, method=method)
             if bearer:
                 request.add_header("Authorization", f"Bearer {bearer}")
+            for name, value in (headers or {}).items():
+                request.add_header(name, value)
             try:
                 with urllib.request.urlopen(request) as response:
                     return response.status, response.read()
@@ -120,6 +122,8 @@ def main(binary):
             ("GET", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"bearer": "not-a-token"}, 401),
             ("GET", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"bearer": stranger}, 403),
             ("GET", "/api/v1/meters/{id}", "/api/v1/meters/999" + q, {}, 404),
+            ("GET", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"headers": {"If-None-Match": '"1-1"'}}, 304),
+            ("PUT", "/api/v1/meters/{id}", "/api/v1/meters/1", {"body": {"account_id": ACCOUNT}, "headers": {"If-Match": '"1-9"'}}, 412),
             ("PUT", "/api/v1/meters/{id}", "/api/v1/meters/1", {"body": {"account_id": ACCOUNT, "location": None}}, 200),
             ("PUT", "/api/v1/meters/{id}", "/api/v1/meters/1", {"body": {"account_id": ACCOUNT, "serial_number": "X"}}, 400),
             ("PUT", "/api/v1/meters/{id}", "/api/v1/meters/1", {"body": {"account_id": ACCOUNT}, "bearer": None}, 401),
@@ -128,6 +132,7 @@ def main(binary):
             ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/0" + q, {}, 400),
             ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"bearer": None}, 401),
             ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"bearer": stranger}, 403),
+            ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {"headers": {"If-Match": '"1-1"'}}, 412),
             ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {}, 204),
             ("DELETE", "/api/v1/meters/{id}", "/api/v1/meters/1" + q, {}, 404),
         ]

@@ -1304,3 +1304,61 @@ async fn sigterm_drains_and_exits_within_ten_seconds_whatever_clients_do() {
     drop(server);
     std::fs::remove_dir_all(&data_dir).ok();
 }
+
+/// Conditional requests as a client uses them: read with an ETag, revalidate with If-None-Match, write
+/// with If-Match; a stale tag is 412 and nothing changes.
+#[tokio::test]
+async fn etags_make_reads_revalidate_and_writes_conditional() {
+    let app = spawn_app().await;
+    let id = app.create_named("tagged").await;
+    let read = app.get(id).await;
+    let etag = read.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{id}-1\""));
+
+    let path = format!("{}/api/v1/meters/{id}?account_id={}", app.base, app.account);
+    let revalidated = app
+        .client
+        .get(&path)
+        .bearer_auth(&app.token)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["etag"], etag.as_str());
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+
+    let put = |tag: &str, name: &str| {
+        app.client
+            .put(format!("{}/api/v1/meters/{id}", app.base))
+            .bearer_auth(&app.token)
+            .header("if-match", tag)
+            .json(&json!({"account_id": app.account.to_string(), "name": name}))
+            .send()
+    };
+    let updated = put(&etag, "renamed").await.unwrap();
+    assert_eq!(updated.status(), 200);
+    let new_etag = updated.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    let stale = put(&etag, "lost update").await.unwrap();
+    assert_eq!(stale.status(), 412);
+    let body: Value = stale.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(app.get(id).await.data()["name"], "renamed");
+    assert_eq!(put("*", "any version").await.unwrap().status(), 200);
+
+    let delete = |tag: &str| {
+        app.client
+            .delete(&path)
+            .bearer_auth(&app.token)
+            .header("if-match", tag)
+            .send()
+    };
+    assert_eq!(delete(&new_etag).await.unwrap().status(), 412);
+    let current = app.get(id).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(delete(&current).await.unwrap().status(), 204);
+}

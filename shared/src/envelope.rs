@@ -46,6 +46,27 @@ pub fn failure(status: StatusCode, error: &str, message: &str) -> Response<Body>
     )
 }
 
+/// A single meter's answer carries its entity tag.
+pub fn meter(status: StatusCode, meter: &crate::meter::Meter) -> Response<Body> {
+    let mut response = success(status, meter, None);
+    insert_etag(&mut response, meter);
+    response
+}
+
+/// `If-None-Match` named the meter as it is: 304, no body, its tag.
+pub fn not_modified(meter: &crate::meter::Meter) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    insert_etag(&mut response, meter);
+    response
+}
+
+fn insert_etag(response: &mut Response<Body>, meter: &crate::meter::Meter) {
+    if let Ok(tag) = header::HeaderValue::from_str(&meter.etag()) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+}
+
 /// The bodiless success of a delete.
 pub fn no_content() -> Response<Body> {
     let mut response = Response::new(Body::Empty);

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The request headers are over the limit. 431.
     #[error("the request headers are larger than {limit_bytes} bytes")]
     HeadersTooLarge { limit_bytes: usize },
+    /// `If-Match` named a version the meter no longer has. 412.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The body is over the limit. 413.
     #[error("the body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
@@ -82,6 +85,9 @@ impl From<StoreError> for ApiError {
                 ApiError::Forbidden(format!("meter {id} does not belong to this account"))
             }
             StoreError::ReadOnlyChanged(field) => ApiError::Invalid(field),
+            StoreError::PreconditionFailed(id) => ApiError::PreconditionFailed(format!(
+                "meter {id} has changed since the version If-Match names; read it again"
+            )),
             StoreError::Unavailable(source) => ApiError::Unavailable(source),
             StoreError::Internal(source) => ApiError::Internal(source),
         }
@@ -97,6 +103,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

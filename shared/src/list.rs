@@ -297,6 +297,7 @@ mod tests {
             billing_direction: None,
             created_at: at,
             updated_at: at,
+            version: 1,
         }
     }
 

@@ -4,7 +4,8 @@
 use lambda_http::{Request, RequestExt};
 
 use crate::error::ApiError;
-use crate::meter::{AccountId, FieldError, MeterId};
+use crate::meter::{AccountId, FieldError, Meter, MeterId};
+use crate::store::IfMatch;
 
 /// Bodies over this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -160,6 +161,47 @@ pub fn meter_id(request: &Request) -> Result<MeterId, FieldError> {
             .unwrap_or_default(),
     };
     MeterId::parse(raw)
+}
+
+/// The entity tags a conditional header lists (`*` included as itself), across repeated headers.
+fn entity_tags<'a>(request: &'a Request, name: &str) -> Vec<&'a str> {
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .collect()
+}
+
+/// `If-Match` for meter `id`: absent or `*` asks only that it exists; otherwise the versions of this meter
+/// it names. Comparison is strong, so weak tags (`W/"…"`) and other meters' tags name nothing.
+pub fn if_match(request: &Request, id: MeterId) -> IfMatch {
+    let tags = entity_tags(request, "if-match");
+    if tags.is_empty() || tags.contains(&"*") {
+        return IfMatch::Any;
+    }
+    let prefix = format!("\"{id}-");
+    IfMatch::Versions(
+        tags.iter()
+            .filter_map(|tag| {
+                tag.strip_prefix(prefix.as_str())?
+                    .strip_suffix('"')?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
+/// Whether `If-None-Match` names the meter as it is now (`*`, or its tag; weak comparison).
+pub fn none_match(request: &Request, meter: &Meter) -> bool {
+    let current = meter.etag();
+    entity_tags(request, "if-none-match")
+        .iter()
+        .any(|tag| *tag == "*" || tag.trim_start_matches("W/") == current)
 }
 
 /// The body's bytes, within the size limit.

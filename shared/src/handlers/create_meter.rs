@@ -17,7 +17,7 @@ pub async fn create_meter(app: &App, request: &Request) -> Result<Response<Body>
     let meter = app.store.create(&body.account_id, body.meter).await?;
     let location = HeaderValue::from_str(&format!("/api/v1/meters/{}", meter.id))
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut response = envelope::success(StatusCode::CREATED, meter, None);
+    let mut response = envelope::meter(StatusCode::CREATED, &meter);
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }

@@ -1,4 +1,4 @@
-//! `DELETE /api/v1/meters/{id}?account_id=…`: 204 with no body.
+//! `DELETE /api/v1/meters/{id}?account_id=…`: 204 with no body; `If-Match` is checked atomically (412).
 
 use lambda_http::{Body, Request, Response};
 
@@ -14,6 +14,8 @@ pub async fn delete_meter(app: &App, request: &Request) -> Result<Response<Body>
         .only(&["account_id"])?
         .account_id()?;
     grant.authorize(&account)?;
-    app.store.delete(&account, id).await?;
+    app.store
+        .delete(&account, id, request::if_match(request, id))
+        .await?;
     Ok(envelope::no_content())
 }

@@ -1,4 +1,4 @@
-//! `GET /api/v1/meters/{id}?account_id=…`
+//! `GET /api/v1/meters/{id}?account_id=…`, honouring `If-None-Match` (304).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -16,5 +16,8 @@ pub async fn get_meter(app: &App, request: &Request) -> Result<Response<Body>, A
         .account_id()?;
     grant.authorize(&account)?;
     let meter = app.store.get(&account, id).await?;
-    Ok(envelope::success(StatusCode::OK, meter, None))
+    if request::none_match(request, &meter) {
+        return Ok(envelope::not_modified(&meter));
+    }
+    Ok(envelope::meter(StatusCode::OK, &meter))
 }

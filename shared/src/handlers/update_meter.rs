@@ -1,4 +1,5 @@
-//! `PUT /api/v1/meters/{id}` with `account_id` and the fields to change in the body.
+//! `PUT /api/v1/meters/{id}` with `account_id` and the fields to change in the body; `If-Match` is checked
+//! atomically with the write (412).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -20,7 +21,13 @@ pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>
     grant.authorize(&body.account_id)?;
     let meter = app
         .store
-        .update(&body.account_id, id, body.changes, body.read_only)
+        .update(
+            &body.account_id,
+            id,
+            body.changes,
+            body.read_only,
+            request::if_match(request, id),
+        )
         .await?;
-    Ok(envelope::success(StatusCode::OK, meter, None))
+    Ok(envelope::meter(StatusCode::OK, &meter))
 }

@@ -79,6 +79,10 @@ macro_rules! meter_fields {
             $(pub $fixed: $fixed_ty,)+
             $(pub $optional: Option<$optional_ty>,)+
             $(pub $stamp: Timestamp,)+
+            /// Raised by every write; the ETag is made of it. Not part of the JSON: the stores keep it as an
+            /// attribute of its own (`VERSION_ATTRIBUTE`), and items written before it existed read as 0.
+            #[serde(skip)]
+            pub version: u64,
         }
 
         impl Meter {
@@ -107,6 +111,7 @@ macro_rules! meter_fields {
                     $($fixed: new.$fixed,)+
                     $($optional: None,)+
                     $($stamp: at,)+
+                    version: 0,
                 };
                 meter.with_changes(&new.details, at)
             }
@@ -119,6 +124,7 @@ macro_rules! meter_fields {
                 })+
                 $(changes.$optional.apply_to(&mut meter.$optional);)+
                 meter.updated_at = at;
+                meter.version += 1;
                 meter
             }
         }
@@ -227,6 +233,16 @@ meter_fields! {
     sortable {
         id, name, serial_number, meter_type, communication_type, location, created_at, updated_at,
         last_reading_at, last_reading_value,
+    }
+}
+
+/// Where the stores keep `Meter::version`.
+pub const VERSION_ATTRIBUTE: &str = "version";
+
+impl Meter {
+    /// The strong entity tag of this meter as it is now: it names the meter and changes with every write.
+    pub fn etag(&self) -> String {
+        format!("\"{}-{}\"", self.id, self.version)
     }
 }
 

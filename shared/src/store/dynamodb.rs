@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -14,8 +15,10 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
-use super::{BoxError, MeterStore, StoreError, read_only_mismatch};
-use crate::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+use super::{BoxError, IfMatch, MeterStore, StoreError, read_only_mismatch};
+use crate::meter::{
+    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, VERSION_ATTRIBUTE,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -209,6 +212,7 @@ impl MeterStore for DynamoDbStore {
         id: MeterId,
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
+        if_match: IfMatch,
     ) -> Result<Meter, StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -230,6 +234,9 @@ impl MeterStore for DynamoDbStore {
             }
         }
         let mut conditions = vec!["attribute_exists(account_id)".to_owned()];
+        if let Some(condition) = version_condition(&if_match, &mut names, &mut values) {
+            conditions.push(condition);
+        }
         let echoed: Item = serde_dynamo::to_item(&read_only).map_err(internal)?;
         for (n, (field, value)) in echoed.into_iter().enumerate() {
             names.insert(format!("#r{n}"), field);
@@ -240,6 +247,9 @@ impl MeterStore for DynamoDbStore {
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        names.insert("#version".into(), VERSION_ATTRIBUTE.into());
+        values.insert(":one".into(), number(1));
+        expression.push_str(" ADD #version :one");
         let result = self
             .client
             .update_item()
@@ -258,9 +268,13 @@ impl MeterStore for DynamoDbStore {
             Err(error) => match error.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     match failed.item() {
-                        // The meter is there, so a read-only echo differed; the old item says which.
+                        // The meter is there, so its version or a read-only echo differed; the old item
+                        // says which.
                         Some(old) => {
                             let stored = from_item(old.clone())?;
+                            if !if_match.allows(stored.version) {
+                                return Err(StoreError::PreconditionFailed(id));
+                            }
                             Err(read_only_mismatch(&read_only, &stored).unwrap_or_else(|| {
                                 internal("conditional update failed with no differing field")
                             }))
@@ -273,42 +287,100 @@ impl MeterStore for DynamoDbStore {
         }
     }
 
-    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut condition = "attribute_exists(account_id)".to_owned();
+        if let Some(version) = version_condition(&if_match, &mut names, &mut values) {
+            condition.push_str(&format!(" AND {version}"));
+        }
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(account, id)))
-            .condition_expression("attribute_exists(account_id)")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names).filter(|names| !names.is_empty()))
+            .set_expression_attribute_values(Some(values).filter(|values| !values.is_empty()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(self.missing(id).await?)
-            }
-            Err(error) => Err(sdk_error(error)),
+            Err(error) => match error.as_service_error() {
+                // The meter is there: only its version can have failed the condition.
+                Some(DeleteItemError::ConditionalCheckFailedException(failed))
+                    if failed.item().is_some() =>
+                {
+                    Err(StoreError::PreconditionFailed(id))
+                }
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => {
+                    Err(self.missing(id).await?)
+                }
+                _ => Err(sdk_error(error)),
+            },
         }
     }
+}
+
+/// The condition `If-Match` adds to a write: the version is one of those named. Items written before
+/// versions existed have no version attribute, and count as version 0.
+fn version_condition(
+    if_match: &IfMatch,
+    names: &mut HashMap<String, String>,
+    values: &mut Item,
+) -> Option<String> {
+    let IfMatch::Versions(versions) = if_match else {
+        return None;
+    };
+    names.insert("#version".into(), VERSION_ATTRIBUTE.into());
+    if versions.is_empty() {
+        // Nothing named matches this meter: a condition that no item meets.
+        values.insert(":no_version".into(), number(-1));
+        return Some("#version = :no_version".into());
+    }
+    let mut alternatives = Vec::new();
+    let mut named = Vec::new();
+    for (n, version) in versions.iter().take(100).enumerate() {
+        if *version == 0 {
+            alternatives.push("attribute_not_exists(#version)".to_owned());
+        }
+        values.insert(format!(":v{n}"), AttributeValue::N(version.to_string()));
+        named.push(format!(":v{n}"));
+    }
+    alternatives.push(format!("#version IN ({})", named.join(", ")));
+    Some(format!("({})", alternatives.join(" OR ")))
 }
 
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-/// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL.
+/// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL, and its
+/// version.
 fn to_item(meter: &Meter) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(meter).map_err(internal)?;
     item.retain(|_, value| !value.is_null());
+    item.insert(
+        VERSION_ATTRIBUTE.into(),
+        AttributeValue::N(meter.version.to_string()),
+    );
     Ok(item)
 }
 
-fn from_item(item: Item) -> Result<Meter, StoreError> {
-    serde_dynamo::from_item(item).map_err(internal)
+fn from_item(mut item: Item) -> Result<Meter, StoreError> {
+    let version = match item.remove(VERSION_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(internal)?,
+        _ => 0,
+    };
+    let mut meter: Meter = serde_dynamo::from_item(item).map_err(internal)?;
+    meter.version = version;
+    Ok(meter)
 }
 
 /// Throttling, timeouts and unreachable endpoints may pass (503); everything else is a failure (500).

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{BoxError, MeterStore, StoreError, read_only_mismatch};
-use crate::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+use super::{BoxError, IfMatch, MeterStore, StoreError, read_only_mismatch};
+use crate::meter::{
+    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, VERSION_ATTRIBUTE,
+};
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
 const METERS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("meters");
@@ -141,6 +143,7 @@ impl MeterStore for EmbeddedStore {
         id: MeterId,
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
+        if_match: IfMatch,
     ) -> Result<Meter, StoreError> {
         let key = account.to_string();
         self.run(move |db| {
@@ -152,6 +155,9 @@ impl MeterStore for EmbeddedStore {
                     Some(stored) => decode(stored.value())?,
                     None => return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
                 };
+                if !if_match.allows(stored.version) {
+                    return Err(StoreError::PreconditionFailed(id));
+                }
                 if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
                     return Err(mismatch);
                 }
@@ -167,21 +173,26 @@ impl MeterStore for EmbeddedStore {
         .await
     }
 
-    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError> {
         let key = account.to_string();
         self.run(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut owners = txn.open_table(OWNERS).map_err(internal)?;
-                if txn
-                    .open_table(METERS)
-                    .map_err(internal)?
-                    .remove((key.as_str(), id.get()))
-                    .map_err(internal)?
-                    .is_none()
-                {
-                    return Err(missing(&owners, id)?);
+                let mut meters = txn.open_table(METERS).map_err(internal)?;
+                let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
+                    Some(stored) => decode(stored.value())?,
+                    None => return Err(missing(&owners, id)?),
+                };
+                if !if_match.allows(stored.version) {
+                    return Err(StoreError::PreconditionFailed(id));
                 }
+                meters.remove((key.as_str(), id.get())).map_err(internal)?;
                 owners.remove(id.get()).map_err(internal)?;
             }
             txn.commit().map_err(internal)?;
@@ -202,12 +213,27 @@ fn missing(
     })
 }
 
+/// The meter's JSON with its version beside the fields.
 fn encode(meter: &Meter) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(meter).map_err(internal)
+    let mut object = match serde_json::to_value(meter).map_err(internal)? {
+        serde_json::Value::Object(object) => object,
+        _ => return Err(internal("a meter serialises to an object")),
+    };
+    object.insert(VERSION_ATTRIBUTE.into(), meter.version.into());
+    serde_json::to_vec(&object).map_err(internal)
 }
 
 fn decode(bytes: &[u8]) -> Result<Meter, StoreError> {
-    serde_json::from_slice(bytes).map_err(internal)
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(internal)?;
+    let version = object
+        .remove(VERSION_ATTRIBUTE)
+        .and_then(|version| version.as_u64())
+        .unwrap_or(0);
+    let mut meter: Meter =
+        serde_json::from_value(serde_json::Value::Object(object)).map_err(internal)?;
+    meter.version = version;
+    Ok(meter)
 }
 
 fn internal(error: impl Into<BoxError>) -> StoreError {

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// The meter exists, under another account. Told apart from `NotFound` because the design answers 403.
     #[error("meter {0} belongs to another account")]
     OtherAccount(MeterId),
+    /// `If-Match` named versions the meter no longer has (it changed since the caller read it); checked
+    /// atomically with the write, so nothing was changed.
+    #[error("meter {0} has changed since that version")]
+    PreconditionFailed(MeterId),
     /// An update echoed a read-only field with a value other than the stored one; checked atomically with
     /// the write, so nothing was changed.
     #[error(transparent)]
@@ -32,6 +36,25 @@ pub enum StoreError {
     /// Anything else: a bug, or data the store cannot read back.
     #[error("store failure: {0}")]
     Internal(#[source] BoxError),
+}
+
+/// An `If-Match` precondition on a write. `Any` (no header, or `*`) asks only that the meter exists, which
+/// every write asks anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IfMatch {
+    #[default]
+    Any,
+    /// The meter's version must be one of these (none: the header named no version of this meter).
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    pub fn allows(&self, version: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Versions(versions) => versions.contains(&version),
+        }
+    }
 }
 
 #[async_trait]
@@ -45,18 +68,26 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     /// Every meter of the account, in id order. Filtering, sorting and paging are `ListQuery`'s.
     async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError>;
 
-    /// Applies only the fields in `changes`, sets `updated_at`, and returns the meter as stored, provided
-    /// the meter exists in the account and every field in `read_only` still has the echoed value.
+    /// Applies only the fields in `changes`, sets `updated_at`, raises the version, and returns the meter as
+    /// stored, provided the meter exists in the account, its version is one `if_match` allows, and every field
+    /// in `read_only` still has the echoed value: all checked atomically with the write.
     async fn update(
         &self,
         account: &AccountId,
         id: MeterId,
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
+        if_match: IfMatch,
     ) -> Result<Meter, StoreError>;
 
-    /// Removes the meter; its id is never handed out again.
-    async fn delete(&self, account: &AccountId, id: MeterId) -> Result<(), StoreError>;
+    /// Removes the meter, provided its version is one `if_match` allows (checked atomically); its id is
+    /// never handed out again.
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError>;
 }
 
 /// The store's complaint about an echoed read-only field, in the caller's terms.

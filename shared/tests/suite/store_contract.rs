@@ -11,7 +11,7 @@ use meters::meter::{
     MeterChanges, MeterId, MeterName, MeterType, NewMeter, ReadOnlyEcho, ReadingInterval,
     ReadingValue, ReferenceId, SerialNumber, parse_timestamp,
 };
-use meters::store::{DynamoDbStore, EmbeddedStore, MeterStore, StoreError};
+use meters::store::{DynamoDbStore, EmbeddedStore, IfMatch, MeterStore, StoreError};
 
 type Store = Arc<dyn MeterStore>;
 
@@ -42,6 +42,8 @@ macro_rules! contract {
                 a_deleted_meter_is_gone_and_its_id_is_never_reused,
                 deleting_or_updating_another_accounts_meter_leaves_it_alone,
                 reading_values_come_back_as_exactly_the_same_double,
+                every_write_raises_the_version_and_if_match_is_checked_with_it,
+                of_concurrent_updates_naming_the_same_version_exactly_one_wins,
             );
         }
     };
@@ -206,12 +208,18 @@ async fn another_accounts_meter_is_forbidden_and_an_unknown_one_not_found(store:
     );
     assert!(matches!(
         store
-            .update(&owner, unknown, rename("x"), ReadOnlyEcho::default())
+            .update(
+                &owner,
+                unknown,
+                rename("x"),
+                ReadOnlyEcho::default(),
+                IfMatch::Any
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete(&owner, unknown).await,
+        store.delete(&owner, unknown, IfMatch::Any).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -224,7 +232,13 @@ async fn an_update_changes_only_the_fields_sent(store: Store) {
         ..rename("Renamed")
     };
     let updated = store
-        .update(&account, created.id, changes, ReadOnlyEcho::default())
+        .update(
+            &account,
+            created.id,
+            changes,
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
         .await
         .unwrap();
     assert_eq!(updated.name.as_str(), "Renamed");
@@ -236,9 +250,11 @@ async fn an_update_changes_only_the_fields_sent(store: Store) {
         name: created.name.clone(),
         location: created.location.clone(),
         updated_at: created.updated_at,
+        version: created.version,
         ..updated.clone()
     };
     assert_eq!(unchanged, created);
+    assert_eq!(updated.version, created.version + 1);
     assert!(updated.updated_at >= created.updated_at);
     assert_eq!(store.get(&account, created.id).await.unwrap(), updated);
 }
@@ -252,7 +268,13 @@ async fn null_clears_a_field(store: Store) {
         ..MeterChanges::default()
     };
     let updated = store
-        .update(&account, created.id, changes, ReadOnlyEcho::default())
+        .update(
+            &account,
+            created.id,
+            changes,
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
         .await
         .unwrap();
     assert_eq!(updated.tariff_id, None);
@@ -276,12 +298,24 @@ async fn concurrent_updates_to_different_fields_both_land(store: Store) {
         let (a, b) = (Arc::clone(&store), Arc::clone(&store));
         let (first, second) = tokio::join!(
             tokio::spawn(async move {
-                a.update(&account, meter.id, name_change, ReadOnlyEcho::default())
-                    .await
+                a.update(
+                    &account,
+                    meter.id,
+                    name_change,
+                    ReadOnlyEcho::default(),
+                    IfMatch::Any,
+                )
+                .await
             }),
             tokio::spawn(async move {
-                b.update(&account, meter.id, location_change, ReadOnlyEcho::default())
-                    .await
+                b.update(
+                    &account,
+                    meter.id,
+                    location_change,
+                    ReadOnlyEcho::default(),
+                    IfMatch::Any,
+                )
+                .await
             }),
         );
         first.unwrap().unwrap();
@@ -306,7 +340,13 @@ async fn read_only_fields_echoed_unchanged_are_accepted(store: Store) {
         updated_at: Some(created.updated_at),
     };
     let updated = store
-        .update(&account, created.id, rename("edited after GET"), echo)
+        .update(
+            &account,
+            created.id,
+            rename("edited after GET"),
+            echo,
+            IfMatch::Any,
+        )
         .await
         .unwrap();
     assert_eq!(updated.name.as_str(), "edited after GET");
@@ -355,7 +395,13 @@ async fn a_changed_read_only_field_is_refused_and_nothing_is_written(store: Stor
     ];
     for (field, echo) in attempts {
         match store
-            .update(&account, created.id, rename("should not land"), echo)
+            .update(
+                &account,
+                created.id,
+                rename("should not land"),
+                echo,
+                IfMatch::Any,
+            )
             .await
         {
             Err(StoreError::ReadOnlyChanged(error)) => assert_eq!(error.field, field),
@@ -369,13 +415,13 @@ async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: Store) {
     let account = account();
     let first = store.create(&account, new_meter("first")).await.unwrap();
     let last = store.create(&account, new_meter("last")).await.unwrap();
-    store.delete(&account, last.id).await.unwrap();
+    store.delete(&account, last.id, IfMatch::Any).await.unwrap();
     assert!(matches!(
         store.get(&account, last.id).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete(&account, last.id).await,
+        store.delete(&account, last.id, IfMatch::Any).await,
         Err(StoreError::NotFound(_))
     ));
     let next = store.create(&account, new_meter("next")).await.unwrap();
@@ -387,7 +433,7 @@ async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Stor
     let (owner, intruder) = (account(), account());
     let meter = store.create(&owner, new_meter("guarded")).await.unwrap();
     assert!(matches!(
-        store.delete(&intruder, meter.id).await,
+        store.delete(&intruder, meter.id, IfMatch::Any).await,
         Err(StoreError::OtherAccount(_))
     ));
     assert!(matches!(
@@ -396,12 +442,103 @@ async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Stor
                 &intruder,
                 meter.id,
                 rename("hijacked"),
-                ReadOnlyEcho::default()
+                ReadOnlyEcho::default(),
+                IfMatch::Any
             )
             .await,
         Err(StoreError::OtherAccount(_))
     ));
     assert_eq!(store.get(&owner, meter.id).await.unwrap(), meter);
+}
+
+async fn every_write_raises_the_version_and_if_match_is_checked_with_it(store: Store) {
+    let account = account();
+    let created = store
+        .create(&account, new_meter("versioned"))
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(store.get(&account, created.id).await.unwrap().version, 1);
+    let updated = store
+        .update(
+            &account,
+            created.id,
+            rename("v2"),
+            ReadOnlyEcho::default(),
+            IfMatch::Versions(vec![1]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((updated.version, updated.name.as_str()), (2, "v2"));
+    let stale = store
+        .update(
+            &account,
+            created.id,
+            rename("lost"),
+            ReadOnlyEcho::default(),
+            IfMatch::Versions(vec![1]),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
+    let stale_delete = store
+        .delete(&account, created.id, IfMatch::Versions(vec![1, 7]))
+        .await;
+    assert!(
+        matches!(stale_delete, Err(StoreError::PreconditionFailed(_))),
+        "{stale_delete:?}"
+    );
+    let unchanged = store.get(&account, created.id).await.unwrap();
+    assert_eq!((unchanged.version, unchanged.name.as_str()), (2, "v2"));
+    let none_named = store
+        .delete(&account, created.id, IfMatch::Versions(vec![]))
+        .await;
+    assert!(matches!(none_named, Err(StoreError::PreconditionFailed(_))));
+    store
+        .delete(&account, created.id, IfMatch::Versions(vec![5, 2]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get(&account, created.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn of_concurrent_updates_naming_the_same_version_exactly_one_wins(store: Store) {
+    let account = account();
+    let meter = store
+        .create(&account, new_meter("contested"))
+        .await
+        .unwrap();
+    let attempts = join_all((0..8).map(|n| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .update(
+                    &account,
+                    meter.id,
+                    rename(&format!("writer {n}")),
+                    ReadOnlyEcho::default(),
+                    IfMatch::Versions(vec![meter.version]),
+                )
+                .await
+        }
+    }))
+    .await;
+    let winners: Vec<_> = attempts
+        .iter()
+        .filter_map(|attempt| attempt.as_ref().ok())
+        .collect();
+    assert_eq!(winners.len(), 1, "{attempts:?}");
+    assert!(
+        attempts
+            .iter()
+            .filter(|attempt| attempt.is_err())
+            .all(|attempt| matches!(attempt, Err(StoreError::PreconditionFailed(_))))
+    );
+    assert_eq!(&store.get(&account, meter.id).await.unwrap(), winners[0]);
 }
 
 /// Doubles that once changed in their last digit on the way through JSON or DynamoDB, the documented
