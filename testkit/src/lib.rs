@@ -5,6 +5,7 @@
 
 pub mod dynamodb;
 pub mod events;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod function;
 pub mod jwks;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -27,6 +28,10 @@ pub const ID_INDEX: &str = "id-index";
 /// The counter item's partition key: not a UUID, so it can never collide with an account.
 const COUNTER_PARTITION: &str = "#meter-id-counter";
 const COUNTER_ATTRIBUTE: &str = "last_id";
+/// The mark each update leaves on the item, to recognise its own write after a lost answer.
+const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
+/// Attempts of a delete, as the SDK's retry configuration gives other calls.
+const DELETE_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
@@ -98,8 +103,10 @@ impl DynamoDbStore {
         Ok(())
     }
 
-    /// After a miss in the caller's account: 403 if the id lives in another account, else 404.
-    async fn missing(&self, id: MeterId) -> Result<StoreError, StoreError> {
+    /// After a miss in the caller's account: 403 if the id lives in another account, else 404. The index
+    /// is eventually consistent, so it may still list a meter of the caller's own account that was just
+    /// deleted: that is 404 too.
+    async fn missing(&self, account: &AccountId, id: MeterId) -> Result<StoreError, StoreError> {
         let found = self
             .client
             .query()
@@ -112,10 +119,14 @@ impl DynamoDbStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(if found.count() > 0 {
-            StoreError::OtherAccount(id)
-        } else {
-            StoreError::NotFound(id)
+        let owner = found
+            .items()
+            .first()
+            .and_then(|item| item.get("account_id"))
+            .and_then(|owner| owner.as_s().ok());
+        Ok(match owner {
+            Some(owner) if *owner != account.to_string() => StoreError::OtherAccount(id),
+            _ => StoreError::NotFound(id),
         })
     }
 
@@ -152,16 +163,35 @@ impl MeterStore for DynamoDbStore {
             .and_then(|n| MeterId::new(n).ok())
             .ok_or_else(|| internal("the id counter returned no id"))?;
         let meter = Meter::create(id, *account, new, meter::now());
-        self.client
+        let written = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(&meter)?))
-            // The counter never repeats, so this only fires if someone wrote the table by hand; then refuse.
+            // The counter never repeats, so an item under this key is either this request's own earlier
+            // attempt (its answer lost, the SDK retried) or someone writing the table by hand.
             .condition_expression("attribute_not_exists(account_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(meter)
+            .await;
+        match written {
+            Ok(_) => Ok(meter),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    match failed
+                        .item()
+                        .map(|item| from_item(item.clone()))
+                        .transpose()?
+                    {
+                        Some(stored) if stored == meter => Ok(meter),
+                        _ => Err(internal(format!(
+                            "meter {id} was already written by another hand"
+                        ))),
+                    }
+                }
+                _ => Err(sdk_error(error)),
+            },
+        }
     }
 
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
@@ -176,7 +206,7 @@ impl MeterStore for DynamoDbStore {
             .map_err(sdk_error)?;
         match output.item {
             Some(item) => from_item(item),
-            None => Err(self.missing(id).await?),
+            None => Err(self.missing(account, id).await?),
         }
     }
 
@@ -250,6 +280,12 @@ impl MeterStore for DynamoDbStore {
         names.insert("#version".into(), VERSION_ATTRIBUTE.into());
         values.insert(":one".into(), number(1));
         expression.push_str(" ADD #version :one");
+        // This write's own mark: if its answer is lost and the SDK's retry fails its condition because the
+        // first attempt already landed, the item carries the mark and the update is reported as done.
+        let write_token = uuid::Uuid::new_v4().to_string();
+        names.insert("#write".into(), WRITE_TOKEN_ATTRIBUTE.into());
+        values.insert(":write".into(), AttributeValue::S(write_token.clone()));
+        expression = expression.replacen("SET ", "SET #write = :write, ", 1);
         let result = self
             .client
             .update_item()
@@ -270,6 +306,12 @@ impl MeterStore for DynamoDbStore {
                     match failed.item() {
                         // The meter is there, so its version or a read-only echo differed; the old item
                         // says which.
+                        Some(old)
+                            if old.get(WRITE_TOKEN_ATTRIBUTE).and_then(|t| t.as_s().ok())
+                                == Some(&write_token) =>
+                        {
+                            from_item(old.clone())
+                        }
                         Some(old) => {
                             let stored = from_item(old.clone())?;
                             if !if_match.allows(stored.version) {
@@ -279,7 +321,7 @@ impl MeterStore for DynamoDbStore {
                                 internal("conditional update failed with no differing field")
                             }))
                         }
-                        None => Err(self.missing(id).await?),
+                        None => Err(self.missing(account, id).await?),
                     }
                 }
                 _ => Err(sdk_error(error)),
@@ -299,31 +341,59 @@ impl MeterStore for DynamoDbStore {
         if let Some(version) = version_condition(&if_match, &mut names, &mut values) {
             condition.push_str(&format!(" AND {version}"));
         }
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(account, id)))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names).filter(|names| !names.is_empty()))
-            .set_expression_attribute_values(Some(values).filter(|values| !values.is_empty()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
+        // Retried here rather than by the SDK: after an attempt whose outcome is unknown (no answer), a
+        // retry that finds no item means that attempt deleted it.
+        let mut outcome_unknown = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(account, id)))
+                .condition_expression(condition.clone())
+                .set_expression_attribute_names(
+                    Some(names.clone()).filter(|names| !names.is_empty()),
+                )
+                .set_expression_attribute_values(
+                    Some(values.clone()).filter(|values| !values.is_empty()),
+                )
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            match error.as_service_error() {
                 // The meter is there: only its version can have failed the condition.
                 Some(DeleteItemError::ConditionalCheckFailedException(failed))
                     if failed.item().is_some() =>
                 {
-                    Err(StoreError::PreconditionFailed(id))
+                    return Err(StoreError::PreconditionFailed(id));
                 }
                 Some(DeleteItemError::ConditionalCheckFailedException(_)) => {
-                    Err(self.missing(id).await?)
+                    return match self.missing(account, id).await? {
+                        StoreError::NotFound(_) if outcome_unknown => Ok(()),
+                        missing => Err(missing),
+                    };
                 }
-                _ => Err(sdk_error(error)),
-            },
+                _ => {}
+            }
+            let failure = sdk_error(error);
+            if !matches!(failure, StoreError::Unavailable(_)) || attempt == DELETE_ATTEMPTS {
+                return Err(failure);
+            }
+            outcome_unknown = true;
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         }
     }
 }

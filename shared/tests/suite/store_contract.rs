@@ -616,3 +616,85 @@ async fn an_unreachable_dynamodb_is_reported_as_unavailable_without_internals() 
     );
     assert!(!body.to_string().contains("127.0.0.1"), "{body}");
 }
+
+/// DynamoDB Local behind a proxy that can hold back one answer past the SDK's 3 s attempt timeout: the
+/// write is applied, its answer is lost, the SDK retries into its own earlier write.
+async fn dynamodb_with_lost_answers() -> (meters_testkit::fault_proxy::FaultProxy, DynamoDbStore) {
+    let (config, _) = meters_testkit::dynamodb::fresh_table("meters-lost").await;
+    let proxy =
+        meters_testkit::fault_proxy::FaultProxy::start(config.endpoint.as_deref().unwrap()).await;
+    let through_proxy = DynamoDbConfig {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..config
+    };
+    let store = DynamoDbStore::new(
+        meters::lambda::dynamodb_client(&through_proxy).await,
+        through_proxy.table_name.clone(),
+    );
+    (proxy, store)
+}
+
+const PAST_THE_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_create_whose_answer_was_lost_reports_the_meter_it_stored_and_stores_one() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    proxy.delay_next_answer("PutItem", PAST_THE_ATTEMPT_TIMEOUT);
+    let created = store
+        .create(&account, new_meter("lost answer"))
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    let listed = store.list(&account).await.unwrap();
+    assert_eq!(listed, vec![created]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    let meter = store.create(&account, new_meter("before")).await.unwrap();
+    // Echoing updated_at (optimistic concurrency) and If-Match: both differ once the first attempt landed.
+    let echo = ReadOnlyEcho {
+        updated_at: Some(meter.updated_at),
+        ..ReadOnlyEcho::default()
+    };
+    proxy.delay_next_answer("UpdateItem", PAST_THE_ATTEMPT_TIMEOUT);
+    let updated = store
+        .update(
+            &account,
+            meter.id,
+            rename("after"),
+            echo,
+            IfMatch::Versions(vec![meter.version]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert_eq!(
+        (updated.name.as_str(), updated.version),
+        ("after", meter.version + 1)
+    );
+    assert_eq!(store.get(&account, meter.id).await.unwrap(), updated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    let meter = store.create(&account, new_meter("doomed")).await.unwrap();
+    proxy.delay_next_answer("DeleteItem", PAST_THE_ATTEMPT_TIMEOUT);
+    store
+        .delete(&account, meter.id, IfMatch::Any)
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert!(matches!(
+        store.get(&account, meter.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
