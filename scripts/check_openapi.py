@@ -109,6 +109,10 @@ def main(binary):
         q = f"?account_id={ACCOUNT}"
         cases = [
             ("POST", "/api/v1/meters", "/api/v1/meters", {"body": meter}, 201),
+            ("POST", "/api/v1/meters", "/api/v1/meters", {"body": meter, "headers": {"Idempotency-Key": "k-1"}}, 201),
+            ("POST", "/api/v1/meters", "/api/v1/meters", {"body": meter, "headers": {"Idempotency-Key": "k-1"}}, 201),
+            ("POST", "/api/v1/meters", "/api/v1/meters",
+             {"body": {**meter, "name": "other"}, "headers": {"Idempotency-Key": "k-1"}}, 422),
             ("POST", "/api/v1/meters", "/api/v1/meters", {"body": {**meter, "meter_type": "STEAM"}}, 400),
             ("POST", "/api/v1/meters", "/api/v1/meters", {"body": meter, "bearer": None}, 401),
             ("POST", "/api/v1/meters", "/api/v1/meters", {"body": meter, "bearer": stranger}, 403),

@@ -163,6 +163,13 @@ def checks():
                     if r["Type"] == "AWS::ApiGatewayV2::Integration"}
     permissions = {r["Properties"]["FunctionName"]["Ref"] for r in TEMPLATE["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Permission"}
+    table = TEMPLATE["Resources"]["MetersTable"]["Properties"]
+    yield "the table expires idempotency records (TTL on expires_at)", \
+        lambda: table.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}
+    create_statements = TEMPLATE["Resources"]["CreateMeterFunction"]["Properties"]["Policies"][0]["Statement"]
+    yield "create may delete only idempotency records, never a meter", \
+        lambda: [st.get("Condition") for st in create_statements if "DeleteItem" in str(st["Action"])] == [
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#idempotency#*"]}}]
     yield "every function has an integration and an invoke permission", \
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 

@@ -1362,3 +1362,85 @@ async fn etags_make_reads_revalidate_and_writes_conditional() {
         .to_owned();
     assert_eq!(delete(&current).await.unwrap().status(), 204);
 }
+
+/// Idempotency-Key as a client retrying a create uses it.
+#[tokio::test]
+async fn a_create_retried_with_its_idempotency_key_is_replayed_not_repeated() {
+    let app = spawn_app().await;
+    let post = |key: &str, body: String| {
+        app.client
+            .post(format!("{}/api/v1/meters", app.base))
+            .bearer_auth(&app.token)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let account = app.account.to_string();
+    let body = format!(
+        r#"{{"account_id":"{account}","name":"Once","serial_number":"SN-1","tariff_id":12}}"#
+    );
+    // The same JSON spelled differently: other key order, spacing.
+    let same = format!(
+        r#"{{ "tariff_id": 12, "serial_number": "SN-1", "name": "Once", "account_id": "{account}" }}"#
+    );
+    let first = post("order-42", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let location = first.headers()["location"].clone();
+    let first_body = first.text().await.unwrap();
+    let retry = post("order-42", same).await.unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["location"], location);
+    assert_eq!(retry.text().await.unwrap(), first_body);
+    assert_eq!(app.list("").await.body["count"], 1);
+
+    let other_body = body.replace("Once", "Twice");
+    let reused = post("order-42", other_body).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    for bad in ["", &"k".repeat(256), "two words", "clé"] {
+        let reply = post(bad, body.clone()).await.unwrap();
+        assert_eq!(reply.status(), 400, "{bad:?}");
+        let error: Value = reply.json().await.unwrap();
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Idempotency-Key: "),
+            "{error}"
+        );
+    }
+    // A refused request claims nothing: the key still works afterwards.
+    let refused = post("order-43", body.replace("SN-1", "")).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(post("order-43", body.clone()).await.unwrap().status(), 201);
+    assert_eq!(app.list("").await.body["count"], 2);
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_idempotent_creates_make_exactly_one_meter() {
+    let app = spawn_app().await;
+    let body =
+        json!({"account_id": app.account.to_string(), "name": "Burst", "serial_number": "SN-B"})
+            .to_string();
+    let replies = join_all((0..12).map(|_| {
+        app.client
+            .post(format!("{}/api/v1/meters", app.base))
+            .bearer_auth(&app.token)
+            .header("idempotency-key", "burst-1")
+            .body(body.clone())
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = replies
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201), "{statuses:?}");
+    assert_eq!(app.list("").await.body["count"], 1, "{statuses:?}");
+}

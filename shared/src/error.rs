@@ -38,6 +38,14 @@ pub enum ApiError {
     /// The request headers are over the limit. 431.
     #[error("the request headers are larger than {limit_bytes} bytes")]
     HeadersTooLarge { limit_bytes: usize },
+    /// A create with this `Idempotency-Key` (and the same body) is still running. 409.
+    #[error("a request with this Idempotency-Key is still being processed; retry it shortly")]
+    IdempotencyInProgress,
+    /// The `Idempotency-Key` was used with a different body. 422.
+    #[error(
+        "this Idempotency-Key was already used with a different body; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// `If-Match` named a version the meter no longer has. 412.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -104,6 +112,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -204,6 +204,44 @@ pub fn none_match(request: &Request, meter: &Meter) -> bool {
         .any(|tag| *tag == "*" || tag.trim_start_matches("W/") == current)
 }
 
+/// The `Idempotency-Key` of a create, if one came: 1 to 255 visible ASCII characters (a structured-field
+/// string in quotes is taken without them).
+pub fn idempotency_key(request: &Request) -> Result<Option<String>, FieldError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        FieldError::new(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let raw = value.to_str().map_err(|_| invalid())?.trim();
+    let key = raw
+        .strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+        .unwrap_or(raw);
+    let visible = key.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if (1..=255).contains(&key.len()) && visible {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(invalid())
+    }
+}
+
+/// What makes two bodies "the same" for an idempotent retry: the same JSON once parsed (key order, spacing
+/// and number spelling do not matter), hashed.
+pub fn body_fingerprint(body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// The body's bytes, within the size limit.
 pub fn body(request: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = request.body().as_ref();

@@ -16,9 +16,13 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
-use super::{BoxError, IfMatch, MeterStore, StoreError, read_only_mismatch};
+use super::{
+    BoxError, Claim, IdempotencyRecord, IfMatch, MeterStore, RememberedAnswer, StoreError,
+    read_only_mismatch,
+};
 use crate::meter::{
-    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, VERSION_ATTRIBUTE,
+    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
+    VERSION_ATTRIBUTE,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -28,6 +32,8 @@ pub const ID_INDEX: &str = "id-index";
 /// The counter item's partition key: not a UUID, so it can never collide with an account.
 const COUNTER_PARTITION: &str = "#meter-id-counter";
 const COUNTER_ATTRIBUTE: &str = "last_id";
+/// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
+const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
 /// The mark each update leaves on the item, to recognise its own write after a lost answer.
 const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
 /// Attempts of a delete, as the SDK's retry configuration gives other calls.
@@ -329,6 +335,69 @@ impl MeterStore for DynamoDbStore {
         }
     }
 
+    async fn claim_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let record = IdempotencyRecord::claimed(fingerprint, now);
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(idempotency_item(account, key, &record)?))
+            // Free, or only an expired record (TTL deletes lazily): of concurrent claims exactly one wins.
+            .condition_expression("attribute_not_exists(account_id) OR expires_at < :now")
+            .expression_attribute_values(":now", number(now.timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let held = failed
+                        .item()
+                        .ok_or_else(|| internal("a held idempotency key came back empty"))?;
+                    Ok(idempotency_record(held.clone())?.claim_against(fingerprint))
+                }
+                _ => Err(sdk_error(error)),
+            },
+        }
+    }
+
+    async fn complete_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        answer: &RememberedAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let record = IdempotencyRecord::completed(fingerprint, answer, now);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(idempotency_item(account, key, &record)?))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn release_idempotent(&self, account: &AccountId, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(account, key)))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
     async fn delete(
         &self,
         account: &AccountId,
@@ -429,6 +498,35 @@ fn version_condition(
 
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
+}
+
+/// Idempotency records live beside the meters under a partition key that is not a UUID, so it can never be
+/// an account's; `expires_at` is the table's TTL attribute.
+fn idempotency_key(account: &AccountId, key: &str) -> Item {
+    HashMap::from([
+        (
+            "account_id".into(),
+            AttributeValue::S(format!("{IDEMPOTENCY_PREFIX}{account}#{key}")),
+        ),
+        ("id".into(), number(0)),
+    ])
+}
+
+fn idempotency_item(
+    account: &AccountId,
+    key: &str,
+    record: &IdempotencyRecord,
+) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(record).map_err(internal)?;
+    item.retain(|_, value| !value.is_null());
+    item.extend(idempotency_key(account, key));
+    Ok(item)
+}
+
+fn idempotency_record(mut item: Item) -> Result<IdempotencyRecord, StoreError> {
+    item.remove("account_id");
+    item.remove("id");
+    serde_dynamo::from_item(item).map_err(internal)
 }
 
 /// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL, and its

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{BoxError, IfMatch, MeterStore, StoreError, read_only_mismatch};
+use super::{
+    BoxError, Claim, IdempotencyRecord, IfMatch, MeterStore, RememberedAnswer, StoreError,
+    read_only_mismatch,
+};
 use crate::meter::{
-    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, VERSION_ATTRIBUTE,
+    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
+    VERSION_ATTRIBUTE,
 };
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
@@ -19,6 +23,8 @@ const OWNERS: TableDefinition<i64, &str> = TableDefinition::new("meter_owners");
 /// The last id handed out; ids are never reused, even after a delete.
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 const METER_ID_COUNTER: &str = "meter_id";
+/// (account, Idempotency-Key) → the record as JSON; expired records are ignored on read and overwritten.
+const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
@@ -47,6 +53,7 @@ impl EmbeddedStore {
         txn.open_table(METERS).map_err(internal)?;
         txn.open_table(OWNERS).map_err(internal)?;
         txn.open_table(COUNTERS).map_err(internal)?;
+        txn.open_table(IDEMPOTENCY).map_err(internal)?;
         txn.commit().map_err(internal)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -169,6 +176,86 @@ impl MeterStore for EmbeddedStore {
             };
             txn.commit().map_err(internal)?;
             Ok(updated)
+        })
+        .await
+    }
+
+    async fn claim_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let (account, key, fingerprint) =
+            (account.to_string(), key.to_owned(), fingerprint.to_owned());
+        self.run(move |db| {
+            // One write transaction: of concurrent claims, exactly one finds the key free.
+            let txn = db.begin_write().map_err(internal)?;
+            let claim = {
+                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+                let live = match records
+                    .get((account.as_str(), key.as_str()))
+                    .map_err(internal)?
+                {
+                    Some(stored) => {
+                        let record: IdempotencyRecord =
+                            serde_json::from_slice(stored.value()).map_err(internal)?;
+                        (record.expires_at > now.timestamp()).then_some(record)
+                    }
+                    None => None,
+                };
+                match live {
+                    Some(record) => record.claim_against(&fingerprint),
+                    None => {
+                        let record = IdempotencyRecord::claimed(&fingerprint, now);
+                        let bytes = serde_json::to_vec(&record).map_err(internal)?;
+                        records
+                            .insert((account.as_str(), key.as_str()), bytes.as_slice())
+                            .map_err(internal)?;
+                        Claim::Claimed
+                    }
+                }
+            };
+            txn.commit().map_err(internal)?;
+            Ok(claim)
+        })
+        .await
+    }
+
+    async fn complete_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        answer: &RememberedAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (account, key) = (account.to_string(), key.to_owned());
+        let bytes = serde_json::to_vec(&IdempotencyRecord::completed(fingerprint, answer, now))
+            .map_err(internal)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            txn.open_table(IDEMPOTENCY)
+                .map_err(internal)?
+                .insert((account.as_str(), key.as_str()), bytes.as_slice())
+                .map_err(internal)?;
+            txn.commit().map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotent(&self, account: &AccountId, key: &str) -> Result<(), StoreError> {
+        let (account, key) = (account.to_string(), key.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            txn.open_table(IDEMPOTENCY)
+                .map_err(internal)?
+                .remove((account.as_str(), key.as_str()))
+                .map_err(internal)?;
+            txn.commit().map_err(internal)?;
+            Ok(())
         })
         .await
     }

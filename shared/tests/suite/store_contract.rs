@@ -11,7 +11,9 @@ use meters::meter::{
     MeterChanges, MeterId, MeterName, MeterType, NewMeter, ReadOnlyEcho, ReadingInterval,
     ReadingValue, ReferenceId, SerialNumber, parse_timestamp,
 };
-use meters::store::{DynamoDbStore, EmbeddedStore, IfMatch, MeterStore, StoreError};
+use meters::store::{
+    Claim, DynamoDbStore, EmbeddedStore, IfMatch, MeterStore, RememberedAnswer, StoreError,
+};
 
 type Store = Arc<dyn MeterStore>;
 
@@ -44,6 +46,8 @@ macro_rules! contract {
                 reading_values_come_back_as_exactly_the_same_double,
                 every_write_raises_the_version_and_if_match_is_checked_with_it,
                 of_concurrent_updates_naming_the_same_version_exactly_one_wins,
+                an_idempotency_key_is_claimed_once_remembered_released_and_expires,
+                of_concurrent_claims_of_one_idempotency_key_exactly_one_wins,
             );
         }
     };
@@ -539,6 +543,93 @@ async fn of_concurrent_updates_naming_the_same_version_exactly_one_wins(store: S
             .all(|attempt| matches!(attempt, Err(StoreError::PreconditionFailed(_))))
     );
     assert_eq!(&store.get(&account, meter.id).await.unwrap(), winners[0]);
+}
+
+fn answer(body: &str) -> RememberedAnswer {
+    RememberedAnswer {
+        status: 201,
+        body: body.into(),
+        location: "/api/v1/meters/7".into(),
+        etag: "\"7-1\"".into(),
+    }
+}
+
+async fn an_idempotency_key_is_claimed_once_remembered_released_and_expires(store: Store) {
+    let (account, other) = (account(), account());
+    let now = meters::meter::now();
+    let claim = |account, key: &'static str, fingerprint: &'static str, at| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotent(&account, key, fingerprint, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim(account, "key-1", "body-a", now).await, Claim::Claimed);
+    assert_eq!(
+        claim(account, "key-1", "body-a", now).await,
+        Claim::InProgress
+    );
+    assert_eq!(
+        claim(account, "key-1", "body-b", now).await,
+        Claim::OtherBody
+    );
+    // Keys are the account's own: another account's same key is free.
+    assert_eq!(claim(other, "key-1", "body-a", now).await, Claim::Claimed);
+    store
+        .complete_idempotent(&account, "key-1", "body-a", &answer("{\"first\":1}"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(account, "key-1", "body-a", now).await,
+        Claim::Completed(answer("{\"first\":1}"))
+    );
+    // A failed request is forgotten.
+    assert_eq!(claim(account, "key-2", "body-a", now).await, Claim::Claimed);
+    store.release_idempotent(&account, "key-2").await.unwrap();
+    assert_eq!(claim(account, "key-2", "body-c", now).await, Claim::Claimed);
+    // After 24 hours a completed key is free again; an unfinished claim after its lease.
+    let tomorrow = now + chrono::Duration::hours(24) + chrono::Duration::seconds(1);
+    assert_eq!(
+        claim(account, "key-1", "body-z", tomorrow).await,
+        Claim::Claimed
+    );
+    let later = now + chrono::Duration::seconds(61);
+    assert_eq!(
+        claim(account, "key-2", "body-d", later).await,
+        Claim::Claimed
+    );
+    // No meter was created by any of this, and the records do not show in the account's list.
+    assert!(store.list(&account).await.unwrap().is_empty());
+}
+
+async fn of_concurrent_claims_of_one_idempotency_key_exactly_one_wins(store: Store) {
+    let account = account();
+    let now = meters::meter::now();
+    let claims = join_all((0..8).map(|_| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotent(&account, "contested", "body", now)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(
+        claims
+            .iter()
+            .filter(|claim| **claim == Claim::Claimed)
+            .count(),
+        1,
+        "{claims:?}"
+    );
+    assert!(
+        claims
+            .iter()
+            .all(|claim| matches!(claim, Claim::Claimed | Claim::InProgress))
+    );
 }
 
 /// Doubles that once changed in their last digit on the way through JSON or DynamoDB, the documented
