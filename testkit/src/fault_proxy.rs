@@ -10,9 +10,19 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Default)]
 struct Faults {
-    /// Hold back the answer to the next request for this `X-Amz-Target` operation (such as `PutItem`).
-    delay_next: Option<(String, Duration)>,
+    /// Hold back the answer to the next request for this `X-Amz-Target` operation (such as `PutItem`);
+    /// `None` as the delay drops it (the connection is closed instead).
+    delay_next: Option<(String, Option<Duration>)>,
     delayed: usize,
+    /// While frozen, nothing DynamoDB answers is passed on.
+    frozen: bool,
+}
+
+/// What happens to one answer.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    Delay(Duration),
+    Drop,
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +59,18 @@ impl FaultProxy {
     /// The answer to the next `operation` request (`PutItem`, `UpdateItem`, `DeleteItem`, …) is held back
     /// for `delay` after DynamoDB has given it.
     pub fn delay_next_answer(&self, operation: &str, delay: Duration) {
-        self.faults.lock().expect("not poisoned").delay_next = Some((operation.to_owned(), delay));
+        self.faults.lock().expect("not poisoned").delay_next =
+            Some((operation.to_owned(), Some(delay)));
+    }
+
+    /// The answer to the next `operation` request is never passed on: the connection is closed instead.
+    pub fn drop_next_answer(&self, operation: &str) {
+        self.faults.lock().expect("not poisoned").delay_next = Some((operation.to_owned(), None));
+    }
+
+    /// Freezes (or resumes) every answer: requests still reach DynamoDB, answers wait until resumed.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.faults.lock().expect("not poisoned").frozen = frozen;
     }
 
     /// How many answers were held back so far.
@@ -58,11 +79,16 @@ impl FaultProxy {
     }
 }
 
+fn faults_frozen(faults: &Mutex<Faults>) -> bool {
+    faults.lock().expect("not poisoned").frozen
+}
+
 async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>) {
+    let faults_for_answers = Arc::clone(&faults);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     // Set when a request on this connection is the one whose answer is to be held back.
-    let hold = Arc::new(Mutex::new(None::<Duration>));
+    let hold = Arc::new(Mutex::new(None::<Fate>));
     let marked = Arc::clone(&hold);
     let upstream = tokio::spawn(async move {
         let mut buffer = vec![0u8; 64 * 1024];
@@ -82,7 +108,8 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
                     if text.contains(&target) {
                         faults.delay_next = None;
                         faults.delayed += 1;
-                        *marked.lock().expect("not poisoned") = Some(delay);
+                        *marked.lock().expect("not poisoned") =
+                            Some(delay.map_or(Fate::Drop, Fate::Delay));
                     }
                 }
             }
@@ -97,9 +124,14 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        let delay = hold.lock().expect("not poisoned").take();
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
+        let fate = hold.lock().expect("not poisoned").take();
+        match fate {
+            Some(Fate::Delay(delay)) => tokio::time::sleep(delay).await,
+            Some(Fate::Drop) => break,
+            None => {}
+        }
+        while faults_frozen(&faults_for_answers) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if client_write.write_all(&buffer[..read]).await.is_err() {
             break;

@@ -789,3 +789,56 @@ async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_create_whose_answer_was_dropped_reports_the_meter_it_stored_and_stores_one() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    proxy.drop_next_answer("PutItem");
+    let created = store
+        .create(&account, new_meter("dropped answer"))
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert_eq!(store.list(&account).await.unwrap(), vec![created]);
+}
+
+/// DynamoDB freezes mid-request: the handler answers 503 at the request deadline, never waits into the
+/// function's timeout; once DynamoDB resumes, requests are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_frozen_dynamodb_gets_503_at_the_deadline_and_service_resumes_after() {
+    use meters::auth::Authenticator;
+    use meters_testkit::tokens::{hs256_config, token_for};
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    store
+        .create(&account, new_meter("before the freeze"))
+        .await
+        .unwrap();
+    let app = meters::App::new(
+        store,
+        Authenticator::new(&hs256_config(meters_testkit::TEST_SECRET)).unwrap(),
+    )
+    .with_deadline(std::time::Duration::from_millis(1200));
+    let list = || {
+        let event = meters_testkit::HttpEvent::new("GET", "/api/v1/meters")
+            .query(&format!("account_id={account}"))
+            .bearer(&token_for(meters_testkit::TEST_SECRET, &[account]));
+        meters::lambda::request_from_event(&event.http_api().to_string()).unwrap()
+    };
+    proxy.set_frozen(true);
+    let started = std::time::Instant::now();
+    let frozen = meters::Endpoint::ListMeters.handle(&app, list()).await;
+    let waited = started.elapsed();
+    assert_eq!(frozen.status(), 503);
+    assert_eq!(frozen.headers()["retry-after"], "1");
+    assert!(
+        waited < std::time::Duration::from_millis(2000),
+        "{waited:?}"
+    );
+    proxy.set_frozen(false);
+    let resumed = meters::Endpoint::ListMeters.handle(&app, list()).await;
+    assert_eq!(resumed.status(), 200);
+}
