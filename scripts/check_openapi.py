@@ -180,10 +180,53 @@ def main(binary):
                 passed += 1
             else:
                 failures.append(f"{name}: openapi.yaml has {sorted(documented)}, the API has {sorted(served)}")
+        # 503, live: a second server in JWKS mode whose key set cannot be fetched (nothing listens there).
+        try:
+            status, body = unavailable_answer(binary)
+            assert status == 503, f"answered {status}: {body[:200]!r}"
+            errors = list(schema_validator(rewrite_refs(response_schema("/api/v1/meters", "GET", 503)))
+                          .iter_errors(json.loads(body)))
+            assert not errors, "; ".join(e.message for e in errors[:3])
+            passed += 1
+        except AssertionError as failure:
+            failures.append(f"GET /api/v1/meters -> 503 (keys unavailable): {failure}")
         for failure in failures:
             print(f"FAILED {failure}")
         print(f"openapi: {passed} passed, {len(failures)} failed")
         return 1 if failures else 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def unavailable_answer(binary):
+    """What a JWKS-mode meters-local answers when the key set cannot be fetched."""
+    import base64
+
+    def b64(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    closed = free_port()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_") and k != "DYNAMODB_ENDPOINT"}
+    env["JWT_JWKS_URL"] = f"http://127.0.0.1:{closed}/jwks"
+    server = subprocess.Popen([binary, "--memory", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        token = f"{b64({'alg': 'RS256', 'kid': 'k1'})}.{b64({'exp': int(time.time()) + 600})}.c2ln"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/meters?account_id={ACCOUNT}")
+        request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -214,8 +214,21 @@ async fn screen_first_head(
         }
     };
     let error = match tokio::time::timeout(header_read_timeout, read_head).await {
-        // Within the limits: hyper reads the head again from here, and the rest of the connection.
-        Ok(Screened::Complete) => return Some(Replayed::new(head, stream)),
+        // Within the limits and well-formed: hyper reads the head again from here, and the rest of the
+        // connection. Malformed ones are answered here, as the HTTP layer would answer them without a body.
+        Ok(Screened::Complete) => {
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            match httparse::Request::new(&mut headers).parse(&head) {
+                Ok(_) => return Some(Replayed::new(head, stream)),
+                Err(httparse::Error::TooManyHeaders) => ApiError::HeadersTooLarge {
+                    limit_bytes: MAX_HEADER_BYTES,
+                },
+                Err(_) => ApiError::Invalid(meters::meter::FieldError::new(
+                    "request",
+                    "is not a well-formed HTTP/1.1 request",
+                )),
+            }
+        }
         Ok(Screened::Refused(error)) => error,
         Ok(Screened::Gone) | Err(_) => return None,
     };

@@ -1444,3 +1444,26 @@ async fn concurrent_duplicate_idempotent_creates_make_exactly_one_meter() {
     assert!(statuses.contains(&201), "{statuses:?}");
     assert_eq!(app.list("").await.body["count"], 1, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn a_malformed_request_is_answered_400_in_the_envelope() {
+    use tokio::io::AsyncWriteExt;
+    let (address, _) = spawn_with_short_timeouts().await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/meters HTTP/1.1\r\nHost localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id:"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""error":"request: is not a well-formed HTTP/1.1 request""#),
+        "{answer}"
+    );
+}

@@ -255,3 +255,28 @@ async fn every_response_says_not_to_cache_it_or_sniff_its_type() {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
 }
+
+#[tokio::test]
+async fn a_create_whose_idempotency_key_is_still_being_processed_gets_409() {
+    let app = app();
+    let body = create_body("in flight");
+    // The first request with this key has claimed it and not finished.
+    app.store
+        .claim_idempotent(
+            &account(ACCOUNT),
+            "flight-1",
+            &meters::request::body_fingerprint(body.as_bytes()),
+            meters::meter::now(),
+        )
+        .await
+        .unwrap();
+    let retry = authorized("POST", "/api/v1/meters")
+        .header("idempotency-key", "flight-1")
+        .body(&body);
+    let (status, answer) = call(&app, Endpoint::CreateMeter, &retry.http_api()).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "a request with this Idempotency-Key is still being processed; retry it shortly"
+    );
+}
