@@ -62,6 +62,16 @@ def rewrite_refs(schema):
     return schema
 
 
+def wait_for(port):
+    """Until something listens on the loopback port (10 s at most)."""
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,12 +92,7 @@ def main(binary):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for(port)
 
         def call(method, path, body=None, bearer=token, raw=None, headers=None):
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -213,12 +218,7 @@ def unavailable_answer(binary):
     server = subprocess.Popen([binary, "--memory", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for(port)
         token = f"{b64({'alg': 'RS256', 'kid': 'k1'})}.{b64({'exp': int(time.time()) + 600})}.c2ln"
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/meters?account_id={ACCOUNT}")
         request.add_header("Authorization", f"Bearer {token}")

@@ -143,16 +143,7 @@ async fn a_function_never_logs_its_secret_when_refusing_to_start() {
 /// and one refused at the door: the logs name the requests, never the secret, the token or the body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_never_logs_its_secret_a_token_or_a_body_while_serving() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = meters::config::DynamoDbConfig {
-        table_name: "meters-unreachable".into(),
-        endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
-    };
-    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
     let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
     let token = token_for(TEST_SECRET, &[account]);
     let body = json!({"account_id": account.to_string(), "name": "private-meter-name", "serial_number": "SN-PRIVATE-42"});
@@ -190,16 +181,7 @@ async fn a_function_never_logs_its_secret_a_token_or_a_body_while_serving() {
 /// keeps serving the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_answers_hostile_events_and_keeps_serving() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = meters::config::DynamoDbConfig {
-        table_name: "meters-unreachable".into(),
-        endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
-    };
-    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
     let token = token_for(
         TEST_SECRET,
         &[meters::meter::AccountId::from(uuid::Uuid::new_v4())],

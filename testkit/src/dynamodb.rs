@@ -27,6 +27,18 @@ pub async fn fresh_table(prefix: &str) -> (DynamoDbConfig, DynamoDbStore) {
     (config, store)
 }
 
+/// An endpoint where nothing listens (a loopback port bound and released): every call fails to connect.
+pub fn unreachable() -> DynamoDbConfig {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a loopback port")
+        .port();
+    DynamoDbConfig {
+        table_name: "meters-unreachable".into(),
+        endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
+    }
+}
+
 /// A function's configuration against DynamoDB Local (which accepts any credentials).
 pub fn function_environment(config: &DynamoDbConfig, jwt_secret: &str) -> Vec<(String, String)> {
     [

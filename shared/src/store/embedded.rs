@@ -13,7 +13,6 @@ use super::{
 };
 use crate::meter::{
     self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
-    VERSION_ATTRIBUTE,
 };
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
@@ -300,29 +299,57 @@ fn missing(
     })
 }
 
-/// The meter's JSON with its version beside the fields.
+/// The meter's version (8 bytes, big-endian), then its JSON: decoding stays one serde pass. Records
+/// written before versions existed are plain JSON (they begin with `{`, which no version's first byte
+/// is below 2^56) and read as version 0.
 fn encode(meter: &Meter) -> Result<Vec<u8>, StoreError> {
-    let mut object = match serde_json::to_value(meter).map_err(internal)? {
-        serde_json::Value::Object(object) => object,
-        _ => return Err(internal("a meter serialises to an object")),
-    };
-    object.insert(VERSION_ATTRIBUTE.into(), meter.version.into());
-    serde_json::to_vec(&object).map_err(internal)
+    let mut bytes = meter.version.to_be_bytes().to_vec();
+    serde_json::to_writer(&mut bytes, meter).map_err(internal)?;
+    Ok(bytes)
 }
 
 fn decode(bytes: &[u8]) -> Result<Meter, StoreError> {
-    let mut object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(bytes).map_err(internal)?;
-    let version = object
-        .remove(VERSION_ATTRIBUTE)
-        .and_then(|version| version.as_u64())
-        .unwrap_or(0);
-    let mut meter: Meter =
-        serde_json::from_value(serde_json::Value::Object(object)).map_err(internal)?;
+    let (version, json) = match bytes.split_first_chunk::<8>() {
+        Some((version, json)) if bytes.first() != Some(&b'{') => (u64::from_be_bytes(*version), json),
+        _ => (0, bytes),
+    };
+    let mut meter: Meter = serde_json::from_slice(json).map_err(internal)?;
     meter.version = version;
     Ok(meter)
 }
 
 fn internal(error: impl Into<BoxError>) -> StoreError {
     StoreError::Internal(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::{CommunicationType, MeterName, MeterType, SerialNumber};
+
+    fn meter() -> Meter {
+        let new = NewMeter {
+            name: MeterName::parse("Main").unwrap(),
+            serial_number: SerialNumber::parse("SN-1").unwrap(),
+            meter_type: MeterType::GAS,
+            communication_type: CommunicationType::MQTT,
+            details: MeterChanges::default(),
+        };
+        let account = AccountId::parse("6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22").unwrap();
+        Meter::create(MeterId::new(7).unwrap(), account, new, meter::now())
+    }
+
+    #[test]
+    fn a_record_keeps_the_meter_and_its_version() {
+        let mut stored = meter();
+        stored.version = 41;
+        assert_eq!(decode(&encode(&stored).unwrap()).unwrap(), stored);
+    }
+
+    #[test]
+    fn records_written_before_versions_existed_read_as_version_0() {
+        let legacy = serde_json::to_vec(&meter()).unwrap();
+        let read = decode(&legacy).unwrap();
+        assert_eq!((read.version, read.name.as_str()), (0, "Main"));
+    }
 }

@@ -678,15 +678,7 @@ async fn reading_values_come_back_as_exactly_the_same_double(store: Store) {
 /// (503, retry later), and the handler must show only a request id.
 #[tokio::test]
 async fn an_unreachable_dynamodb_is_reported_as_unavailable_without_internals() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = DynamoDbConfig {
-        table_name: "meters-unreachable".into(),
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-    };
+    let config = meters_testkit::dynamodb::unreachable();
     let store = DynamoDbStore::new(
         meters::lambda::dynamodb_client(&config).await,
         config.table_name.clone(),
