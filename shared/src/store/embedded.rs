@@ -310,7 +310,9 @@ fn encode(meter: &Meter) -> Result<Vec<u8>, StoreError> {
 
 fn decode(bytes: &[u8]) -> Result<Meter, StoreError> {
     let (version, json) = match bytes.split_first_chunk::<8>() {
-        Some((version, json)) if bytes.first() != Some(&b'{') => (u64::from_be_bytes(*version), json),
+        Some((version, json)) if bytes.first() != Some(&b'{') => {
+            (u64::from_be_bytes(*version), json)
+        }
         _ => (0, bytes),
     };
     let mut meter: Meter = serde_json::from_slice(json).map_err(internal)?;
