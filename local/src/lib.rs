@@ -189,26 +189,33 @@ async fn screen_first_head(
     let mut head = Vec::with_capacity(1024);
     let read_head = async {
         let mut chunk = [0u8; 8192];
+        // Where the request line ends, once seen; only the bytes each read adds are searched, so a client
+        // sending a 2 MiB head costs one pass over it, not one per read.
+        let mut line_length = None;
         loop {
+            let searched_up_to = head.len().saturating_sub(3);
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return Screened::Gone,
                 Ok(read) => head.extend_from_slice(&chunk[..read]),
             }
-            let line_length = head
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .unwrap_or(head.len());
-            if line_length > MAX_URI_BYTES + 32 {
+            let fresh = &head[searched_up_to..];
+            if line_length.is_none() {
+                line_length = fresh
+                    .windows(2)
+                    .position(|w| w == b"\r\n")
+                    .map(|at| searched_up_to + at);
+            }
+            if line_length.unwrap_or(head.len()) > MAX_URI_BYTES + 32 {
                 return Screened::Refused(ApiError::UriTooLong {
                     limit_bytes: MAX_URI_BYTES,
                 });
             }
-            if head.len() > MAX_HEADER_BYTES + line_length + 4 {
+            if head.len() > MAX_HEADER_BYTES + line_length.unwrap_or(head.len()) + 4 {
                 return Screened::Refused(ApiError::HeadersTooLarge {
                     limit_bytes: MAX_HEADER_BYTES,
                 });
             }
-            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            if fresh.windows(4).any(|w| w == b"\r\n\r\n") {
                 return Screened::Complete;
             }
         }

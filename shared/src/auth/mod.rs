@@ -81,6 +81,12 @@ enum Verifier {
     Gateway,
 }
 
+/// Where a verifying function mode takes the token's key from.
+enum KeyFrom<'a> {
+    Configured(&'a DecodingKey),
+    KeySet(&'a JwksKeys),
+}
+
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mode = match &self.verifier {
@@ -165,9 +171,11 @@ impl Authenticator {
 
     /// The accounts the request may act for, or why it may act for none.
     pub async fn authenticate(&self, request: &Request) -> Result<Grant, AuthError> {
-        if let Verifier::Gateway = self.verifier {
-            return self.gateway_grant(request);
-        }
+        let source = match &self.verifier {
+            Verifier::Gateway => return self.gateway_grant(request),
+            Verifier::Key(key) => KeyFrom::Configured(key),
+            Verifier::Jwks(keys) => KeyFrom::KeySet(keys),
+        };
         let token = bearer_token(request)?;
         let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
             ErrorKind::InvalidAlgorithmName => AuthError::WrongAlgorithm,
@@ -180,15 +188,14 @@ impl Authenticator {
             return Err(AuthError::WrongAlgorithm);
         }
         let jwks_key;
-        let key = match &self.verifier {
-            Verifier::Key(key) => key,
-            Verifier::Jwks(keys) => {
+        let key = match source {
+            KeyFrom::Configured(key) => key,
+            KeyFrom::KeySet(keys) => {
                 jwks_key = keys
                     .key(header.kid.as_deref().ok_or(AuthError::NoKeyId)?)
                     .await?;
                 jwks_key.as_ref()
             }
-            Verifier::Gateway => unreachable!("handled above"),
         };
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
             .map_err(|error| match error.kind() {

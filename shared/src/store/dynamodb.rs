@@ -252,7 +252,12 @@ impl MeterStore for DynamoDbStore {
     ) -> Result<Meter, StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
-        let mut sets = Vec::new();
+        // This write's own mark: if its answer is lost and the SDK's retry fails its condition because the
+        // first attempt already landed, the item carries the mark and the update is reported as done.
+        let write_token = uuid::Uuid::new_v4().to_string();
+        names.insert("#write".into(), WRITE_TOKEN_ATTRIBUTE.into());
+        values.insert(":write".into(), AttributeValue::S(write_token.clone()));
+        let mut sets = vec!["#write = :write".to_owned()];
         let mut removes = Vec::new();
         // Fields to clear serialise as NULL and become REMOVE; the rest are set.
         let mut changed: Item = serde_dynamo::to_item(&changes).map_err(internal)?;
@@ -286,12 +291,6 @@ impl MeterStore for DynamoDbStore {
         names.insert("#version".into(), VERSION_ATTRIBUTE.into());
         values.insert(":one".into(), number(1));
         expression.push_str(" ADD #version :one");
-        // This write's own mark: if its answer is lost and the SDK's retry fails its condition because the
-        // first attempt already landed, the item carries the mark and the update is reported as done.
-        let write_token = uuid::Uuid::new_v4().to_string();
-        names.insert("#write".into(), WRITE_TOKEN_ATTRIBUTE.into());
-        values.insert(":write".into(), AttributeValue::S(write_token.clone()));
-        expression = expression.replacen("SET ", "SET #write = :write, ", 1);
         let result = self
             .client
             .update_item()
