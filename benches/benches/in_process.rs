@@ -219,8 +219,14 @@ fn costs(c: &mut Criterion) {
         }
     });
     c.bench_function("store list of 1,000 meters, in-memory store", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { app.store.list(&listed_account).await.expect("list").len() })
+        b.to_async(&runtime).iter(|| async {
+            let all = meters::list::ListQuery {
+                limit: 100,
+                ..Default::default()
+            };
+            let page = app.store.list(&listed_account, &all).await.expect("list");
+            page.count
+        })
     });
     c.bench_function("create handler, in-memory store", |b| {
         b.to_async(&runtime).iter_batched(

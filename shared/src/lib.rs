@@ -2,7 +2,8 @@
 //! server. Where to find each part of the spec:
 //!
 //! - `meter`: the meter, its fields and every validation rule; the create and update bodies.
-//! - `list`: search, sort, paging and count for the list endpoint.
+//! - `list`: search, sort, paging and count for the list endpoint; `listing`: an account's meters held in
+//!   memory to answer lists from, and the per-process cache of them.
 //! - `auth`: Bearer JWT checks and which accounts a token may act for.
 //! - `handlers`: one file per endpoint.
 //! - `error`: every failure and its status code, in one place; `envelope`: the JSON response shape.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod handlers;
 pub mod lambda;
 pub mod list;
+pub mod listing;
 pub mod meter;
 pub mod request;
 pub mod store;

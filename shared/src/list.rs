@@ -45,7 +45,7 @@ impl SortField {
     }
 
     /// The value compared for this field; `None` for an unset field, which sorts last in either order.
-    fn key(self, meter: &Meter) -> Option<SortKey> {
+    pub fn key(self, meter: &Meter) -> Option<SortKey> {
         (self.0.key)(meter)
     }
 }
@@ -209,48 +209,48 @@ impl ListQuery {
 
     /// Filters, sorts (unset values last, ties by id ascending) and cuts one page out of `meters`.
     pub fn apply(&self, meters: Vec<Meter>) -> ListPage {
-        let mut matching: Vec<(Option<SortKey>, Meter)> = meters
-            .into_iter()
-            .filter(|meter| self.matches(meter))
-            .map(|meter| (self.sort_by.key(&meter), meter))
-            .collect();
-        let count = matching.len();
-        matching.sort_by(|(a_key, a), (b_key, b)| {
-            let by_field = match (a_key, b_key) {
-                (Some(x), Some(y)) if self.sort_order == SortOrder::Ascending => x.compare(y),
-                (Some(x), Some(y)) => y.compare(x),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            };
-            by_field.then(a.id.cmp(&b.id))
-        });
-        let offset = (self.page - 1).saturating_mul(self.limit);
-        let meters = matching
-            .into_iter()
-            .skip(offset)
-            .take(self.limit)
-            .map(|(_, meter)| meter)
-            .collect();
-        ListPage { meters, count }
+        crate::listing::Listing::new(meters).page(self)
     }
 
-    fn matches(&self, meter: &Meter) -> bool {
+    /// Whether `meter` matches the search text (every meter does when there is none).
+    pub fn matches(&self, meter: &Meter) -> bool {
         let Some(search) = &self.search else {
             return true;
         };
-        let contains = |text: &str| text.to_lowercase().contains(search.as_str());
-        contains(meter.name.as_str())
-            || contains(meter.serial_number.as_str())
-            || meter
-                .location
-                .as_ref()
-                .is_some_and(|location| contains(location.as_str()))
-            || meter
-                .description
-                .as_ref()
-                .is_some_and(|description| contains(description.as_str()))
+        searched_fields(meter).any(|text| text.to_lowercase().contains(search.as_str()))
     }
+
+    /// Orders two meters as this query lists them.
+    pub fn compare(&self, a: &Meter, b: &Meter) -> Ordering {
+        compare_keys(&self.sort_by.key(a), &self.sort_by.key(b), self.sort_order)
+            .then(a.id.cmp(&b.id))
+    }
+}
+
+/// Two sort keys in `order`, unset values last in either order; ties are the caller's to break (by id).
+pub fn compare_keys(a: &Option<SortKey>, b: &Option<SortKey>, order: SortOrder) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if order == SortOrder::Ascending => x.compare(y),
+        (Some(x), Some(y)) => y.compare(x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// The fields `query` searches: name, serial number, location and description, as stored.
+pub fn searched_fields(meter: &Meter) -> impl Iterator<Item = &str> {
+    [
+        Some(meter.name.as_str()),
+        Some(meter.serial_number.as_str()),
+        meter.location.as_ref().map(|location| location.as_str()),
+        meter
+            .description
+            .as_ref()
+            .map(|description| description.as_str()),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Digits only: `+1`, `1.0` and ` 1` are not counts.

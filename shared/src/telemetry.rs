@@ -32,3 +32,48 @@ pub fn init() {
         builder.try_init()
     };
 }
+
+/// DynamoDB capacity a request consumed, as DynamoDB reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Capacity {
+    pub read: f64,
+    pub write: f64,
+}
+
+tokio::task_local! {
+    static SPENT: std::cell::Cell<Capacity>;
+}
+
+/// Runs `work`, adding up the capacity the store reports spending for it (through `spend_read` and
+/// `spend_write`, on this task).
+pub async fn metered<F: std::future::Future>(work: F) -> (F::Output, Capacity) {
+    SPENT
+        .scope(std::cell::Cell::new(Capacity::default()), async {
+            let output = work.await;
+            (output, SPENT.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+pub fn spend_read(consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+    spend(consumed, |capacity, units| capacity.read += units);
+}
+
+pub fn spend_write(consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+    spend(consumed, |capacity, units| capacity.write += units);
+}
+
+fn spend(
+    consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
+    add: impl FnOnce(&mut Capacity, f64),
+) {
+    let Some(units) = consumed.and_then(|consumed| consumed.capacity_units()) else {
+        return;
+    };
+    // Outside `metered` (tools, tests of the store alone) nobody is counting.
+    let _ = SPENT.try_with(|spent| {
+        let mut capacity = spent.get();
+        add(&mut capacity, units);
+        spent.set(capacity);
+    });
+}

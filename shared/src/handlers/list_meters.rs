@@ -17,7 +17,7 @@ pub async fn list_meters(app: &App, request: &Request) -> Result<Response<Body>,
     let account = params.only(&allowed)?.account_id()?;
     let query = ListQuery::parse(&params)?;
     grant.authorize(&account)?;
-    let page = query.apply(app.store.list(&account).await?);
+    let page = app.store.list(&account, &query).await?;
     Ok(envelope::success(
         StatusCode::OK,
         page.meters,

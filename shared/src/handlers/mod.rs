@@ -97,20 +97,45 @@ impl Endpoint {
     /// Runs the endpoint's handler; any error becomes its envelope here, and every response carries the
     /// request id that the logs carry.
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
         let request_id = request_id(&request);
         let budget = app.budget(&request);
-        let result = match crate::request::rejected_event(&request) {
-            Some(rejected) => Err(rejected.into()),
-            None => tokio::time::timeout(budget, self.route(app, &request))
-                .await
-                .unwrap_or(Err(ApiError::DeadlineExceeded {
-                    deadline_ms: budget.as_millis() as u64,
-                })),
-        };
-        finish(
+        let (result, spent) = crate::telemetry::metered(async {
+            match crate::request::rejected_event(&request) {
+                Some(rejected) => Err(rejected.into()),
+                None => tokio::time::timeout(budget, self.route(app, &request))
+                    .await
+                    .unwrap_or(Err(ApiError::DeadlineExceeded {
+                        deadline_ms: budget.as_millis() as u64,
+                    })),
+            }
+        })
+        .await;
+        let response = finish(
             result.unwrap_or_else(|error: ApiError| error.into_response(&request_id)),
             &request_id,
-        )
+        );
+        tracing::info!(
+            request_id,
+            route = self.route_name(),
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            consumed_rcu = spent.read,
+            consumed_wcu = spent.write,
+            "request"
+        );
+        response
+    }
+
+    /// The route as API Gateway names it.
+    pub fn route_name(self) -> &'static str {
+        match self {
+            Endpoint::ListMeters => "GET /api/v1/meters",
+            Endpoint::CreateMeter => "POST /api/v1/meters",
+            Endpoint::GetMeter => "GET /api/v1/meters/{id}",
+            Endpoint::UpdateMeter => "PUT /api/v1/meters/{id}",
+            Endpoint::DeleteMeter => "DELETE /api/v1/meters/{id}",
+        }
     }
 
     async fn route(self, app: &App, request: &Request) -> Result<Response<Body>, ApiError> {

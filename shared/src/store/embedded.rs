@@ -1,8 +1,9 @@
 //! The embedded store: one redb file on disk (or in memory, for tests), so the local server needs no
-//! cloud, Docker or Java, and its data survives a restart.
+//! cloud, Docker or Java, and its data survives a restart. Lists are answered from each account's listing
+//! in memory, read from the file on an account's first list and kept current by every write after it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -11,6 +12,8 @@ use super::{
     BoxError, Claim, IdempotencyRecord, IfMatch, MeterStore, RememberedAnswer, StoreError,
     read_only_mismatch,
 };
+use crate::list::{ListPage, ListQuery};
+use crate::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
 use crate::meter::{
     self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
 };
@@ -28,7 +31,14 @@ const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    listings: Arc<ListingCache>,
+    /// Held by every meter write from its transaction to its change of the listings, and by a listing's
+    /// read from the file to its caching: a listing read before a write can never be cached after it.
+    meter_writes: Arc<Mutex<()>>,
 }
+
+/// The embedded store keeps its listings current itself, so they all have one version.
+const CURRENT: u64 = 0;
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the store file `meters.redb` in `dir`.
@@ -54,7 +64,39 @@ impl EmbeddedStore {
         txn.open_table(COUNTERS).map_err(internal)?;
         txn.open_table(IDEMPOTENCY).map_err(internal)?;
         txn.commit().map_err(internal)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            listings: Arc::new(ListingCache::new(DEFAULT_CACHE_BYTES)),
+            meter_writes: Arc::default(),
+        })
+    }
+
+    /// Keeps at most `bytes` of listings in memory (by their estimate); an account larger than that is read
+    /// from the file on every list.
+    pub fn with_listing_budget(self, bytes: usize) -> Self {
+        Self {
+            listings: Arc::new(ListingCache::new(bytes)),
+            ..self
+        }
+    }
+
+    /// Runs a meter write, then applies what it wrote to `account`'s listing if one is held.
+    async fn write_meter<T: Send + 'static>(
+        &self,
+        account: AccountId,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        change: impl FnOnce(&Listing, &T) -> Listing + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (listings, meter_writes) = (Arc::clone(&self.listings), Arc::clone(&self.meter_writes));
+        self.run(move |db| {
+            let _writing = meter_writes
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let written = work(db)?;
+            listings.change(&account, |listing| change(listing, &written));
+            Ok(written)
+        })
+        .await
     }
 
     /// redb blocks on disk I/O, so no operation may stall a runtime worker: on a multi-threaded runtime (the
@@ -80,33 +122,38 @@ impl EmbeddedStore {
 impl MeterStore for EmbeddedStore {
     async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
         let account = *account;
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(internal)?;
-            let meter = {
-                let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
-                let last = counters
-                    .get(METER_ID_COUNTER)
-                    .map_err(internal)?
-                    .map_or(0, |guard| guard.value());
-                let id = MeterId::new(last + 1).map_err(internal)?;
-                counters
-                    .insert(METER_ID_COUNTER, id.get())
-                    .map_err(internal)?;
-                let meter = Meter::create(id, account, new, meter::now());
-                let key = account.to_string();
-                txn.open_table(METERS)
-                    .map_err(internal)?
-                    .insert((key.as_str(), id.get()), encode(&meter)?.as_slice())
-                    .map_err(internal)?;
-                txn.open_table(OWNERS)
-                    .map_err(internal)?
-                    .insert(id.get(), key.as_str())
-                    .map_err(internal)?;
-                meter
-            };
-            txn.commit().map_err(internal)?;
-            Ok(meter)
-        })
+        let added = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
+        self.write_meter(
+            account,
+            move |db| {
+                let txn = db.begin_write().map_err(internal)?;
+                let meter = {
+                    let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
+                    let last = counters
+                        .get(METER_ID_COUNTER)
+                        .map_err(internal)?
+                        .map_or(0, |guard| guard.value());
+                    let id = MeterId::new(last + 1).map_err(internal)?;
+                    counters
+                        .insert(METER_ID_COUNTER, id.get())
+                        .map_err(internal)?;
+                    let meter = Meter::create(id, account, new, meter::now());
+                    let key = account.to_string();
+                    txn.open_table(METERS)
+                        .map_err(internal)?
+                        .insert((key.as_str(), id.get()), encode(&meter)?.as_slice())
+                        .map_err(internal)?;
+                    txn.open_table(OWNERS)
+                        .map_err(internal)?
+                        .insert(id.get(), key.as_str())
+                        .map_err(internal)?;
+                    meter
+                };
+                txn.commit().map_err(internal)?;
+                Ok(meter)
+            },
+            added,
+        )
         .await
     }
 
@@ -128,17 +175,33 @@ impl MeterStore for EmbeddedStore {
         .await
     }
 
-    async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError> {
-        let key = account.to_string();
+    async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError> {
+        let (account, query) = (*account, query.clone());
+        let (listings, meter_writes) = (Arc::clone(&self.listings), Arc::clone(&self.meter_writes));
         self.run(move |db| {
+            if let Some(listing) = listings.get(&account, CURRENT) {
+                return Ok(listing.page(&query));
+            }
+            // One read of the file at a time: concurrent first lists wait for it rather than each
+            // holding a copy of the account.
+            let _reading = meter_writes
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if let Some(listing) = listings.get(&account, CURRENT) {
+                return Ok(listing.page(&query));
+            }
+            let key = account.to_string();
             let txn = db.begin_read().map_err(internal)?;
             let meters = txn.open_table(METERS).map_err(internal)?;
-            let range = meters
-                .range((key.as_str(), 1)..=(key.as_str(), i64::MAX))
-                .map_err(internal)?;
-            range
-                .map(|entry| decode(entry.map_err(internal)?.1.value()))
-                .collect()
+            let listing = Arc::new(Listing::new(
+                meters
+                    .range((key.as_str(), 1)..=(key.as_str(), i64::MAX))
+                    .map_err(internal)?
+                    .map(|entry| decode(entry.map_err(internal)?.1.value()))
+                    .collect::<Result<_, _>>()?,
+            ));
+            listings.put(&account, CURRENT, Arc::clone(&listing));
+            Ok(listing.page(&query))
         })
         .await
     }
@@ -152,30 +215,37 @@ impl MeterStore for EmbeddedStore {
         if_match: IfMatch,
     ) -> Result<Meter, StoreError> {
         let key = account.to_string();
-        self.run(move |db| {
-            // One write transaction: the read, the read-only check and the write see no other writer.
-            let txn = db.begin_write().map_err(internal)?;
-            let updated = {
-                let mut meters = txn.open_table(METERS).map_err(internal)?;
-                let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
-                    Some(stored) => decode(stored.value())?,
-                    None => return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
+        let changed = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
+        self.write_meter(
+            *account,
+            move |db| {
+                // One write transaction: the read, the read-only check and the write see no other writer.
+                let txn = db.begin_write().map_err(internal)?;
+                let updated = {
+                    let mut meters = txn.open_table(METERS).map_err(internal)?;
+                    let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
+                        Some(stored) => decode(stored.value())?,
+                        None => {
+                            return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?);
+                        }
+                    };
+                    if !if_match.allows(stored.version) {
+                        return Err(StoreError::PreconditionFailed(id));
+                    }
+                    if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
+                        return Err(mismatch);
+                    }
+                    let updated = stored.with_changes(&changes, meter::now());
+                    meters
+                        .insert((key.as_str(), id.get()), encode(&updated)?.as_slice())
+                        .map_err(internal)?;
+                    updated
                 };
-                if !if_match.allows(stored.version) {
-                    return Err(StoreError::PreconditionFailed(id));
-                }
-                if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
-                    return Err(mismatch);
-                }
-                let updated = stored.with_changes(&changes, meter::now());
-                meters
-                    .insert((key.as_str(), id.get()), encode(&updated)?.as_slice())
-                    .map_err(internal)?;
-                updated
-            };
-            txn.commit().map_err(internal)?;
-            Ok(updated)
-        })
+                txn.commit().map_err(internal)?;
+                Ok(updated)
+            },
+            changed,
+        )
         .await
     }
 
@@ -266,24 +336,29 @@ impl MeterStore for EmbeddedStore {
         if_match: IfMatch,
     ) -> Result<(), StoreError> {
         let key = account.to_string();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(internal)?;
-            {
-                let mut owners = txn.open_table(OWNERS).map_err(internal)?;
-                let mut meters = txn.open_table(METERS).map_err(internal)?;
-                let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
-                    Some(stored) => decode(stored.value())?,
-                    None => return Err(missing(&owners, id)?),
-                };
-                if !if_match.allows(stored.version) {
-                    return Err(StoreError::PreconditionFailed(id));
+        let removed = move |listing: &Listing, _: &()| listing.without(id);
+        self.write_meter(
+            *account,
+            move |db| {
+                let txn = db.begin_write().map_err(internal)?;
+                {
+                    let mut owners = txn.open_table(OWNERS).map_err(internal)?;
+                    let mut meters = txn.open_table(METERS).map_err(internal)?;
+                    let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
+                        Some(stored) => decode(stored.value())?,
+                        None => return Err(missing(&owners, id)?),
+                    };
+                    if !if_match.allows(stored.version) {
+                        return Err(StoreError::PreconditionFailed(id));
+                    }
+                    meters.remove((key.as_str(), id.get())).map_err(internal)?;
+                    owners.remove(id.get()).map_err(internal)?;
                 }
-                meters.remove((key.as_str(), id.get())).map_err(internal)?;
-                owners.remove(id.get()).map_err(internal)?;
-            }
-            txn.commit().map_err(internal)?;
-            Ok(())
-        })
+                txn.commit().map_err(internal)?;
+                Ok(())
+            },
+            removed,
+        )
         .await
     }
 }

@@ -4,11 +4,12 @@
 mod dynamodb;
 mod embedded;
 
-pub use dynamodb::DynamoDbStore;
+pub use dynamodb::{DynamoDbStore, ListTuning};
 pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;
 
+use crate::list::{ListPage, ListQuery};
 use crate::meter::{
     AccountId, FieldError, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
 };
@@ -94,8 +95,9 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     /// The meter, read strongly consistently.
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError>;
 
-    /// Every meter of the account, in id order. Filtering, sorting and paging are `ListQuery`'s.
-    async fn list(&self, account: &AccountId) -> Result<Vec<Meter>, StoreError>;
+    /// One page of the account's meters and how many match, exactly as `ListQuery` defines them, read
+    /// strongly consistently: no write acknowledged before the call began is missed.
+    async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError>;
 
     /// Applies only the fields in `changes`, sets `updated_at`, raises the version, and returns the meter as
     /// stored, provided the meter exists in the account, its version is one `if_match` allows, and every field

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use meters::config::DynamoDbConfig;
+use meters::list::{ListPage, ListQuery, SortField, SortOrder};
 use meters::meter::{
     AccountId, BillingDirection, Change, CommunicationType, Description, Location, Meter,
     MeterChanges, MeterId, MeterName, MeterType, NewMeter, ReadOnlyEcho, ReadingInterval,
     ReadingValue, ReferenceId, SerialNumber, parse_timestamp,
 };
 use meters::store::{
-    Claim, DynamoDbStore, EmbeddedStore, IfMatch, MeterStore, RememberedAnswer, StoreError,
+    Claim, DynamoDbStore, EmbeddedStore, IfMatch, ListTuning, MeterStore, RememberedAnswer,
+    StoreError,
 };
 
 type Store = Arc<dyn MeterStore>;
@@ -21,9 +23,20 @@ async fn embedded() -> Store {
     Arc::new(EmbeddedStore::in_memory().expect("an in-memory store opens"))
 }
 
-/// A fresh table per test, so tests never see each other's meters.
+/// A fresh table per test, so tests never see each other's meters; list tuning shrunk so that a few
+/// hundred meters take every way the store has of reading a list (index windows from either end, the
+/// listing read in parallel segments, the listing held).
 async fn dynamodb() -> Store {
-    Arc::new(meters_testkit::dynamodb::fresh_table("meters-test").await.1)
+    Arc::new(small_tuning(
+        meters_testkit::dynamodb::fresh_table("meters-test").await.1,
+    ))
+}
+
+fn small_tuning(store: DynamoDbStore) -> DynamoDbStore {
+    store.with_list_tuning(ListTuning {
+        window_meters: 30,
+        segment_meters: 60,
+    })
 }
 
 macro_rules! contract {
@@ -48,6 +61,8 @@ macro_rules! contract {
                 of_concurrent_updates_naming_the_same_version_exactly_one_wins,
                 an_idempotency_key_is_claimed_once_remembered_released_and_expires,
                 of_concurrent_claims_of_one_idempotency_key_exactly_one_wins,
+                every_list_variant_follows_the_list_conventions_over_several_store_pages,
+                a_list_right_after_a_write_sees_it_when_the_account_was_listed_before,
             );
         }
     };
@@ -65,6 +80,26 @@ macro_rules! contract {
 
 contract!(embedded_store, embedded, []);
 contract!(dynamodb_store, dynamodb, [#[ignore = "needs DynamoDB Local: run scripts/test"]]);
+
+/// Every meter of the account, page by page of 100 in id order, each page's count checked.
+async fn every_meter(store: &(impl MeterStore + ?Sized), account: &AccountId) -> Vec<Meter> {
+    let mut meters = Vec::new();
+    for page in 1.. {
+        let query = ListQuery {
+            page,
+            limit: 100,
+            ..ListQuery::default()
+        };
+        let listed = store.list(account, &query).await.unwrap();
+        let last = listed.meters.len() < 100;
+        meters.extend(listed.meters);
+        if last {
+            assert_eq!(listed.count, meters.len(), "count of page {page}");
+            return meters;
+        }
+    }
+    unreachable!()
+}
 
 fn account() -> AccountId {
     AccountId::from(uuid::Uuid::new_v4())
@@ -161,10 +196,8 @@ async fn sixty_concurrent_creates_get_sixty_distinct_ids_and_are_all_listed(stor
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 60);
-    let listed: Vec<MeterId> = store
-        .list(&account)
+    let listed: Vec<MeterId> = every_meter(&*store, &account)
         .await
-        .unwrap()
         .iter()
         .map(|meter| meter.id)
         .collect();
@@ -176,9 +209,9 @@ async fn a_list_holds_only_the_accounts_meters_in_id_order(store: Store) {
     let first = store.create(&mine, new_meter("a")).await.unwrap();
     store.create(&theirs, new_meter("b")).await.unwrap();
     let second = store.create(&mine, new_meter("c")).await.unwrap();
-    let listed = store.list(&mine).await.unwrap();
+    let listed = every_meter(&*store, &mine).await;
     assert_eq!(listed, vec![first, second]);
-    assert!(store.list(&account()).await.unwrap().is_empty());
+    assert!(every_meter(&*store, &account()).await.is_empty());
 }
 
 async fn a_list_reads_every_page_of_a_partition_larger_than_one_megabyte(store: Store) {
@@ -195,7 +228,7 @@ async fn a_list_reads_every_page_of_a_partition_larger_than_one_megabyte(store: 
         });
         join_all(creates).await;
     }
-    let listed = store.list(&account).await.unwrap();
+    let listed = every_meter(&*store, &account).await;
     assert_eq!(listed.len(), total);
     assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
 }
@@ -430,7 +463,7 @@ async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: Store) {
     ));
     let next = store.create(&account, new_meter("next")).await.unwrap();
     assert!(next.id > last.id, "id {} was handed out again", next.id);
-    assert_eq!(store.list(&account).await.unwrap(), vec![first, next]);
+    assert_eq!(every_meter(&*store, &account).await, vec![first, next]);
 }
 
 async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Store) {
@@ -601,7 +634,7 @@ async fn an_idempotency_key_is_claimed_once_remembered_released_and_expires(stor
         Claim::Claimed
     );
     // No meter was created by any of this, and the records do not show in the account's list.
-    assert!(store.list(&account).await.unwrap().is_empty());
+    assert!(every_meter(&*store, &account).await.is_empty());
 }
 
 async fn of_concurrent_claims_of_one_idempotency_key_exactly_one_wins(store: Store) {
@@ -689,7 +722,12 @@ async fn an_unreachable_dynamodb_is_reported_as_unavailable_without_internals() 
         Err(StoreError::Unavailable(_))
     ));
 
-    let error = meters::error::ApiError::from(store.list(&account).await.unwrap_err());
+    let error = meters::error::ApiError::from(
+        store
+            .list(&account, &ListQuery::default())
+            .await
+            .unwrap_err(),
+    );
     let response = error.into_response("req-unreachable");
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
@@ -724,13 +762,13 @@ const PAST_THE_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_
 async fn a_create_whose_answer_was_lost_reports_the_meter_it_stored_and_stores_one() {
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
-    proxy.delay_next_answer("PutItem", PAST_THE_ATTEMPT_TIMEOUT);
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     let created = store
         .create(&account, new_meter("lost answer"))
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
-    let listed = store.list(&account).await.unwrap();
+    let listed = every_meter(&store, &account).await;
     assert_eq!(listed, vec![created]);
 }
 
@@ -745,7 +783,7 @@ async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
         updated_at: Some(meter.updated_at),
         ..ReadOnlyEcho::default()
     };
-    proxy.delay_next_answer("UpdateItem", PAST_THE_ATTEMPT_TIMEOUT);
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     let updated = store
         .update(
             &account,
@@ -770,7 +808,7 @@ async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
     let meter = store.create(&account, new_meter("doomed")).await.unwrap();
-    proxy.delay_next_answer("DeleteItem", PAST_THE_ATTEMPT_TIMEOUT);
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     store
         .delete(&account, meter.id, IfMatch::Any)
         .await
@@ -787,13 +825,13 @@ async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
 async fn a_create_whose_answer_was_dropped_reports_the_meter_it_stored_and_stores_one() {
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
-    proxy.drop_next_answer("PutItem");
+    proxy.drop_next_answer("TransactWriteItems");
     let created = store
         .create(&account, new_meter("dropped answer"))
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
-    assert_eq!(store.list(&account).await.unwrap(), vec![created]);
+    assert_eq!(every_meter(&store, &account).await, vec![created]);
 }
 
 /// DynamoDB freezes mid-request: the handler answers 503 at the request deadline, never waits into the
@@ -833,4 +871,206 @@ async fn a_frozen_dynamodb_gets_503_at_the_deadline_and_service_resumes_after() 
     proxy.set_frozen(false);
     let resumed = meters::Endpoint::ListMeters.handle(&app, list()).await;
     assert_eq!(resumed.status(), 200);
+}
+
+/// 500 meters of ~2.2 KB (several 1 MB DynamoDB pages), with tied names in mixed case, unset locations
+/// and readings, and a search word in a few descriptions.
+async fn a_varied_account(store: &Store) -> (AccountId, Vec<Meter>) {
+    let account = account();
+    let names = [
+        "alpha",
+        "Alpha",
+        "beta",
+        "Gamma",
+        "gamma ray",
+        "delta",
+        "Épée",
+    ];
+    let mut meters = Vec::new();
+    for batch in (0..500).collect::<Vec<usize>>().chunks(25) {
+        let creates = batch.iter().map(|&n| {
+            let store = Arc::clone(store);
+            let mut meter = new_meter(names[n % names.len()]);
+            meter.serial_number = SerialNumber::parse(&format!("SN-{n:04}")).unwrap();
+            meter.meter_type = [MeterType::GAS, MeterType::ELECTRICITY, MeterType::WATER][n % 3];
+            let details = &mut meter.details;
+            let marker = if n % 37 == 0 { " needle" } else { "" };
+            details.description = Change::Set(
+                Description::parse(&format!("{}{marker}", "d".repeat(2000 - 8))).unwrap(),
+            );
+            if n % 3 != 0 {
+                details.location =
+                    Change::Set(Location::parse(&format!("Room {}", n % 11)).unwrap());
+            }
+            if n % 4 != 0 {
+                details.last_reading_value =
+                    Change::Set(ReadingValue::parse((n % 5) as f64 - 2.5).unwrap());
+            }
+            async move { store.create(&account, meter).await.unwrap() }
+        });
+        meters.extend(join_all(creates).await);
+    }
+    (account, meters)
+}
+
+/// The list conventions, applied the plain way: filter, sort, cut.
+fn expected_page(meters: &[Meter], query: &ListQuery) -> ListPage {
+    let mut matching: Vec<Meter> = meters
+        .iter()
+        .filter(|m| query.matches(m))
+        .cloned()
+        .collect();
+    matching.sort_by(|a, b| query.compare(a, b));
+    let count = matching.len();
+    let offset = (query.page - 1) * query.limit;
+    ListPage {
+        meters: matching
+            .into_iter()
+            .skip(offset)
+            .take(query.limit)
+            .collect(),
+        count,
+    }
+}
+
+async fn every_list_variant_follows_the_list_conventions_over_several_store_pages(store: Store) {
+    let (account, meters) = a_varied_account(&store).await;
+    let limit = 20;
+    let last_page = meters.len().div_ceil(limit);
+    let mut variants = Vec::new();
+    // The orders an index serves first, while the process holds no listing; then the rest.
+    let indexed = ["id", "name", "created_at"];
+    let fields = Meter::SORTABLE.iter().map(|field| field.name);
+    let ordered: Vec<&str> = indexed
+        .iter()
+        .copied()
+        .chain(fields.filter(|name| !indexed.contains(name)))
+        .collect();
+    for name in ordered {
+        for sort_order in [SortOrder::Ascending, SortOrder::Descending] {
+            for page in [1, 2, last_page - 1, last_page, last_page + 1, last_page / 2] {
+                variants.push(ListQuery {
+                    page,
+                    limit,
+                    sort_by: SortField::named(name).unwrap(),
+                    sort_order,
+                    search: None,
+                });
+            }
+        }
+    }
+    for search in ["needle", "alpha", "room 1", "épée", "nothing-matches-this"] {
+        for (sort_by, page) in [("id", 1), ("name", 1), ("name", 2), ("location", 1)] {
+            variants.push(ListQuery {
+                page,
+                limit,
+                sort_by: SortField::named(sort_by).unwrap(),
+                sort_order: SortOrder::Descending,
+                search: Some(search.to_owned()),
+            });
+        }
+    }
+    variants.push(ListQuery {
+        limit: 100,
+        page: 5,
+        ..ListQuery::default()
+    });
+    for query in &variants {
+        let listed = store.list(&account, query).await.unwrap();
+        let expected = expected_page(&meters, query);
+        let ids = |page: &ListPage| page.meters.iter().map(|m| m.id.get()).collect::<Vec<_>>();
+        assert_eq!(
+            (ids(&listed), listed.count),
+            (ids(&expected), expected.count),
+            "{query:?}"
+        );
+        assert_eq!(listed.meters, expected.meters, "{query:?}");
+    }
+}
+
+async fn a_list_right_after_a_write_sees_it_when_the_account_was_listed_before(store: Store) {
+    let account = account();
+    let kept = store.create(&account, new_meter("kept")).await.unwrap();
+    let doomed = store.create(&account, new_meter("doomed")).await.unwrap();
+    // A search needs the whole account: the store now holds its listing.
+    let search = |text: &str| ListQuery {
+        search: Some(text.to_owned()),
+        ..ListQuery::default()
+    };
+    assert_eq!(store.list(&account, &search("e")).await.unwrap().count, 2);
+    let added = store.create(&account, new_meter("added")).await.unwrap();
+    let renamed = store
+        .update(
+            &account,
+            kept.id,
+            rename("kept, renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
+        .await
+        .unwrap();
+    store
+        .delete(&account, doomed.id, IfMatch::Any)
+        .await
+        .unwrap();
+    let listed = store.list(&account, &search("e")).await.unwrap();
+    assert_eq!((listed.meters, listed.count), (vec![renamed, added], 2));
+}
+
+/// The same, with nothing held between lists, so that each list reads as a cold process would: index
+/// windows from either end, or the whole account in segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn every_list_variant_follows_the_list_conventions_in_a_process_that_holds_no_listing() {
+    let store = meters_testkit::dynamodb::fresh_table("meters-cold").await.1;
+    every_list_variant_follows_the_list_conventions_over_several_store_pages(Arc::new(
+        small_tuning(store).with_listing_budget(0),
+    ))
+    .await;
+}
+
+/// Two processes on one table: the one that holds the account's listing must not answer from it after
+/// the other wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
+    let (config, writer) = meters_testkit::dynamodb::fresh_table("meters-two").await;
+    let reader = small_tuning(DynamoDbStore::new(
+        meters::lambda::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    ));
+    let account = account();
+    let first = writer.create(&account, new_meter("first")).await.unwrap();
+    let by_location = ListQuery {
+        sort_by: SortField::named("location").unwrap(),
+        ..ListQuery::default()
+    };
+    let warm = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!(warm.meters, vec![first.clone()]);
+    let second = writer.create(&account, new_meter("second")).await.unwrap();
+    let listed = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!(
+        (listed.meters, listed.count),
+        (vec![first.clone(), second.clone()], 2)
+    );
+    let changed = writer
+        .update(
+            &account,
+            first.id,
+            rename("first, renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.list(&account, &by_location).await.unwrap().meters[0],
+        changed
+    );
+    writer
+        .delete(&account, second.id, IfMatch::Any)
+        .await
+        .unwrap();
+    let listed = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!((listed.meters, listed.count), (vec![changed], 1));
 }
