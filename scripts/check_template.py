@@ -170,6 +170,26 @@ def checks():
     yield "create may delete only idempotency records, never a meter", \
         lambda: [st.get("Condition") for st in create_statements if "DeleteItem" in str(st["Action"])] == [
             {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#idempotency#*"]}}]
+    statements = {name: TEMPLATE["Resources"][name]["Properties"]["Policies"][0]["Statement"] for name in FUNCTIONS}
+    yield "every table permission of every function is limited by partition key (dynamodb:LeadingKeys)", \
+        lambda: all("dynamodb:LeadingKeys" in str(st.get("Condition")) for sts in statements.values()
+                    for st in sts if "id-index" not in str(st["Resource"]))
+    yield "only create may write the id counter, and only by UpdateItem", \
+        lambda: [(name, st["Action"]) for name, sts in statements.items() for st in sts
+                 if "#meter-id-counter" in str(st.get("Condition"))] == [("CreateMeterFunction", "dynamodb:UpdateItem")]
+    yield "list and get may only read", \
+        lambda: all(action in ("dynamodb:GetItem", "dynamodb:Query")
+                    for name in ("ListMetersFunction", "GetMeterFunction") for st in statements[name]
+                    for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    store_source = (ROOT / "shared/src/store/dynamodb.rs").read_text()
+    def store_constant(name):
+        return re.search(rf'const {name}: &str = "([^"]+)";', store_source).group(1)
+    def local_indexes():
+        return {index["IndexName"]: index["KeySchema"][1]["AttributeName"]
+                for index in table["LocalSecondaryIndexes"]}
+    yield "the table's local indexes are the ones the store reads (name-index, created-index)", \
+        lambda: local_indexes() == {store_constant("NAME_INDEX"): store_constant("NAME_SORT_ATTRIBUTE"),
+                                    store_constant("CREATED_INDEX"): store_constant("CREATED_SORT_ATTRIBUTE")}
     yield "every function has an integration and an invoke permission", \
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 
