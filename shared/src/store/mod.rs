@@ -4,7 +4,7 @@
 mod dynamodb;
 mod embedded;
 
-pub use dynamodb::{DynamoDbStore, ListTuning};
+pub use dynamodb::{DynamoDbStore, ImportReport, ListTuning};
 pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;

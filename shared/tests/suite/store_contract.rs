@@ -1074,3 +1074,76 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
     let listed = reader.list(&account, &by_location).await.unwrap();
     assert_eq!((listed.meters, listed.count), (vec![changed], 1));
 }
+
+/// The migration path: meters with their own ids come in, the id counter is raised past them before
+/// any create, their accounts are counted, and a second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn an_import_keeps_ids_raises_the_counter_past_them_and_counts_the_accounts() {
+    let (_, store) = meters_testkit::dynamodb::fresh_table("meters-import").await;
+    let (first, second) = (account(), account());
+    let mut existing = store
+        .create(&first, new_meter("created before"))
+        .await
+        .unwrap();
+    let legacy = |id: i64, account: AccountId, name: &str| {
+        let mut meter = Meter::create(
+            MeterId::new(id).unwrap(),
+            account,
+            new_meter(name),
+            parse_timestamp("created_at", "2021-03-04T05:06:07.891Z").unwrap(),
+        );
+        meter.version = 0;
+        meter
+    };
+    let imported = vec![
+        legacy(70_000, first, "imported a"),
+        legacy(70_001, first, "imported b"),
+        legacy(90_000, second, "imported c"),
+    ];
+    let report = store.import(imported.clone()).await.unwrap();
+    assert_eq!(
+        (
+            report.imported,
+            report.already_present,
+            report.conflicts.len()
+        ),
+        (3, 0, 0)
+    );
+    assert_eq!((report.counter, report.accounts), (90_000, 2));
+    // This process still holds ids of its block; a new process reserves past the imported ones.
+    let fresh = DynamoDbStore::new(store.client().clone(), store.table());
+    let created = fresh.create(&second, new_meter("after")).await.unwrap();
+    assert!(created.id.get() > 90_000, "{}", created.id);
+    let listed = fresh.list(&first, &ListQuery::default()).await.unwrap();
+    existing.version = 1;
+    let mut expected = vec![existing.clone()];
+    expected.extend(imported[..2].iter().cloned().map(|mut m| {
+        m.version = 1;
+        m
+    }));
+    assert_eq!((listed.meters, listed.count), (expected, 3));
+    assert_eq!(
+        fresh
+            .list(&second, &ListQuery::default())
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    // Again: nothing written; a different meter under a taken id is refused, not written.
+    let mut changed = imported.clone();
+    changed[2].name = MeterName::parse("someone else").unwrap();
+    let again = store.import(changed).await.unwrap();
+    assert_eq!((again.imported, again.already_present), (0, 2));
+    assert_eq!(again.conflicts, vec![MeterId::new(90_000).unwrap()]);
+    assert_eq!(
+        fresh
+            .get(&second, MeterId::new(90_000).unwrap())
+            .await
+            .unwrap()
+            .name
+            .as_str(),
+        "imported c"
+    );
+}

@@ -1,0 +1,63 @@
+//! Imports meters that already have ids into the DynamoDB table (a migration), then raises the id counter
+//! past them and recounts their accounts: `scripts/import FILE` (README, "Runbooks").
+//!
+//! Usage: meters-import FILE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
+//! FILE holds one meter per line, as the API returns it (`data` of a get); `-` reads standard input.
+//! Exits 1 if any id was already taken by another meter (those are left as they were).
+
+use std::io::BufRead;
+
+use meters::config::DynamoDbConfig;
+use meters::meter::Meter;
+use meters::store::DynamoDbStore;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(clean) => std::process::ExitCode::from(u8::from(!clean)),
+        Err(error) => {
+            eprintln!("meters-import: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<bool, Box<dyn std::error::Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: meters-import FILE (one meter per line; - for standard input)")?;
+    let reader: Box<dyn BufRead> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(&path)?))
+    };
+    let mut meters = Vec::new();
+    for (number, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let meter: Meter =
+            serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))?;
+        meters.push(meter);
+    }
+    let config = DynamoDbConfig::from_env()?;
+    let store = DynamoDbStore::new(
+        meters::lambda::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    );
+    store.create_table_if_missing().await?;
+    let report = store.import(meters).await?;
+    println!(
+        "meters-import: {} imported, {} already present, {} conflicting; id counter at {}; {} accounts recounted",
+        report.imported,
+        report.already_present,
+        report.conflicts.len(),
+        report.counter,
+        report.accounts
+    );
+    for id in &report.conflicts {
+        println!("meters-import: id {id} is taken by another meter; left as it was");
+    }
+    Ok(report.conflicts.is_empty())
+}
