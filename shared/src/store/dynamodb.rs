@@ -942,19 +942,20 @@ impl Window {
                 from_end: false,
             });
         }
-        if end <= window_meters {
-            Some(Self {
-                need: end,
-                from_end: false,
-            })
-        } else if count - offset <= window_meters {
-            Some(Self {
-                need: count - offset,
+        // Read from whichever end is nearer the page.
+        let (from_start, from_end) = (end, count - offset);
+        let nearer = if from_end < from_start {
+            Self {
+                need: from_end,
                 from_end: true,
-            })
+            }
         } else {
-            None
-        }
+            Self {
+                need: from_start,
+                from_end: false,
+            }
+        };
+        (nearer.need <= window_meters).then_some(nearer)
     }
 }
 
@@ -1248,5 +1249,72 @@ impl DynamoDbStore {
             .await
             .map_err(sdk_error)?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        let params = crate::request::QueryParams::from_pairs(
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        ListQuery::parse(&params).unwrap()
+    }
+
+    fn plan(pairs: &[(&str, &str)], count: usize) -> Option<Window> {
+        Window::plan(&query(pairs), count, 1_000)
+    }
+
+    #[test]
+    fn the_first_pages_of_indexed_orders_read_only_the_page() {
+        for sort in ["id", "name", "created_at"] {
+            for order in ["asc", "desc"] {
+                let first = plan(&[("sortBy", sort), ("sortOrder", order)], 50_000);
+                assert_eq!(
+                    first,
+                    Some(Window {
+                        need: 20,
+                        from_end: false
+                    }),
+                    "{sort} {order}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_near_the_end_is_read_from_the_end() {
+        let last = plan(&[("page", "2500")], 50_000);
+        assert_eq!(
+            last,
+            Some(Window {
+                need: 20,
+                from_end: true
+            })
+        );
+        let short_last = plan(&[("page", "50"), ("limit", "21")], 1_040);
+        assert_eq!(
+            short_last,
+            Some(Window {
+                need: 11,
+                from_end: true
+            })
+        );
+        assert_eq!(
+            plan(&[("page", "9")], 100),
+            Some(Window {
+                need: 0,
+                from_end: false
+            })
+        );
+    }
+
+    #[test]
+    fn searches_unindexed_sorts_and_deep_middle_pages_need_the_whole_account() {
+        assert_eq!(plan(&[("query", "a")], 10), None);
+        assert_eq!(plan(&[("sortBy", "location")], 10), None);
+        assert_eq!(plan(&[("page", "1250")], 50_000), None);
     }
 }

@@ -1,0 +1,650 @@
+//! Big accounts: each list variant, get, create, update and delete through the function binaries and a
+//! local Runtime API, against DynamoDB Local holding one account of 1,000, 10,000 or 50,000 realistic
+//! meters (name, serial, location, ~100-character description).
+//!
+//! Usage: scale-bench BIN_DIR [--sizes 1000,10000,50000] [--warm 30] [--label after] [--legacy]
+//!        [--json FILE]   (needs DYNAMODB_ENDPOINT)
+//!
+//! Per list variant, a fresh process: its first list (what a cold process pays: the worst case when the
+//! list needs the whole account), then `--warm` repeats of it (what a warm process pays when nothing was
+//! written in between); read capacity from DynamoDB's reported consumed capacity, which the functions log
+//! per request; CPU from /proc (user + system); peak RSS (VmHWM). `--legacy` measures binaries from before
+//! account heads existed: the seeded account gets no head, and since those binaries log no capacity, the
+//! bench replays their DynamoDB calls itself with ReturnConsumedCapacity.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use meters::config::DynamoDbConfig;
+use meters::meter::{AccountId, Meter, MeterId};
+use meters::store::DynamoDbStore;
+use meters_testkit::runtime_api::{Outcome, RuntimeApi};
+use meters_testkit::tokens::token_for;
+use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Options {
+    bin_dir: PathBuf,
+    sizes: Vec<usize>,
+    warm: usize,
+    label: String,
+    legacy: bool,
+    json: Option<PathBuf>,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        bin_dir: PathBuf::from("target/release"),
+        sizes: vec![1_000, 10_000, 50_000],
+        warm: 30,
+        label: "after".into(),
+        legacy: false,
+        json: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                options.sizes = args
+                    .next()
+                    .expect("--sizes 1000,10000")
+                    .split(',')
+                    .map(|n| n.parse().expect("a size"))
+                    .collect()
+            }
+            "--warm" => options.warm = args.next().and_then(|n| n.parse().ok()).expect("--warm N"),
+            "--label" => options.label = args.next().expect("--label NAME"),
+            "--legacy" => options.legacy = true,
+            "--json" => options.json = args.next().map(PathBuf::from),
+            dir => options.bin_dir = PathBuf::from(dir),
+        }
+    }
+    options
+}
+
+/// A realistic meter: the fields a building-energy platform fills in.
+fn realistic(id: i64, account: AccountId, n: usize) -> Meter {
+    let words = [
+        "Main", "Riser", "Chiller", "Boiler", "Lift", "Kitchen", "Roof", "Car park",
+    ];
+    let types = ["ELECTRICITY", "GAS", "WATER", "SOLAR", "HVAC"];
+    let marker = if n % 1000 == 7 { " needle" } else { "" };
+    let at = chrono::DateTime::from_timestamp(
+        1_700_000_000 + n as i64 * 7,
+        (n % 1000) as u32 * 1_000_000,
+    )
+    .expect("a time")
+    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::from_value(json!({
+        "id": id,
+        "account_id": account.to_string(),
+        "name": format!("{} meter {}", words[n % words.len()], n * 7919 % 100_000),
+        "serial_number": format!("EM-2024-{n:08}"),
+        "meter_type": types[n % types.len()],
+        "communication_type": "MODBUS",
+        "description": format!("Sub-meter on distribution board {}, feeding the {} loads of wing {}; read every 15 minutes{marker}.", n % 97, words[(n / 8) % words.len()].to_lowercase(), n % 5),
+        "reading_interval": 900,
+        "building_block_id": (n % 40) + 1,
+        "gateway_id": null,
+        "tariff_id": (n % 6) + 1,
+        "last_reading_value": (n % 10_000) as f64 * 1.5,
+        "last_reading_at": at,
+        "location": format!("Building {}, floor {}, riser {}", n % 9, n % 14, n % 4),
+        "billing_direction": "ACCREC",
+        "created_at": at,
+        "updated_at": at,
+    }))
+    .expect("a realistic meter")
+}
+
+/// A function process whose log lines are read as they come.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Self {
+        let mut child = Command::new(binary)
+            .env_clear()
+            .envs(runtime.lambda_environment())
+            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// CPU time used so far (user + system).
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which ends at the last ')': utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields.get(11).and_then(|t| t.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|t| t.parse().ok()).unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The capacity the last request logged, if the binary logs it.
+    fn logged_capacity(&self, expect_line: bool) -> Option<(f64, f64)> {
+        let wait = if expect_line {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(1)
+        };
+        while let Ok(line) = self.lines.recv_timeout(wait) {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "request" {
+                return Some((
+                    entry["consumed_rcu"].as_f64().unwrap_or(0.0),
+                    entry["consumed_wcu"].as_f64().unwrap_or(0.0),
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One invocation: latency, status, and the capacity the function logged for it.
+struct Call {
+    latency: Duration,
+    status: u16,
+    capacity: Option<(f64, f64)>,
+}
+
+async fn call(runtime: &mut RuntimeApi, function: &Running, event: String, logs: bool) -> Call {
+    let queued = Instant::now();
+    runtime.invoke(event);
+    let (at, outcome) = runtime
+        .timed_outcome(TIMEOUT)
+        .await
+        .expect("the function answers");
+    let Outcome::Response { body, .. } = outcome else {
+        panic!("the function failed: {outcome:?}");
+    };
+    let status = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|r| r["statusCode"].as_u64())
+        .unwrap_or(0) as u16;
+    Call {
+        latency: at - queued,
+        status,
+        capacity: function.logged_capacity(logs),
+    }
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Row {
+    label: String,
+    meters: usize,
+    operation: String,
+    first_ms: Option<f64>,
+    first_rcu: Option<f64>,
+    first_cpu_ms: Option<f64>,
+    p50_ms: f64,
+    p99_ms: f64,
+    rcu: Option<f64>,
+    wcu: Option<f64>,
+    cpu_ms: f64,
+    peak_rss_mib: f64,
+    statuses: String,
+}
+
+fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let values: Vec<f64> = values.collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Runs `event` once in a fresh process (`first`), then `warm` more times in it.
+async fn measure(
+    binary: &Path,
+    config: &[(String, String)],
+    warm: usize,
+    logs: bool,
+    event: impl Fn(usize) -> String,
+) -> (Call, Vec<Call>, Duration, Duration, u64) {
+    let mut runtime = RuntimeApi::start().await;
+    let function = Running::start(binary, &runtime, config);
+    runtime
+        .next_poll(TIMEOUT)
+        .await
+        .expect("the function polls");
+    let before_first = function.cpu();
+    let first = call(&mut runtime, &function, event(0), logs).await;
+    let before_warm = function.cpu();
+    let mut calls = Vec::new();
+    for n in 1..=warm {
+        calls.push(call(&mut runtime, &function, event(n), logs).await);
+    }
+    let after = function.cpu();
+    let peak = function.peak_rss_kib();
+    (
+        first,
+        calls,
+        before_warm - before_first,
+        after - before_warm,
+        peak,
+    )
+}
+
+fn statuses(calls: &[&Call]) -> String {
+    let mut counts: std::collections::BTreeMap<u16, usize> = Default::default();
+    for call in calls {
+        *counts.entry(call.status).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(status, n)| format!("{n}×{status}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What the binaries from before account heads spent, replayed: every list read the whole partition.
+async fn legacy_list_rcu(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    account: AccountId,
+) -> f64 {
+    let mut units = 0.0;
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("account_id = :a")
+            .expression_attribute_values(":a", AttributeValue::S(account.to_string()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .expect("query");
+        units += page
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units())
+            .unwrap_or(0.0);
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return units;
+        }
+    }
+}
+
+/// The single-item calls of the binaries from before: get (a consistent read), create (the counter, then
+/// the meter), update and delete (one conditional write each): (read, write) units per operation.
+async fn legacy_item_capacity(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    meter: &Meter,
+) -> HashMap<&'static str, (f64, f64)> {
+    let units = |c: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>| {
+        c.and_then(|c| c.capacity_units()).unwrap_or(0.0)
+    };
+    let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(meter).expect("an item");
+    let mut item: HashMap<String, AttributeValue> =
+        item.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    item.insert(
+        "account_id".into(),
+        AttributeValue::S("legacy-replay".into()),
+    );
+    item.insert("version".into(), AttributeValue::N("1".into()));
+    let key = HashMap::from([
+        (
+            "account_id".to_owned(),
+            AttributeValue::S("legacy-replay".into()),
+        ),
+        ("id".to_owned(), AttributeValue::N(meter.id.to_string())),
+    ]);
+    let counter = client
+        .update_item()
+        .table_name(table)
+        .key("account_id", AttributeValue::S("#legacy-counter".into()))
+        .key("id", AttributeValue::N("0".into()))
+        .update_expression("ADD last_id :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("counter");
+    let put = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("put");
+    let get = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("get");
+    let update = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .update_expression("SET #l = :l, updated_at = :u, last_write = :w ADD version :one")
+        .condition_expression("attribute_exists(account_id)")
+        .expression_attribute_names("#l", "location")
+        .expression_attribute_values(
+            ":l",
+            AttributeValue::S("Building 1, floor 2, riser 3".into()),
+        )
+        .expression_attribute_values(":u", AttributeValue::S("2026-11-26T10:00:00.000Z".into()))
+        .expression_attribute_values(":w", AttributeValue::S(uuid::Uuid::new_v4().to_string()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("update");
+    let delete = client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression("attribute_exists(account_id)")
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("delete");
+    HashMap::from([
+        ("get", (units(get.consumed_capacity()), 0.0)),
+        (
+            "create",
+            (
+                0.0,
+                units(counter.consumed_capacity()) + units(put.consumed_capacity()),
+            ),
+        ),
+        ("update", (0.0, units(update.consumed_capacity()))),
+        ("delete", (0.0, units(delete.consumed_capacity()))),
+    ])
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let endpoint =
+        std::env::var("DYNAMODB_ENDPOINT").expect("DYNAMODB_ENDPOINT must point at DynamoDB Local");
+    let mut rows = Vec::new();
+    for &size in &options.sizes {
+        let table = format!("meters-scale-{}", uuid::Uuid::new_v4().simple());
+        let dynamodb = DynamoDbConfig {
+            table_name: table.clone(),
+            endpoint: Some(endpoint.clone()),
+        };
+        let client = meters::lambda::dynamodb_client(&dynamodb).await;
+        let store = DynamoDbStore::new(client.clone(), table.clone());
+        store.create_table_if_missing().await.expect("the table");
+        let account = AccountId::from(uuid::Uuid::new_v4());
+        let seeding = Instant::now();
+        let meters: Vec<Meter> = (0..size)
+            .map(|n| realistic(n as i64 + 1, account, n))
+            .collect();
+        store.import(meters).await.expect("seeded");
+        if options.legacy {
+            client
+                .delete_item()
+                .table_name(&table)
+                .key("account_id", AttributeValue::S(account.to_string()))
+                .key("id", AttributeValue::N("0".into()))
+                .send()
+                .await
+                .expect("no head");
+        }
+        eprintln!(
+            "scale-bench: {size} meters seeded in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+        let config = meters_testkit::dynamodb::function_environment(&dynamodb, SECRET);
+        let token = token_for(SECRET, &[account]);
+        let logs = !options.legacy;
+        let legacy_list = if options.legacy {
+            Some(legacy_list_rcu(&client, &table, account).await)
+        } else {
+            None
+        };
+        let legacy_items = if options.legacy {
+            Some(legacy_item_capacity(&client, &table, &realistic(i64::MAX / 2, account, 3)).await)
+        } else {
+            None
+        };
+        let list_event = |query: &str| {
+            HttpEvent::new("GET", "/api/v1/meters")
+                .bearer(&token)
+                .query(&format!("account_id={account}&{query}"))
+                .http_api()
+                .to_string()
+        };
+        let last_page = size.div_ceil(20);
+        let variants: Vec<(String, String)> = vec![
+            ("list: default, page 1".into(), "limit=20".into()),
+            ("list: sortBy=name asc".into(), "sortBy=name".into()),
+            (
+                "list: sortBy=name desc".into(),
+                "sortBy=name&sortOrder=desc".into(),
+            ),
+            (
+                "list: sortBy=created_at asc".into(),
+                "sortBy=created_at".into(),
+            ),
+            (
+                "list: sortBy=created_at desc".into(),
+                "sortBy=created_at&sortOrder=desc".into(),
+            ),
+            ("list: last page".into(), format!("page={last_page}")),
+            (
+                "list: sortBy=location (no index)".into(),
+                "sortBy=location&sortOrder=desc".into(),
+            ),
+            ("list: query, few match".into(), "query=needle".into()),
+            (
+                "list: query, none match".into(),
+                "query=no-such-meter".into(),
+            ),
+        ];
+        // Lists from before read the whole account whatever they ask, and pass the deadline at 50,000:
+        // three variants and a few repeats show it.
+        let (variants, list_warm) = if options.legacy {
+            (
+                vec![
+                    variants[0].clone(),
+                    variants[1].clone(),
+                    variants[7].clone(),
+                ],
+                if size > 5_000 { 2 } else { 10 },
+            )
+        } else {
+            (variants, options.warm)
+        };
+        let list_binary = options.bin_dir.join("list-meters");
+        for (name, query) in &variants {
+            let (first, calls, first_cpu, warm_cpu, peak) =
+                measure(&list_binary, &config, list_warm, logs, |_| {
+                    list_event(query)
+                })
+                .await;
+            let latencies: Vec<Duration> = calls.iter().map(|c| c.latency).collect();
+            let all: Vec<&Call> = std::iter::once(&first).chain(calls.iter()).collect();
+            let row = Row {
+                label: options.label.clone(),
+                meters: size,
+                operation: name.clone(),
+                first_ms: Some(first.latency.as_secs_f64() * 1e3),
+                first_rcu: legacy_list.or(first.capacity.map(|c| c.0)),
+                first_cpu_ms: Some(first_cpu.as_secs_f64() * 1e3),
+                p50_ms: percentile(&latencies, 0.5),
+                p99_ms: percentile(&latencies, 0.99),
+                rcu: legacy_list.or(mean(calls.iter().filter_map(|c| c.capacity.map(|c| c.0)))),
+                wcu: None,
+                cpu_ms: warm_cpu.as_secs_f64() * 1e3 / calls.len() as f64,
+                peak_rss_mib: peak as f64 / 1024.0,
+                statuses: statuses(&all),
+            };
+            eprintln!("scale-bench: {row:?}");
+            rows.push(row);
+        }
+        // Single meters: get and update the first, create new ones, delete the last ones of the account.
+        let item = |method: &str, id: usize, body: Option<Value>| {
+            let mut request =
+                HttpEvent::new(method, &format!("/api/v1/meters/{id}")).bearer(&token);
+            request = match body {
+                Some(body) => request.json_body(&body),
+                None => request.query(&format!("account_id={account}")),
+            };
+            request.http_api().to_string()
+        };
+        let operations: Vec<(&str, &str, Box<dyn Fn(usize) -> String>)> = vec![
+            ("get", "get-meter", Box::new(|_| item("GET", 1, None))),
+            (
+                "create",
+                "create-meter",
+                Box::new(|n| {
+                    let body = json!({"account_id": account.to_string(), "name": format!("New meter {n}"), "serial_number": format!("NEW-{n:06}"), "location": "Building 2, floor 1", "description": "Added by the benchmark to an account of this size."});
+                    HttpEvent::new("POST", "/api/v1/meters")
+                        .bearer(&token)
+                        .json_body(&body)
+                        .http_api()
+                        .to_string()
+                }),
+            ),
+            (
+                "update",
+                "update-meter",
+                Box::new(|n| {
+                    item(
+                        "PUT",
+                        2,
+                        Some(
+                            json!({"account_id": account.to_string(), "location": format!("Building 1, floor {n}")}),
+                        ),
+                    )
+                }),
+            ),
+            (
+                "delete",
+                "delete-meter",
+                Box::new(move |n| item("DELETE", size - n, None)),
+            ),
+        ];
+        for (name, binary, event) in &operations {
+            let (first, calls, _, warm_cpu, peak) = measure(
+                &options.bin_dir.join(binary),
+                &config,
+                options.warm,
+                logs,
+                event,
+            )
+            .await;
+            let latencies: Vec<Duration> = calls.iter().map(|c| c.latency).collect();
+            let all: Vec<&Call> = std::iter::once(&first).chain(calls.iter()).collect();
+            let replayed = legacy_items.as_ref().map(|items| items[name]);
+            let row = Row {
+                label: options.label.clone(),
+                meters: size,
+                operation: (*name).to_owned(),
+                p50_ms: percentile(&latencies, 0.5),
+                p99_ms: percentile(&latencies, 0.99),
+                rcu: replayed
+                    .map(|c| c.0)
+                    .or(mean(calls.iter().filter_map(|c| c.capacity.map(|c| c.0)))),
+                wcu: replayed
+                    .map(|c| c.1)
+                    .or(mean(calls.iter().filter_map(|c| c.capacity.map(|c| c.1)))),
+                cpu_ms: warm_cpu.as_secs_f64() * 1e3 / calls.len() as f64,
+                peak_rss_mib: peak as f64 / 1024.0,
+                statuses: statuses(&all),
+                ..Row::default()
+            };
+            eprintln!("scale-bench: {row:?}");
+            rows.push(row);
+        }
+        let _ = client.delete_table().table_name(&table).send().await;
+        let _ = MeterId::new(1);
+    }
+    println!(
+        "| label | meters | operation | first call ms | first call RCU | first call CPU ms | warm p50 ms | warm p99 ms | RCU/call | WCU/call | CPU/call ms | peak RSS MiB | statuses |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let figure = |value: Option<f64>, digits: usize| {
+        value.map_or("–".to_owned(), |v| format!("{v:.digits$}"))
+    };
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {:.2} | {:.1} | {} |",
+            row.label,
+            row.meters,
+            row.operation,
+            figure(row.first_ms, 1),
+            figure(row.first_rcu, 1),
+            figure(row.first_cpu_ms, 0),
+            row.p50_ms,
+            row.p99_ms,
+            figure(row.rcu, 1),
+            figure(row.wcu, 1),
+            row.cpu_ms,
+            row.peak_rss_mib,
+            row.statuses
+        );
+    }
+    if let Some(path) = options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows).expect("json")).expect("written");
+    }
+}
