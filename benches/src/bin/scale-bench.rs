@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use meters::config::DynamoDbConfig;
-use meters::meter::{AccountId, Meter, MeterId};
+use meters::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
@@ -29,6 +29,9 @@ use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The event of the n-th invocation.
+type EventFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
 
 struct Options {
     bin_dir: PathBuf,
@@ -551,7 +554,7 @@ async fn main() {
             };
             request.http_api().to_string()
         };
-        let operations: Vec<(&str, &str, Box<dyn Fn(usize) -> String>)> = vec![
+        let operations: Vec<(&str, &str, EventFn)> = vec![
             ("get", "get-meter", Box::new(|_| item("GET", 1, None))),
             (
                 "create",
@@ -617,7 +620,6 @@ async fn main() {
             rows.push(row);
         }
         let _ = client.delete_table().table_name(&table).send().await;
-        let _ = MeterId::new(1);
     }
     println!(
         "| label | meters | operation | first call ms | first call RCU | first call CPU ms | warm p50 ms | warm p99 ms | RCU/call | WCU/call | CPU/call ms | peak RSS MiB | statuses |"
