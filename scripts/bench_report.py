@@ -98,6 +98,41 @@ for name, label in [("get", "GET /api/v1/meters/500"), ("list", "GET /api/v1/met
     rps, p99, errors = wrk(name)
     print(f"| {label} | {rps:.0f} | {p99:.2f} | {errors} |")
 
+scale = out / "scale"
+if (scale / "functions-after.json").exists():
+    print("\n## Big accounts\n")
+    print("`scripts/bench-scale` (it is not part of `scripts/bench`: ~20 minutes). One account of 1,000, 10,000 or 50,000")
+    print("realistic meters (name, serial, location, ~100-character description) on DynamoDB Local, through the")
+    print("function binaries and a local Runtime API. Per list variant a fresh process: its first list (a cold")
+    print("process: the worst case when the list needs the whole account), then 30 repeats of it in that process")
+    print("(3 before, at 10,000 and more: they take seconds each). RCU/WCU: DynamoDB Local's reported consumed")
+    print("capacity, logged by the functions per request (before: the old binaries log none, so the bench replays")
+    print("their DynamoDB calls with `ReturnConsumedCapacity`). CPU: user + system from /proc, 10 ms ticks. Before:")
+    print("the binaries of d4c0a7f (one strongly consistent read of the whole account per list, one counter item).\n")
+    print("| | meters | request | first call (ms) | first call RCU | first call CPU (ms) | warm p50 (ms) | warm p99 (ms) | RCU/call | WCU/call | CPU/call (ms) | peak RSS (MiB) | answers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    def figure(value, digits):
+        return "–" if value is None else f"{value:,.{digits}f}"
+    rows = json.loads((scale / "functions-after.json").read_text())
+    if (scale / "functions-before.json").exists():
+        rows = json.loads((scale / "functions-before.json").read_text()) + rows
+    rows.sort(key=lambda r: (r["meters"], r["operation"], r["label"] != "before"))
+    for r in rows:
+        print(f"| {r['label']} | {r['meters']:,} | {r['operation']} | {figure(r['first_ms'], 1)} | {figure(r['first_rcu'], 0)} | "
+              f"{figure(r['first_cpu_ms'], 0)} | {r['p50_ms']:,.1f} | {r['p99_ms']:,.1f} | {figure(r['rcu'], 1)} | "
+              f"{figure(r['wcu'], 1)} | {r['cpu_ms']:.2f} | {r['peak_rss_mib']:.1f} | {r['statuses']} |")
+    for label in ("after", "before"):
+        local = scale / f"local-{label}.txt"
+        if local.exists():
+            print(f"\n`meters-local` on disk, 50,000 meters in one account, wrk on loopback ({label}):\n")
+            print("```")
+            print(local.read_text().strip())
+            print("```")
+    notes = pathlib.Path("benches/SCALE.md")
+    if notes.exists():
+        print()
+        print(notes.read_text().strip())
+
 tuning = pathlib.Path("benches/TUNING.md")
 if tuning.exists():
     print()
