@@ -129,7 +129,7 @@ def checks():
             "gateway": {"TABLE_NAME", "AUTH_MODE", "JWT_ACCOUNTS_CLAIM"},
             "jwks": {"TABLE_NAME", "AUTH_MODE", "JWT_JWKS_URL", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
             "hs256": {"TABLE_NAME", "AUTH_MODE", "JWT_SECRET", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
-        }[mode]
+        }[mode] | {"POWERTOOLS_SERVICE_NAME", "METRICS_NAMESPACE"}
         yield f"{mode}: the functions get exactly {sorted(expected_env)}", lambda e=env, x=expected_env: set(e) == x
         yield f"{mode}: AUTH_MODE is {'gateway' if mode == 'gateway' else 'function'}", \
             lambda e=env, m=mode: e["AUTH_MODE"] == ("gateway" if m == "gateway" else "function")
@@ -159,9 +159,10 @@ def checks():
     }
     for case, overrides in refusals.items():
         yield f"refused: {case}", lambda o=overrides: broken_rules(o) != []
-    integrations = {r["Properties"]["IntegrationUri"]["Fn::GetAtt"][0] for r in TEMPLATE["Resources"].values()
+    # The API invokes each function's alias `live` (AutoPublishAlias), which SAM names <Function>Aliaslive.
+    integrations = {r["Properties"]["IntegrationUri"]["Ref"].removesuffix("Aliaslive") for r in TEMPLATE["Resources"].values()
                     if r["Type"] == "AWS::ApiGatewayV2::Integration"}
-    permissions = {r["Properties"]["FunctionName"]["Ref"] for r in TEMPLATE["Resources"].values()
+    permissions = {r["Properties"]["FunctionName"]["Ref"].removesuffix("Aliaslive") for r in TEMPLATE["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Permission"}
     table = TEMPLATE["Resources"]["MetersTable"]["Properties"]
     yield "the table expires idempotency records (TTL on expires_at)", \
@@ -190,6 +191,47 @@ def checks():
     yield "the table's local indexes are the ones the store reads (name-index, created-index)", \
         lambda: local_indexes() == {store_constant("NAME_INDEX"): store_constant("NAME_SORT_ATTRIBUTE"),
                                     store_constant("CREATED_INDEX"): store_constant("CREATED_SORT_ATTRIBUTE")}
+    resources = TEMPLATE["Resources"]
+    globals_ = TEMPLATE["Globals"]["Function"]
+    yield "every function is traced (Tracing: Active) and published behind the alias live", \
+        lambda: globals_.get("Tracing") == "Active" and globals_.get("AutoPublishAlias") == "live" and all(
+            resources[f]["Properties"].get("Tracing", "Active") == "Active" for f in FUNCTIONS)
+    def own_log_group(function):
+        group = resources[function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        return resources[group]["Type"] == "AWS::Logs::LogGroup" and group == function.removesuffix("Function") + "Logs"
+    yield "every function logs JSON to its own log group", \
+        lambda: all(resources[f]["Properties"]["LoggingConfig"]["LogFormat"] == "JSON" and own_log_group(f) for f in FUNCTIONS)
+    def alarmed(function):
+        name = function.removesuffix("Function")
+        alarm, log_filter = resources.get(f"{name}ErrorsAlarm"), resources.get(f"{name}ErrorLogsFilter")
+        if not alarm or not log_filter:
+            return False
+        metrics = alarm["Properties"]["Metrics"]
+        watched = {str(m["MetricStat"]["Metric"].get("MetricName")) for m in metrics if "MetricStat" in m}
+        dims = str([m["MetricStat"]["Metric"].get("Dimensions") for m in metrics if "MetricStat" in m])
+        return (log_filter["Properties"]["LogGroupName"] == {"Ref": f"{name}Logs"}
+                and log_filter["Properties"]["FilterPattern"] == '{ $.level = "ERROR" }'
+                and log_filter["Properties"]["MetricTransformations"][0]["MetricName"] in watched
+                and "Errors" in watched and f"'Ref': '{function}'" in dims
+                and alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}])
+    yield "every function has its alarm: ERROR log lines and failed invocations, to the topic", \
+        lambda: all(alarmed(f) for f in FUNCTIONS)
+    yield "every function deploys through CodeDeploy, rolled back by its own alarm (canary in prod)", \
+        lambda: all(resources[f]["Properties"]["DeploymentPreference"]["Alarms"] == [{"Ref": f.removesuffix("Function") + "ErrorsAlarm"}]
+                    and resources[f]["Properties"]["DeploymentPreference"]["Type"]
+                    == {"Fn::If": ["Production", "Canary10Percent5Minutes", "AllAtOnce"]} for f in FUNCTIONS)
+    alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    yield "the API, Lambda and DynamoDB alarms exist, and every alarm notifies the topic", \
+        lambda: {"Api5xxRateAlarm", "ApiLatencyAlarm", "LambdaThrottlesAlarm", "TableThrottlesAlarm",
+                 "TableSystemErrorsAlarm"} <= set(alarms) and all(
+            a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    stage = resources["MetersApiStage"]["Properties"]
+    yield "the stage throttles (list tighter), logs access as JSON with the request id, has detailed metrics", \
+        lambda: (stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+                 and stage["RouteSettings"]["GET /api/v1/meters"]["ThrottlingRateLimit"] == {"Ref": "ListRateLimit"}
+                 and stage["DefaultRouteSettings"]["DetailedMetricsEnabled"] is True
+                 and "$context.requestId" in stage["AccessLogSettings"]["Format"]
+                 and "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"])
     yield "every function has an integration and an invoke permission", \
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 

@@ -204,3 +204,278 @@ async fn a_function_answers_hostile_events_and_keeps_serving() {
         }
     }
 }
+
+/// The function's stdout and stderr, each JSON line parsed: the request lines and the EMF documents.
+fn json_lines(logs: &str) -> (Vec<Value>, Vec<Value>) {
+    let parsed: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let requests = parsed
+        .iter()
+        .filter(|line| line["message"] == "request")
+        .cloned()
+        .collect();
+    let metrics = parsed
+        .iter()
+        .filter(|line| line.get("_aws").is_some())
+        .cloned()
+        .collect();
+    (requests, metrics)
+}
+
+/// The rules of CloudWatch's Embedded Metric Format specification that CloudWatch enforces when it
+/// extracts metrics: a millisecond timestamp, directives with a namespace, dimension sets of at most 30
+/// keys each naming a string member, and metrics each naming a numeric member, with a unit CloudWatch knows.
+fn assert_valid_emf(document: &Value) {
+    const UNITS: [&str; 27] = [
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    let metadata = &document["_aws"];
+    let timestamp = metadata["Timestamp"]
+        .as_u64()
+        .expect("_aws.Timestamp is an integer");
+    assert!(
+        timestamp > 1_600_000_000_000,
+        "milliseconds since the epoch: {timestamp}"
+    );
+    let directives = metadata["CloudWatchMetrics"]
+        .as_array()
+        .expect("CloudWatchMetrics");
+    assert!(!directives.is_empty());
+    for directive in directives {
+        let namespace = directive["Namespace"].as_str().expect("a Namespace");
+        assert!((1..=255).contains(&namespace.len()), "{namespace}");
+        for set in directive["Dimensions"].as_array().expect("Dimensions") {
+            let keys = set.as_array().expect("a dimension set is an array");
+            assert!(keys.len() <= 30);
+            for key in keys {
+                let key = key.as_str().expect("a dimension key is a string");
+                assert!(
+                    document[key].is_string(),
+                    "dimension {key} names a string member"
+                );
+            }
+        }
+        let metrics = directive["Metrics"].as_array().expect("Metrics");
+        assert!(!metrics.is_empty() && metrics.len() <= 100);
+        let mut names = std::collections::HashSet::new();
+        for metric in metrics {
+            let name = metric["Name"].as_str().expect("a metric Name");
+            assert!(names.insert(name), "metric {name} twice");
+            assert!(
+                document[name].is_number(),
+                "metric {name} names a number: {document}"
+            );
+            if let Some(unit) = metric.get("Unit") {
+                assert!(UNITS.contains(&unit.as_str().unwrap_or("")), "unit {unit}");
+            }
+        }
+    }
+}
+
+/// As Lambda runs it (AWS_LAMBDA_LOG_FORMAT=JSON): a failed request and a refused one each write one
+/// log line in Powertools' keys, carrying the route, status, account and failure, and one EMF document
+/// beside it; the first request is the cold start; nothing logged carries the token, secret or body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_writes_one_log_line_in_powertools_keys_and_its_metrics() {
+    let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
+    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let token = token_for(TEST_SECRET, &[account]);
+    let body = json!({"account_id": account.to_string(), "name": "private-meter-name", "serial_number": "SN-PRIVATE-42"});
+    let mut runtime = RuntimeApi::start().await;
+    let function = Function::start(binary("create-meter"), &runtime, &env);
+    let create = HttpEvent::new("POST", "/api/v1/meters")
+        .bearer(&token)
+        .json_body(&body);
+    let (failed_id, failed) = invoke(&mut runtime, &create.http_api()).await;
+    assert_eq!(failed.status, 503);
+    let (refused_id, refused) = invoke(
+        &mut runtime,
+        &create.bearer(&format!("{token}x")).http_api(),
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    let (_, logs) = function.stop();
+
+    let (requests, metrics) = json_lines(&logs);
+    assert_eq!((requests.len(), metrics.len()), (2, 2), "{logs}");
+    let (first, second) = (&requests[0], &requests[1]);
+    for key in [
+        "timestamp",
+        "level",
+        "message",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_request_id",
+        "xray_trace_id",
+        "correlation_id",
+        "route",
+        "method",
+        "status",
+        "latency_ms",
+        "error_code",
+        "consumed_rcu",
+        "consumed_wcu",
+    ] {
+        assert!(
+            first.get(key).is_some() && second.get(key).is_some(),
+            "{key} in {first} and {second}"
+        );
+    }
+    assert_eq!(
+        (
+            &first["level"],
+            &first["status"],
+            &first["error_code"],
+            &first["cold_start"]
+        ),
+        (
+            &json!("ERROR"),
+            &json!(503),
+            &json!("store_unavailable"),
+            &json!(true)
+        )
+    );
+    assert_eq!(first["function_request_id"], failed_id.as_str());
+    assert_eq!(first["account_id"], account.to_string());
+    assert_eq!(
+        (&first["method"], &first["route"]),
+        (&json!("POST"), &json!("/api/v1/meters"))
+    );
+    assert_eq!(first["service"], "meters-api");
+    assert!(
+        first["xray_trace_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("1-"))
+    );
+    assert!(
+        first["timestamp"]
+            .as_str()
+            .is_some_and(|at| at.ends_with('Z'))
+    );
+    assert!(
+        first["error"]
+            .as_str()
+            .is_some_and(|detail| !detail.is_empty())
+    );
+    assert_eq!(
+        (
+            &second["level"],
+            &second["status"],
+            &second["error_code"],
+            &second["cold_start"]
+        ),
+        (
+            &json!("INFO"),
+            &json!(401),
+            &json!("unauthenticated"),
+            &json!(false)
+        )
+    );
+    assert_eq!(second["function_request_id"], refused_id.as_str());
+    for document in &metrics {
+        assert_valid_emf(document);
+    }
+    assert_eq!(
+        (&metrics[0]["route"], &metrics[0]["status_class"]),
+        (&json!("POST /api/v1/meters"), &json!("5xx"))
+    );
+    assert_eq!(
+        (
+            &metrics[0]["Requests"],
+            &metrics[0]["ColdStart"],
+            &metrics[0]["StoreUnavailable"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert_eq!(
+        (&metrics[1]["ColdStart"], &metrics[1]["StoreUnavailable"]),
+        (&json!(0), &json!(0))
+    );
+    assert!(
+        metrics
+            .iter()
+            .all(|document| document.get("level").is_none())
+    );
+    for private in [
+        TEST_SECRET,
+        token.as_str(),
+        "private-meter-name",
+        "SN-PRIVATE-42",
+    ] {
+        assert!(
+            !logs.contains(private),
+            "the logs carry `{private}`: {logs}"
+        );
+    }
+}
+
+/// A served request reports the DynamoDB capacity it consumed; at WARN only failures are logged, while
+/// metrics are still written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_honoured() {
+    let (config, _) = dynamodb::fresh_table("meters-logs").await;
+    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let token = token_for(TEST_SECRET, &[account]);
+    let create = HttpEvent::new("POST", "/api/v1/meters")
+        .bearer(&token)
+        .json_body(
+            &json!({"account_id": account.to_string(), "name": "logged", "serial_number": "SN-1"}),
+        );
+    let mut runtime = RuntimeApi::start().await;
+    let function = Function::start(binary("create-meter"), &runtime, &env);
+    assert_eq!(invoke(&mut runtime, &create.http_api()).await.1.status, 201);
+    let (_, logs) = function.stop();
+    let (requests, metrics) = json_lines(&logs);
+    assert_eq!(requests.len(), 1, "{logs}");
+    assert_eq!(requests[0]["status"], 201);
+    assert!(
+        requests[0]["consumed_wcu"]
+            .as_f64()
+            .is_some_and(|units| units > 0.0),
+        "{logs}"
+    );
+    assert_eq!(metrics[0]["status_class"], "2xx");
+
+    let mut quiet = env.clone();
+    quiet.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+    let mut runtime = RuntimeApi::start().await;
+    let function = Function::start(binary("list-meters"), &runtime, &quiet);
+    let list = HttpEvent::new("GET", "/api/v1/meters")
+        .bearer(&token)
+        .query(&format!("account_id={account}"));
+    assert_eq!(invoke(&mut runtime, &list.http_api()).await.1.status, 200);
+    let (_, logs) = function.stop();
+    let (requests, metrics) = json_lines(&logs);
+    assert_eq!((requests.len(), metrics.len()), (0, 1), "{logs}");
+}

@@ -87,18 +87,25 @@ async fn dispatch(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // A request that reaches a handler is logged there, once; one refused before any handler, here, in the
+    // same keys.
     let response = match into_lambda_request(request, &request_id, timeouts.body_read).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
-        Err(error) => meters::handlers::finish(error.into_response(&request_id), &request_id),
+        Err(error) => {
+            let code = error.code();
+            let response = meters::handlers::finish(error.into_response(&request_id), &request_id);
+            tracing::info!(
+                function_request_id = %request_id,
+                route = %path,
+                method = %method,
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                error_code = code,
+                "request"
+            );
+            response
+        }
     };
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-        request_id = %request_id,
-        "request"
-    );
     let (parts, body) = response.into_parts();
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
 }

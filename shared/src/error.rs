@@ -124,18 +124,48 @@ impl ApiError {
         }
     }
 
-    /// The response the caller sees. Internals go to the log under `request_id`, and only the id is shown.
+    /// A stable name of the failure, for logs and dashboards.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_request",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
+            ApiError::Unavailable(_) => "store_unavailable",
+            ApiError::KeysUnavailable { .. } => "keys_unavailable",
+            ApiError::DeadlineExceeded { .. } => "deadline_exceeded",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// What went wrong inside, for the log: the source of a 500 or 503, never shown to the caller.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::Unavailable(source) | ApiError::Internal(source) => {
+                Some(format!("{source}: {source:?}"))
+            }
+            ApiError::KeysUnavailable { source, .. } => Some(source.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The response the caller sees: for a 500 or 503, only the request id the log line carries.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
         let summary = status.canonical_reason().unwrap_or("Error");
         let mut response = match &self {
-            ApiError::Unavailable(source) | ApiError::Internal(source) => {
-                tracing::error!(request_id, status = status.as_u16(), error = %source, detail = ?source, "request failed");
-                let shown = format!("{self}; request id {request_id}");
-                envelope::failure(status, &shown, summary)
-            }
-            ApiError::DeadlineExceeded { .. } => {
-                tracing::error!(request_id, status = status.as_u16(), error = %self, "request failed");
+            // The internals go to the request's log line (`detail`); the caller sees the request id.
+            ApiError::Unavailable(_)
+            | ApiError::Internal(_)
+            | ApiError::DeadlineExceeded { .. } => {
                 let shown = format!("{self}; request id {request_id}");
                 envelope::failure(status, &shown, summary)
             }

@@ -137,6 +137,18 @@ async fn next(State(shared): State<Shared>) -> (HeaderMap, String) {
                 "lambda-runtime-deadline-ms",
                 HeaderValue::from(deadline.as_millis() as u64),
             );
+            // As X-Ray hands it over with Tracing: Active; the root is derived from the request id.
+            let hex = request_id.replace('-', "");
+            let trace = format!(
+                "Root=1-{}-{};Parent={};Sampled=1",
+                &hex[..8],
+                &hex[8..32],
+                &hex[16..32]
+            );
+            headers.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_str(&trace).expect("a trace header"),
+            );
             headers.insert(
                 "lambda-runtime-invoked-function-arn",
                 HeaderValue::from_static(

@@ -55,7 +55,7 @@ fn spawn(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Ch
     Command::new(binary)
         .env_clear()
         .envs(runtime.lambda_environment())
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
         .envs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -108,8 +108,10 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// The tenant boundary: a token for account A never reads or writes account B.
+    /// The tenant boundary: a token for account A never reads or writes account B. Every handler passes
+    /// here with the account its request names, which the request's log line then carries.
     pub fn authorize(&self, account: &AccountId) -> Result<(), ApiError> {
+        crate::telemetry::note_account(account);
         if self.accounts.contains(account) {
             Ok(())
         } else {

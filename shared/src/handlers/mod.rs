@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::request::request_id;
 use crate::store::MeterStore;
+use crate::telemetry;
 
 /// What every handler needs, built once per process (at cold start in Lambda) and shared by requests.
 #[derive(Debug, Clone)]
@@ -62,6 +63,22 @@ impl App {
     }
 }
 
+/// Which invocation this is: its request id (Lambda's, in Lambda), its trace, and API Gateway's request id.
+fn invocation(request: &Request, request_id: &str) -> telemetry::Invocation {
+    use lambda_http::request::RequestContext;
+    let context = request.lambda_context_ref();
+    let correlation_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    telemetry::Invocation::new(
+        Some(request_id.to_owned()),
+        context.and_then(|context| context.xray_trace_id.as_deref()),
+        correlation_id,
+    )
+}
+
 /// A Lambda context without a deadline (tests, the local server) reads as 1970.
 fn context_deadline_is_set(left: Duration) -> bool {
     left > Duration::ZERO
@@ -100,10 +117,10 @@ impl Endpoint {
         let started = std::time::Instant::now();
         let request_id = request_id(&request);
         let budget = app.budget(&request);
-        let (result, spent) = crate::telemetry::metered(async {
+        let (result, facts) = telemetry::within_request(invocation(&request, &request_id), async {
             match crate::request::rejected_event(&request) {
                 Some(rejected) => Err(rejected.into()),
-                None => tokio::time::timeout(budget, self.route(app, &request))
+                None => tokio::time::timeout(budget, self.serve(app, &request))
                     .await
                     .unwrap_or(Err(ApiError::DeadlineExceeded {
                         deadline_ms: budget.as_millis() as u64,
@@ -111,34 +128,39 @@ impl Endpoint {
             }
         })
         .await;
-        let response = finish(
-            result.unwrap_or_else(|error: ApiError| error.into_response(&request_id)),
-            &request_id,
-        );
-        tracing::info!(
-            request_id,
-            route = self.route_name(),
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1e3,
-            consumed_rcu = spent.read,
-            consumed_wcu = spent.write,
-            "request"
+        let (response, error_code, error_detail) = match result {
+            Ok(response) => (response, None, None),
+            Err(error) => {
+                let (code, detail) = (error.code(), error.detail());
+                (error.into_response(&request_id), Some(code), detail)
+            }
+        };
+        let response = finish(response, &request_id);
+        telemetry::record(
+            &telemetry::Served {
+                route: self.route(),
+                method: request.method().as_str(),
+                status: response.status().as_u16(),
+                latency_ms: started.elapsed().as_secs_f64() * 1e3,
+                error_code,
+                error_detail,
+            },
+            &facts,
         );
         response
     }
 
-    /// The route as API Gateway names it.
-    pub fn route_name(self) -> &'static str {
+    /// The route's path, as API Gateway names it.
+    pub fn route(self) -> &'static str {
         match self {
-            Endpoint::ListMeters => "GET /api/v1/meters",
-            Endpoint::CreateMeter => "POST /api/v1/meters",
-            Endpoint::GetMeter => "GET /api/v1/meters/{id}",
-            Endpoint::UpdateMeter => "PUT /api/v1/meters/{id}",
-            Endpoint::DeleteMeter => "DELETE /api/v1/meters/{id}",
+            Endpoint::ListMeters | Endpoint::CreateMeter => "/api/v1/meters",
+            Endpoint::GetMeter | Endpoint::UpdateMeter | Endpoint::DeleteMeter => {
+                "/api/v1/meters/{id}"
+            }
         }
     }
 
-    async fn route(self, app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    async fn serve(self, app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
         match self {
             Endpoint::ListMeters => list_meters::list_meters(app, request).await,
             Endpoint::CreateMeter => create_meter::create_meter(app, request).await,

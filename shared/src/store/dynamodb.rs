@@ -706,11 +706,21 @@ impl DynamoDbStore {
                 let item = reasons.first().and_then(|reason| reason.item()).cloned();
                 return Err(Refused::Condition(item));
             }
-            let conflict = reasons
-                .iter()
-                .any(|reason| reason.code() == Some("TransactionConflict"));
-            if !conflict || attempt == TRANSACTION_ATTEMPTS {
+            let any = |codes: &[&str]| {
+                reasons
+                    .iter()
+                    .any(|reason| reason.code().is_some_and(|code| codes.contains(&code)))
+            };
+            if any(&["ThrottlingError", "ProvisionedThroughputExceeded"]) {
+                crate::telemetry::note_store_throttled();
+                return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
+            }
+            if !any(&["TransactionConflict"]) {
                 return Err(Refused::Store(sdk_error(error)));
+            }
+            if attempt == TRANSACTION_ATTEMPTS {
+                crate::telemetry::note_store_unavailable();
+                return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
             }
             // Another write of the same account holds its head: back off a little, with jitter.
             let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
@@ -1079,6 +1089,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    const THROTTLING_CODES: [&str; 3] = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+    ];
     const TRANSIENT_CODES: [&str; 7] = [
         "ThrottlingException",
         "ProvisionedThroughputExceededException",
@@ -1096,6 +1111,13 @@ where
             .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
         _ => false,
     };
+    let throttled = matches!(&error, SdkError::ServiceError(service)
+        if service.err().code().is_some_and(|code| THROTTLING_CODES.contains(&code)));
+    if throttled {
+        crate::telemetry::note_store_throttled();
+    } else if transient {
+        crate::telemetry::note_store_unavailable();
+    }
     let error: BoxError = Box::new(error);
     if transient {
         StoreError::Unavailable(error)
