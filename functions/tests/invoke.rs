@@ -28,8 +28,17 @@ async fn invoke_once(
     env: &[(String, String)],
     event: HttpEvent,
 ) -> GatewayResponse {
+    invoke_binary(binary(function), env, event).await
+}
+
+async fn invoke_binary(
+    binary: &Path,
+    env: &[(String, String)],
+    event: HttpEvent,
+) -> GatewayResponse {
+    let function = binary.display().to_string();
     let mut runtime = RuntimeApi::start().await;
-    let _function = Function::start(binary(function), &runtime, env);
+    let _function = Function::start(binary, &runtime, env);
     let (request_id, response) = invoke(&mut runtime, &event.http_api()).await;
     assert_eq!(
         response.headers["x-request-id"],
@@ -42,6 +51,49 @@ async fn invoke_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
 async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local() {
+    serve_each_route(&|function| binary(function).to_path_buf()).await;
+}
+
+/// What `sam build` put in .aws-sam/build, run as Lambda would run it: `scripts/sam-build-check` sets
+/// METERS_ARTEFACTS to that folder and, for arm64 artefacts on another machine, METERS_ARTEFACT_RUNNER to
+/// the emulator (`qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs sam build and DynamoDB Local: run by scripts/sam-build-check"]
+async fn the_built_artefacts_serve_each_route_against_dynamodb_local() {
+    let artefacts = std::path::PathBuf::from(
+        std::env::var("METERS_ARTEFACTS").expect("METERS_ARTEFACTS names the sam build folder"),
+    );
+    let runner = std::env::var("METERS_ARTEFACT_RUNNER").unwrap_or_default();
+    let wrappers = std::env::temp_dir().join(format!("meters-artefacts-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&wrappers).unwrap();
+    let resolve = |function: &str| {
+        let folder = match function {
+            "list-meters" => "ListMetersFunction",
+            "create-meter" => "CreateMeterFunction",
+            "get-meter" => "GetMeterFunction",
+            "update-meter" => "UpdateMeterFunction",
+            "delete-meter" => "DeleteMeterFunction",
+            other => panic!("no function {other}"),
+        };
+        let bootstrap = artefacts.join(folder).join("bootstrap");
+        assert!(bootstrap.is_file(), "{} is missing", bootstrap.display());
+        // Function::start runs a program by path: a script that runs the bootstrap under the runner.
+        let wrapper = wrappers.join(function);
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec {runner} {} \"$@\"\n", bootstrap.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        wrapper
+    };
+    serve_each_route(&resolve).await;
+    let _ = std::fs::remove_dir_all(wrappers);
+}
+
+/// Create, read, update, list, delete and read again, each through its own function binary.
+async fn serve_each_route(binary_of: &dyn Fn(&str) -> std::path::PathBuf) {
     let (config, _) = dynamodb::fresh_table("meters-functions").await;
     let env = dynamodb::function_environment(&config, TEST_SECRET);
     let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
@@ -50,8 +102,8 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
     let request = |method: &str, path: &str| HttpEvent::new(method, path).bearer(&token);
 
     let create = json!({"account_id": account.to_string(), "name": "Main incomer", "serial_number": "EM-1", "tariff_id": 12});
-    let created = invoke_once(
-        "create-meter",
+    let created = invoke_binary(
+        &binary_of("create-meter"),
         &env,
         request("POST", "/api/v1/meters").json_body(&create),
     )
@@ -61,15 +113,20 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
     assert_eq!(created.headers["location"], format!("/api/v1/meters/{id}"));
     let path = format!("/api/v1/meters/{id}");
 
-    let read = invoke_once("get-meter", &env, request("GET", &path).query(&query)).await;
+    let read = invoke_binary(
+        &binary_of("get-meter"),
+        &env,
+        request("GET", &path).query(&query),
+    )
+    .await;
     assert_eq!(
         (read.status, &read.body["data"]),
         (200, &created.body["data"])
     );
 
     let update = json!({"account_id": account.to_string(), "location": "Roof", "tariff_id": null});
-    let updated = invoke_once(
-        "update-meter",
+    let updated = invoke_binary(
+        &binary_of("update-meter"),
         &env,
         request("PUT", &path).json_body(&update),
     )
@@ -83,8 +140,8 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
         (Some("Roof"), &Value::Null)
     );
 
-    let listed = invoke_once(
-        "list-meters",
+    let listed = invoke_binary(
+        &binary_of("list-meters"),
         &env,
         request("GET", "/api/v1/meters").query(&query),
     )
@@ -95,9 +152,19 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
     );
     assert_eq!(listed.body["data"][0], updated.body["data"]);
 
-    let deleted = invoke_once("delete-meter", &env, request("DELETE", &path).query(&query)).await;
+    let deleted = invoke_binary(
+        &binary_of("delete-meter"),
+        &env,
+        request("DELETE", &path).query(&query),
+    )
+    .await;
     assert_eq!((deleted.status, deleted.body), (204, Value::Null));
-    let gone = invoke_once("get-meter", &env, request("GET", &path).query(&query)).await;
+    let gone = invoke_binary(
+        &binary_of("get-meter"),
+        &env,
+        request("GET", &path).query(&query),
+    )
+    .await;
     assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
@@ -478,4 +545,42 @@ async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_hon
     let (_, logs) = function.stop();
     let (requests, metrics) = json_lines(&logs);
     assert_eq!((requests.len(), metrics.len()), (0, 1), "{logs}");
+}
+
+/// DynamoDB behind TLS with a certificate authority of its own: trusted once `DYNAMODB_CA_BUNDLE` names it
+/// (beside the compiled-in Amazon roots), refused (503, nothing written) while it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_dynamodb_endpoint_with_another_ca_is_trusted_only_through_dynamodb_ca_bundle() {
+    let (config, _) = dynamodb::fresh_table("meters-tls").await;
+    let proxy =
+        meters_testkit::tls_proxy::TlsProxy::start(config.endpoint.as_deref().unwrap()).await;
+    let behind_tls = meters::config::DynamoDbConfig {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..config
+    };
+    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let token = token_for(TEST_SECRET, &[account]);
+    let create = HttpEvent::new("POST", "/api/v1/meters")
+        .bearer(&token)
+        .json_body(&json!({"account_id": account.to_string(), "name": "over TLS", "serial_number": "TLS-1"}));
+    let untrusted = dynamodb::function_environment(&behind_tls, TEST_SECRET);
+    assert_eq!(
+        invoke_once("create-meter", &untrusted, create.clone())
+            .await
+            .status,
+        503
+    );
+    let mut trusted = untrusted.clone();
+    trusted.push((
+        "DYNAMODB_CA_BUNDLE".into(),
+        proxy.ca_file().display().to_string(),
+    ));
+    let created = invoke_once("create-meter", &trusted, create).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let list = HttpEvent::new("GET", "/api/v1/meters")
+        .bearer(&token)
+        .query(&format!("account_id={account}"));
+    let listed = invoke_once("list-meters", &trusted, list).await;
+    assert_eq!(listed.body["count"], 1, "{}", listed.body);
 }

@@ -171,6 +171,7 @@ async fn run_server(options: &Options) -> Result<(), String> {
             Storage::DynamoDb(DynamoDbConfig {
                 table_name,
                 endpoint: Some(endpoint),
+                extra_roots: meters::config::extra_roots_from_env().map_err(|e| e.to_string())?,
             })
         }
         None if options.memory => Storage::Memory,

@@ -198,6 +198,9 @@ pub struct DynamoDbConfig {
     pub table_name: String,
     /// Set for DynamoDB Local; unset means AWS itself.
     pub endpoint: Option<String>,
+    /// Certificates (PEM) to trust besides Amazon Trust Services' roots, from the file `DYNAMODB_CA_BUNDLE`
+    /// names: for an endpoint behind a proxy, or DynamoDB Local behind TLS.
+    pub extra_roots: Option<Vec<u8>>,
 }
 
 impl DynamoDbConfig {
@@ -215,8 +218,30 @@ impl DynamoDbConfig {
             endpoint: std::env::var("DYNAMODB_ENDPOINT")
                 .ok()
                 .filter(|url| !url.is_empty()),
+            extra_roots: extra_roots_from_env()?,
         })
     }
+}
+
+/// The certificates of `DYNAMODB_CA_BUNDLE`, read once at start-up: a file that cannot be read or holds no
+/// certificate stops the function with one line naming the variable.
+pub fn extra_roots_from_env() -> Result<Option<Vec<u8>>, ConfigError> {
+    extra_roots(std::env::var("DYNAMODB_CA_BUNDLE").ok())
+}
+
+fn extra_roots(path: Option<String>) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(path) = path.filter(|path| !path.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        variable: "DYNAMODB_CA_BUNDLE",
+        reason,
+    };
+    let pem = std::fs::read(&path).map_err(|error| invalid(format!("{path}: {error}")))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(invalid(format!("{path} holds no PEM certificate")));
+    }
+    Ok(Some(pem))
 }
 
 /// `REQUEST_DEADLINE_MS`: how long one request may take in all (default 8,000). In Lambda the invocation's
@@ -331,6 +356,26 @@ mod tests {
             config(&[("AUTH_MODE", "cognito")]).unwrap_err().to_string(),
             "AUTH_MODE is invalid: `cognito` is not one of function, gateway"
         );
+    }
+
+    #[test]
+    fn a_ca_bundle_that_cannot_be_read_or_holds_no_certificate_is_refused_naming_the_variable() {
+        assert_eq!(extra_roots(None).unwrap(), None);
+        let missing = extra_roots(Some("/nonexistent/ca.pem".into())).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("DYNAMODB_CA_BUNDLE is invalid"),
+            "{missing}"
+        );
+        let empty = std::env::temp_dir().join(format!("not-a-ca-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&empty, "hello").unwrap();
+        let refused = extra_roots(Some(empty.display().to_string())).unwrap_err();
+        assert!(
+            refused.to_string().contains("holds no PEM certificate"),
+            "{refused}"
+        );
+        let _ = std::fs::remove_file(empty);
     }
 
     #[test]

@@ -86,7 +86,34 @@ pub async fn dynamodb_client(config: &DynamoDbConfig) -> aws_sdk_dynamodb::Clien
     if let Some(endpoint) = &config.endpoint {
         builder = builder.endpoint_url(endpoint);
     }
+    builder = builder.http_client(https_client(config.extra_roots.as_deref()));
     aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// Amazon Trust Services' roots, the only ones a DynamoDB endpoint's certificate chains to.
+const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The SDK's HTTPS client, trusting the roots compiled into the binary rather than the system's store: the
+/// default reads every certificate file under /etc/ssl/certs while the client is built, which was most of a
+/// function's init (BENCHMARKS.md, "Trust store"). `extra_roots` (`DYNAMODB_CA_BUNDLE`) adds others.
+fn https_client(
+    extra_roots: Option<&[u8]>,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let mut trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_ROOTS);
+    if let Some(pem) = extra_roots {
+        trust.add_pem_certificate(pem.to_vec());
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("a TLS context of a trust store is always valid");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this

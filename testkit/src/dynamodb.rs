@@ -15,6 +15,7 @@ pub async fn fresh_table(prefix: &str) -> (DynamoDbConfig, DynamoDbStore) {
     let config = DynamoDbConfig {
         table_name: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
         endpoint: Some(endpoint()),
+        extra_roots: None,
     };
     let store = DynamoDbStore::new(
         meters::lambda::dynamodb_client(&config).await,
@@ -36,6 +37,7 @@ pub fn unreachable() -> DynamoDbConfig {
     DynamoDbConfig {
         table_name: "meters-unreachable".into(),
         endpoint: Some(format!("http://127.0.0.1:{closed_port}")),
+        extra_roots: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod function;
 pub mod jwks;
 pub mod runtime_api;
+pub mod tls_proxy;
 pub mod tokens;
 
 pub use events::HttpEvent;

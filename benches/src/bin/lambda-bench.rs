@@ -1,8 +1,17 @@
 //! Cold start, warm latency and peak memory of each function binary, driven through a local Lambda Runtime
 //! API against DynamoDB Local, beside a hello-world floor and a bare SDK call of the same operation.
 //!
-//! Usage: lambda-bench BIN_DIR [--runs 10] [--warm 1000] [--json FILE]   (needs DYNAMODB_ENDPOINT)
+//! Usage: lambda-bench BIN_DIR [--runs 10] [--warm 1000] [--tls] [--cpu-share PERCENT] [--json FILE]
+//! (needs DYNAMODB_ENDPOINT)
 //! Prints a Markdown table; `--json` also writes the figures for scripts/bench's report.
+//!
+//! `--tls` puts DynamoDB Local behind a TLS terminator with a certificate authority made for the run, which
+//! the functions (and the bare SDK client) trust through `DYNAMODB_CA_BUNDLE`: every cold start's first
+//! invocation pays a TLS handshake, as on AWS. `--cpu-share 7.2` runs every function process (and the floor)
+//! in a cgroup v1 CPU quota of that percentage of one core, Lambda's share at 128 MB; where the cgroup
+//! cannot be made, the run says so and goes on at full CPU. `--native-trust` is for binaries that trust the
+//! system's store (before the compiled-in roots): with `--tls` they are given the system's certificates plus
+//! the run's CA through SSL_CERT_FILE and SSL_CERT_DIR, so they load as much as by default.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +37,9 @@ struct Options {
     bin_dir: PathBuf,
     runs: usize,
     warm: usize,
+    tls: bool,
+    native_trust: bool,
+    cpu_share: Option<f64>,
     json: Option<PathBuf>,
 }
 
@@ -37,6 +49,9 @@ fn options() -> Options {
         bin_dir: PathBuf::from("target/release"),
         runs: 10,
         warm: 1000,
+        tls: false,
+        native_trust: false,
+        cpu_share: None,
         json: None,
     };
     while let Some(arg) = args.next() {
@@ -44,14 +59,71 @@ fn options() -> Options {
             "--runs" => options.runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
             "--warm" => options.warm = args.next().and_then(|n| n.parse().ok()).expect("--warm N"),
             "--json" => options.json = args.next().map(PathBuf::from),
+            "--tls" => options.tls = true,
+            "--native-trust" => options.native_trust = true,
+            "--cpu-share" => {
+                options.cpu_share = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--cpu-share PERCENT"),
+                )
+            }
             dir => options.bin_dir = PathBuf::from(dir),
         }
     }
     options
 }
 
-/// The environment Lambda gives a function, plus the function's own configuration.
+/// The cgroup v1 CPU controller's group every function process joins, when `--cpu-share` made one.
+static CPU_GROUP: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// A cgroup v1 CPU group with a quota of `percent` of one core; `None` (said on stderr) where the controller
+/// is missing or not writable.
+fn cpu_group(percent: f64) -> Option<PathBuf> {
+    let group = PathBuf::from(format!(
+        "/sys/fs/cgroup/cpu/meters-bench-{}",
+        std::process::id()
+    ));
+    let made = std::fs::create_dir_all(&group)
+        .and_then(|_| std::fs::write(group.join("cpu.cfs_period_us"), "100000"))
+        .and_then(|_| {
+            std::fs::write(
+                group.join("cpu.cfs_quota_us"),
+                format!("{}", (percent * 1000.0).round() as u64),
+            )
+        });
+    match made {
+        Ok(()) => Some(group),
+        Err(error) => {
+            eprintln!("lambda-bench: no cgroup CPU quota here ({error}); running at full CPU");
+            None
+        }
+    }
+}
+
+/// The system's bundle and certificate folder, with the run's CA added to the bundle.
+fn native_trust(proxy: &meters_testkit::tls_proxy::TlsProxy) -> Vec<(String, String)> {
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    bundle.extend(std::fs::read(proxy.ca_file()).expect("the CA file"));
+    let file = std::env::temp_dir().join(format!("meters-bench-bundle-{}.pem", std::process::id()));
+    std::fs::write(&file, bundle).expect("the bundle is written");
+    vec![
+        ("SSL_CERT_FILE".to_owned(), file.display().to_string()),
+        ("SSL_CERT_DIR".to_owned(), "/etc/ssl/certs".to_owned()),
+    ]
+}
+
+/// The environment Lambda gives a function, plus the function's own configuration; in the CPU group if any.
 fn spawn(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Child {
+    let child = start(binary, runtime, config);
+    if let Some(Some(group)) = CPU_GROUP.get() {
+        std::fs::write(group.join("tasks"), child.id().to_string())
+            .expect("the process joins the group");
+    }
+    child
+}
+
+fn start(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Child {
     Command::new(binary)
         .env_clear()
         .envs(runtime.lambda_environment())
@@ -177,12 +249,23 @@ fn new_meter(name: String) -> NewMeter {
 #[tokio::main]
 async fn main() {
     let options = options();
-    let endpoint =
+    let plain_endpoint =
         std::env::var("DYNAMODB_ENDPOINT").expect("DYNAMODB_ENDPOINT must point at DynamoDB Local");
+    let tls = match options.tls {
+        true => Some(meters_testkit::tls_proxy::TlsProxy::start(&plain_endpoint).await),
+        false => None,
+    };
+    let endpoint = tls
+        .as_ref()
+        .map_or(plain_endpoint.clone(), |proxy| proxy.endpoint.clone());
+    CPU_GROUP.get_or_init(|| options.cpu_share.and_then(cpu_group));
     let table = format!("meters-bench-{}", uuid::Uuid::new_v4().simple());
     let dynamodb = DynamoDbConfig {
         table_name: table.clone(),
         endpoint: Some(endpoint.clone()),
+        extra_roots: tls
+            .as_ref()
+            .map(|proxy| std::fs::read(proxy.ca_file()).expect("the CA file")),
     };
     let client: Client = meters::lambda::dynamodb_client(&dynamodb).await;
     let store = DynamoDbStore::new(client.clone(), table.clone());
@@ -224,11 +307,18 @@ async fn main() {
     let config: Vec<(String, String)> =
         meters_testkit::dynamodb::function_environment(&dynamodb, SECRET)
             .into_iter()
-            // Where the trust store lives, as the template sets it for Lambda.
+            .chain(tls.as_ref().map(|proxy| {
+                (
+                    "DYNAMODB_CA_BUNDLE".to_owned(),
+                    proxy.ca_file().display().to_string(),
+                )
+            }))
             .chain(
-                std::env::var("SSL_CERT_FILE")
-                    .ok()
-                    .map(|file| ("SSL_CERT_FILE".to_owned(), file)),
+                tls.as_ref()
+                    .filter(|_| options.native_trust)
+                    .map(native_trust)
+                    .into_iter()
+                    .flatten(),
             )
             .collect();
 
@@ -452,8 +542,13 @@ async fn main() {
             "peak_rss_mib": peak_kib as f64 / 1024.0, "cold_runs": options.runs, "warm_invocations": options.warm
         }));
     }
+    if let Some(Some(group)) = CPU_GROUP.get() {
+        let _ = std::fs::remove_dir(group);
+    }
     if let Some(path) = options.json {
-        let document = json!({"floor_init_ms": ms(floor_init), "functions": report});
+        let cpu_share = CPU_GROUP.get().cloned().flatten().and(options.cpu_share);
+        let document = json!({"floor_init_ms": ms(floor_init), "functions": report,
+            "tls": options.tls, "cpu_share_percent": cpu_share});
         std::fs::write(path, serde_json::to_string_pretty(&document).expect("json"))
             .expect("the report is written");
     }

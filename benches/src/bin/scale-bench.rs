@@ -432,6 +432,7 @@ async fn main() {
         let dynamodb = DynamoDbConfig {
             table_name: table.clone(),
             endpoint: Some(endpoint.clone()),
+            extra_roots: None,
         };
         let client = meters::lambda::dynamodb_client(&dynamodb).await;
         let store = DynamoDbStore::new(client.clone(), table.clone());

@@ -1,15 +1,19 @@
-//! Imports meters that already have ids into the DynamoDB table (a migration), then raises the id counter
-//! past them and recounts their accounts: `scripts/import FILE` (README, "Runbooks").
+//! Imports meters that already have ids into the DynamoDB table (a migration, or a recovery), then raises
+//! the id counter past them and recounts their accounts: `scripts/import` (README, "Runbooks").
 //!
-//! Usage: meters-import FILE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
+//! Usage: meters-import FILE | --from-table SOURCE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
 //! FILE holds one meter per line, as the API returns it (`data` of a get); `-` reads standard input.
-//! Exits 1 if any id was already taken by another meter (those are left as they were).
+//! SOURCE is another table of this layout, such as a point-in-time restore of TABLE_NAME: its meters are
+//! imported. Exits 1 if any id was already taken by another meter (those are left as they were).
 
 use std::io::BufRead;
 
 use meters::config::DynamoDbConfig;
 use meters::meter::Meter;
 use meters::store::DynamoDbStore;
+
+const USAGE: &str =
+    "usage: meters-import FILE (one meter per line; - for standard input) | --from-table SOURCE";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,30 +27,18 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .ok_or("usage: meters-import FILE (one meter per line; - for standard input)")?;
-    let reader: Box<dyn BufRead> = if path == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(&path)?))
-    };
-    let mut meters = Vec::new();
-    for (number, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let meter: Meter =
-            serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))?;
-        meters.push(meter);
-    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let config = DynamoDbConfig::from_env()?;
     let store = DynamoDbStore::new(
         meters::lambda::dynamodb_client(&config).await,
         config.table_name.clone(),
     );
     store.create_table_if_missing().await?;
+    let meters = match args.as_slice() {
+        [flag, source] if flag == "--from-table" => store.meters_of_table(source).await?,
+        [path] if !path.starts_with("--") => read_meters(path)?,
+        _ => return Err(USAGE.into()),
+    };
     let report = store.import(meters).await?;
     println!(
         "meters-import: {} imported, {} already present, {} conflicting; id counter at {}; {} accounts recounted",
@@ -60,4 +52,24 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         println!("meters-import: id {id} is taken by another meter; left as it was");
     }
     Ok(report.conflicts.is_empty())
+}
+
+/// One meter per line, as the API returns it.
+fn read_meters(path: &str) -> Result<Vec<Meter>, Box<dyn std::error::Error>> {
+    let reader: Box<dyn BufRead> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(path)?))
+    };
+    let mut meters = Vec::new();
+    for (number, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let meter: Meter =
+            serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))?;
+        meters.push(meter);
+    }
+    Ok(meters)
 }

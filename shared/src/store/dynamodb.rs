@@ -1206,6 +1206,34 @@ impl DynamoDbStore {
         Ok(report)
     }
 
+    /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say):
+    /// its accounts' meters, not its heads, counter or idempotency records.
+    pub async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
+        let mut meters = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(source)
+                .filter_expression("id > :head AND NOT begins_with(account_id, :hash)")
+                .expression_attribute_values(":head", number(HEAD_ID))
+                .expression_attribute_values(":hash", AttributeValue::S("#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items.unwrap_or_default() {
+                meters.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(meters);
+            }
+        }
+    }
+
     /// Sets the id counter to `floor` unless it is already there or past it; returns the counter.
     async fn raise_counter(&self, floor: i64) -> Result<i64, StoreError> {
         let raised = self

@@ -18,6 +18,7 @@ async fn frozen_dynamodb() -> (std::net::TcpListener, DynamoDbStore) {
     let config = DynamoDbConfig {
         table_name: "meters-frozen".into(),
         endpoint: Some(format!("http://{}", frozen.local_addr().unwrap())),
+        extra_roots: None,
     };
     let store = DynamoDbStore::new(
         meters::lambda::dynamodb_client(&config).await,

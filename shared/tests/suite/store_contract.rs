@@ -1147,3 +1147,39 @@ async fn an_import_keeps_ids_raises_the_counter_past_them_and_counts_the_account
         "imported c"
     );
 }
+
+/// The restore runbook: a point-in-time restore lands in a new table; importing from it brings back what
+/// was lost since (a deleted meter) and leaves what is still there, and the account's count is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn importing_from_a_restored_table_brings_back_a_deleted_meter_and_nothing_else() {
+    let (_, live) = meters_testkit::dynamodb::fresh_table("meters-live").await;
+    let (_, restored) = meters_testkit::dynamodb::fresh_table("meters-restored").await;
+    let account = account();
+    let mut kept = Vec::new();
+    for name in ["first", "second", "third"] {
+        kept.push(live.create(&account, new_meter(name)).await.unwrap());
+    }
+    // The restore: the table as it was, before the accident.
+    assert_eq!(restored.import(kept.clone()).await.unwrap().imported, 3);
+    live.delete(&account, kept[1].id, IfMatch::Any)
+        .await
+        .unwrap();
+    let brought_back = live
+        .import(live.meters_of_table(restored.table()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            brought_back.imported,
+            brought_back.already_present,
+            brought_back.conflicts.len()
+        ),
+        (1, 2, 0)
+    );
+    let listed = every_meter(&live, &account).await;
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        kept.iter().map(|m| m.id).collect::<Vec<_>>()
+    );
+}
