@@ -58,11 +58,15 @@ impl TlsProxy {
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                // Without NODELAY a response of several TLS records waits on the peer's delayed ACK
+                // (40 ms), which no real endpoint adds.
+                let _ = client.set_nodelay(true);
                 tokio::spawn(async move {
                     let Ok(mut client) = acceptor.accept(client).await else {
                         return;
                     };
                     if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = server.set_nodelay(true);
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
