@@ -70,6 +70,22 @@ for f in lambda_figures["functions"]:
     print(f"| {f['function']} | {f['init_ms']:.2f} | {f['init_ratio']:.2f} | {f['first_invocation_ms']:.2f} | {f['warm_p50_ms']:.3f} | "
           f"{f['warm_p99_ms']:.3f} | {f['bare_sdk_p50_ms']:.3f} | {f['warm_to_bare']:.2f} | {f['peak_rss_mib']:.1f} |")
 
+# The same over TLS (a CA made for the run, trusted through DYNAMODB_CA_BUNDLE), at full CPU and at Lambda's
+# 128 MB CPU share, each beside the floor of its own run.
+for name, title in (("lambda-tls.json", "over TLS, full CPU"), ("lambda-tls-128.json", "over TLS, 7.2 % of one core (128 MB)")):
+    path = out / name
+    if not path.exists():
+        continue
+    figures = json.loads(path.read_text())
+    share = figures.get("cpu_share_percent")
+    note = "" if share or "128" not in name else " (no cgroup CPU quota could be made: full CPU)"
+    print(f"\n**{title}**{note}: floor init {figures['floor_init_ms']:.2f} ms in this run.\n")
+    print("| function | init (ms) | init / floor | first invocation (ms) | warm p50 (ms) | warm p99 (ms) | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+    for f in figures["functions"]:
+        print(f"| {f['function']} | {f['init_ms']:.2f} | {f['init_ratio']:.2f} | {f['first_invocation_ms']:.2f} | "
+              f"{f['warm_p50_ms']:.3f} | {f['warm_p99_ms']:.3f} | {f['peak_rss_mib']:.1f} |")
+
 print("\n## Sizes\n")
 print("Stripped release binaries (x86_64 here; `scripts/sam-build-check` builds the deployable ones with cargo-lambda)")
 print("and the deflated zip Lambda would receive.\n")
