@@ -206,37 +206,9 @@ async fn a_function_never_logs_its_secret_when_refusing_to_start() {
     assert!(!logs.contains("short-secret-value"), "{logs}");
 }
 
-/// A served request that fails inside (DynamoDB unreachable, so the error and its detail are logged)
-/// and one refused at the door: the logs name the requests, never the secret, the token or the body.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_never_logs_its_secret_a_token_or_a_body_while_serving() {
-    let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
-    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
-    let token = token_for(TEST_SECRET, &[account]);
-    let body = json!({"account_id": account.to_string(), "name": "private-meter-name", "serial_number": "SN-PRIVATE-42"});
-
-    let mut runtime = RuntimeApi::start().await;
-    let function = Function::start(binary("create-meter"), &runtime, &env);
-    let create = HttpEvent::new("POST", "/api/v1/meters")
-        .bearer(&token)
-        .json_body(&body);
-    let (failed_id, failed) = invoke(&mut runtime, &create.http_api()).await;
-    assert_eq!(failed.status, 503, "{}", failed.body);
-    let forged = create.bearer(&format!("{token}x"));
-    let (_, refused) = invoke(&mut runtime, &forged.http_api()).await;
-    assert_eq!(refused.status, 401, "{}", refused.body);
-
-    let (_, logs) = function.stop();
-    assert!(
-        logs.contains(&failed_id),
-        "the failure is logged under its request id: {logs}"
-    );
-    for private in [
-        TEST_SECRET,
-        token.as_str(),
-        "private-meter-name",
-        "SN-PRIVATE-42",
-    ] {
+/// The secret, the token and the private values of a test's request body appear in no log line.
+fn assert_nothing_private_in(logs: &str, token: &str) {
+    for private in [TEST_SECRET, token, "private-meter-name", "SN-PRIVATE-42"] {
         assert!(
             !logs.contains(private),
             "the logs carry `{private}`: {logs}"
@@ -492,17 +464,7 @@ async fn every_request_writes_one_log_line_in_powertools_keys_and_its_metrics() 
             .iter()
             .all(|document| document.get("level").is_none())
     );
-    for private in [
-        TEST_SECRET,
-        token.as_str(),
-        "private-meter-name",
-        "SN-PRIVATE-42",
-    ] {
-        assert!(
-            !logs.contains(private),
-            "the logs carry `{private}`: {logs}"
-        );
-    }
+    assert_nothing_private_in(&logs, &token);
 }
 
 /// A served request reports the DynamoDB capacity it consumed; at WARN only failures are logged, while

@@ -514,8 +514,7 @@ impl DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("account_id", AttributeValue::S(COUNTER_PARTITION.into()))
-            .key("id", number(0))
+            .set_key(Some(counter_key()))
             .update_expression("ADD #last :count")
             .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
             .expression_attribute_values(":count", number(count))
@@ -1053,6 +1052,16 @@ fn name_sort(meter: &Meter) -> AttributeValue {
     AttributeValue::S(meter.name.as_str().to_lowercase())
 }
 
+fn counter_key() -> Item {
+    HashMap::from([
+        (
+            "account_id".into(),
+            AttributeValue::S(COUNTER_PARTITION.into()),
+        ),
+        ("id".into(), number(0)),
+    ])
+}
+
 fn head_key(account: &AccountId) -> Item {
     HashMap::from([
         ("account_id".into(), AttributeValue::S(account.to_string())),
@@ -1240,8 +1249,7 @@ impl DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("account_id", AttributeValue::S(COUNTER_PARTITION.into()))
-            .key("id", number(0))
+            .set_key(Some(counter_key()))
             .update_expression("SET #last = :floor")
             .condition_expression("attribute_not_exists(#last) OR #last < :floor")
             .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
