@@ -817,16 +817,21 @@ impl DynamoDbStore {
             return Ok(Listing::default());
         };
         let span = (last - first) / segments as i64 + 1;
-        let ranges = (0..segments as i64).map(|n| {
-            let from = first + n * span;
-            (
-                from,
-                if n + 1 == segments as i64 {
-                    i64::MAX
-                } else {
-                    from + span - 1
-                },
-            )
+        // The first and last segments are open-ended: a meter written while this read runs may fall outside
+        // the range seen at its start (ids come in blocks, so not in creation order).
+        let last_segment = segments as i64 - 1;
+        let ranges = (0..=last_segment).map(|n| {
+            let from = if n == 0 {
+                HEAD_ID + 1
+            } else {
+                first + n * span
+            };
+            let to = if n == last_segment {
+                i64::MAX
+            } else {
+                first + (n + 1) * span - 1
+            };
+            (from, to)
         });
         let parts: Vec<Vec<Meter>> = futures::stream::iter(ranges)
             .map(|(from, to)| self.read_ids(account, from, to))
