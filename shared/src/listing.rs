@@ -34,11 +34,11 @@ impl Listing {
     }
 
     fn from_sorted(meters: Vec<Arc<Meter>>) -> Self {
-        let bytes = meters
-            .iter()
-            .map(|meter| estimated_bytes(meter))
-            .sum::<usize>()
-            + meters.len() * (ORDER_ENTRY_BYTES * Meter::SORTABLE.len() * 2);
+        let bytes = meters.iter().map(|meter| estimated_bytes(meter)).sum();
+        Self::holding(meters, bytes)
+    }
+
+    fn holding(meters: Vec<Arc<Meter>>, bytes: usize) -> Self {
         Self {
             meters,
             orders: Mutex::default(),
@@ -62,20 +62,25 @@ impl Listing {
     /// This listing with `meter` added or replaced (the embedded store keeps its listings current this way).
     pub fn with_meter(&self, meter: Meter) -> Self {
         let mut meters = self.meters.clone();
+        let mut bytes = self.bytes + estimated_bytes(&meter);
         match meters.binary_search_by_key(&meter.id, |stored| stored.id) {
-            Ok(at) => meters[at] = Arc::new(meter),
+            Ok(at) => {
+                bytes -= estimated_bytes(&meters[at]);
+                meters[at] = Arc::new(meter);
+            }
             Err(at) => meters.insert(at, Arc::new(meter)),
         }
-        Self::from_sorted(meters)
+        Self::holding(meters, bytes)
     }
 
     /// This listing without meter `id`.
     pub fn without(&self, id: MeterId) -> Self {
         let mut meters = self.meters.clone();
+        let mut bytes = self.bytes;
         if let Ok(at) = meters.binary_search_by_key(&id, |stored| stored.id) {
-            meters.remove(at);
+            bytes -= estimated_bytes(&meters.remove(at));
         }
-        Self::from_sorted(meters)
+        Self::holding(meters, bytes)
     }
 
     /// One page of `query`, exactly as `ListQuery` defines it.
@@ -155,7 +160,8 @@ impl Listing {
 
 const ORDER_ENTRY_BYTES: usize = std::mem::size_of::<u32>();
 
-/// A meter's share of a listing: the meter, its `Arc`, its heap text, and its search text.
+/// A meter's share of a listing: the meter, its `Arc`, its heap text, its search text, and its entry in
+/// every sort order.
 fn estimated_bytes(meter: &Meter) -> usize {
     const ALLOCATION_OVERHEAD: usize = 16;
     let text: usize = crate::list::searched_fields(meter)
@@ -164,6 +170,7 @@ fn estimated_bytes(meter: &Meter) -> usize {
     std::mem::size_of::<Meter>() + 2 * ALLOCATION_OVERHEAD + std::mem::size_of::<usize>() * 2
         // the text as the meter holds it, and again as search text
         + 2 * text
+        + ORDER_ENTRY_BYTES * Meter::SORTABLE.len() * 2
 }
 
 /// The listings of recently listed accounts, each valid for one version of its account, within a byte
@@ -278,5 +285,50 @@ impl Entries {
         if let Some(entry) = self.by_account.remove(account) {
             self.bytes -= entry.listing.bytes();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::{
+        CommunicationType, MeterChanges, MeterName, MeterType, NewMeter, SerialNumber,
+    };
+
+    fn meter(id: i64, name: &str) -> Meter {
+        let new = NewMeter {
+            name: MeterName::parse(name).unwrap(),
+            serial_number: SerialNumber::parse(&format!("SN-{id}")).unwrap(),
+            meter_type: MeterType::GAS,
+            communication_type: CommunicationType::NONE,
+            details: MeterChanges::default(),
+        };
+        let account = AccountId::parse("6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22").unwrap();
+        Meter::create(MeterId::new(id).unwrap(), account, new, crate::meter::now())
+    }
+
+    #[test]
+    fn a_listing_changed_by_writes_holds_what_one_read_afresh_would() {
+        let listing = Listing::new(vec![meter(3, "c"), meter(1, "a")]);
+        let changed = listing
+            .with_meter(meter(2, "b"))
+            .with_meter(meter(3, "a much longer name than before"))
+            .without(MeterId::new(1).unwrap());
+        let afresh = Listing::new(vec![
+            meter(2, "b"),
+            meter(3, "a much longer name than before"),
+        ]);
+        let ids = |listing: &Listing| {
+            listing
+                .meters
+                .iter()
+                .map(|m| m.id.get())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&changed), vec![2, 3]);
+        assert_eq!(
+            (ids(&changed), changed.bytes()),
+            (ids(&afresh), afresh.bytes())
+        );
     }
 }

@@ -45,12 +45,31 @@ fn json_logs() -> bool {
         .any(|name| std::env::var(name).is_ok_and(|format| format.eq_ignore_ascii_case("json")))
 }
 
-/// `POWERTOOLS_SERVICE_NAME`, as Powertools reads it; `meters-api` by default.
-fn service() -> String {
-    std::env::var("POWERTOOLS_SERVICE_NAME")
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "meters-api".to_owned())
+/// What every log line and metrics document of this process carries, read from the environment once
+/// rather than on every line.
+struct Process {
+    /// `POWERTOOLS_SERVICE_NAME`, as Powertools reads it; `meters-api` by default.
+    service: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: set in Lambda only.
+    function_name: Option<String>,
+    /// Where EMF goes: `METRICS_NAMESPACE` (`MetersApi` by default) in Lambda, where CloudWatch extracts it
+    /// from standard output; elsewhere only when the variable is set.
+    metrics_namespace: Option<String>,
+}
+
+fn process() -> &'static Process {
+    static PROCESS: std::sync::OnceLock<Process> = std::sync::OnceLock::new();
+    PROCESS.get_or_init(|| {
+        let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let function_name = variable("AWS_LAMBDA_FUNCTION_NAME");
+        let metrics_namespace = variable("METRICS_NAMESPACE")
+            .or_else(|| function_name.as_ref().map(|_| "MetersApi".to_owned()));
+        Process {
+            service: variable("POWERTOOLS_SERVICE_NAME").unwrap_or_else(|| "meters-api".to_owned()),
+            function_name,
+            metrics_namespace,
+        }
+    })
 }
 
 /// DynamoDB capacity a request consumed, as DynamoDB reports it.
@@ -181,7 +200,8 @@ pub struct Served<'a> {
 
 /// Writes the request's log line (ERROR for 5xx, so that the log-based alarms see handled failures; INFO
 /// otherwise) and its metrics.
-pub fn record(served: &Served<'_>, facts: &Facts) {
+pub fn record(served: &Served<'_>, facts: Facts) {
+    let (account_id, capacity) = (facts.account_id.clone(), facts.capacity);
     macro_rules! request_line {
         ($level:ident) => {
             tracing::$level!(
@@ -189,39 +209,30 @@ pub fn record(served: &Served<'_>, facts: &Facts) {
                 method = served.method,
                 status = served.status,
                 latency_ms = served.latency_ms,
-                account_id = facts.account_id.as_deref(),
+                account_id = account_id.as_deref(),
                 error_code = served.error_code,
                 error = served.error_detail.as_deref(),
-                consumed_rcu = facts.capacity.read,
-                consumed_wcu = facts.capacity.write,
+                consumed_rcu = capacity.read,
+                consumed_wcu = capacity.write,
                 "request"
             )
         };
     }
     // Written after the request's own scope ended: carry its invocation again, for the line's keys.
-    REQUEST.sync_scope(RefCell::new(facts.clone()), || {
+    let facts = REQUEST.sync_scope(RefCell::new(facts), || {
         if served.status >= 500 {
             request_line!(error);
         } else {
             request_line!(info);
         }
+        REQUEST.with(RefCell::take)
     });
-    if let Some(namespace) = metrics_namespace() {
+    if let Some(namespace) = &process().metrics_namespace {
         println!(
             "{}",
-            metrics_document(&namespace, served, facts, now_millis())
+            metrics_document(namespace, served, &facts, now_millis())
         );
     }
-}
-
-/// EMF goes to standard output in Lambda, where CloudWatch extracts it; elsewhere only when a namespace is
-/// set. `METRICS_NAMESPACE` names it (`MetersApi` by default).
-fn metrics_namespace() -> Option<String> {
-    let configured = std::env::var("METRICS_NAMESPACE")
-        .ok()
-        .filter(|name| !name.is_empty());
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    configured.or_else(|| in_lambda.then(|| "MetersApi".to_owned()))
 }
 
 /// The request's metrics as one EMF document: `Requests` and `Latency` (and the rest) by service, route
@@ -248,7 +259,7 @@ pub fn metrics_document(
                 ],
             }],
         },
-        "service": service(),
+        "service": process().service,
         "route": format!("{} {}", served.method, served.route),
         "status_class": format!("{}xx", served.status / 100),
         "Requests": 1,
@@ -292,9 +303,10 @@ where
         );
         line.insert("level".into(), event.metadata().level().as_str().into());
         line.insert("message".into(), Value::Null);
-        line.insert("service".into(), service().into());
-        if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
-            line.insert("function_name".into(), name.into());
+        let process = process();
+        line.insert("service".into(), process.service.clone().into());
+        if let Some(name) = &process.function_name {
+            line.insert("function_name".into(), name.clone().into());
         }
         let _ = REQUEST.try_with(|facts| {
             let invocation = &facts.borrow().invocation;

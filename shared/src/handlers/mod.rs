@@ -145,7 +145,7 @@ impl Endpoint {
                 error_code,
                 error_detail,
             },
-            &facts,
+            facts,
         );
         response
     }
