@@ -3,6 +3,11 @@
 
 use std::task::{Context, Poll};
 
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use base64::Engine;
 use lambda_http::http::{HeaderMap, HeaderValue, header};
 use lambda_http::request::LambdaRequest;
@@ -96,9 +101,7 @@ const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem")
 /// The SDK's HTTPS client, trusting the roots compiled into the binary rather than the system's store: the
 /// default reads every certificate file under /etc/ssl/certs while the client is built, which was most of a
 /// function's init (BENCHMARKS.md, "Trust store"). `extra_roots` (`DYNAMODB_CA_BUNDLE`) adds others.
-fn https_client(
-    extra_roots: Option<&[u8]>,
-) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+fn https_client(extra_roots: Option<&[u8]>) -> SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let mut trust = TrustStore::empty()
         .with_native_roots(false)
@@ -110,10 +113,34 @@ fn https_client(
         .with_trust_store(trust)
         .build()
         .expect("a TLS context of a trust store is always valid");
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(ConnectorBuiltOnce(client))
+}
+
+/// The SDK's HTTPS client, minus the connector it builds and drops while the client is validated at start-up.
+///
+/// That throwaway build exists to load the system's certificates early, into a process-wide cache; with the
+/// roots compiled in there is no such cache, so it was a whole TLS configuration (the roots parsed, the crypto
+/// provider set up) built twice per cold start: once at init for nothing, once for the first request. Only
+/// the second remains (benches/TUNING.md, step 10).
+#[derive(Debug)]
+struct ConnectorBuiltOnce(SharedHttpClient);
+
+impl HttpClient for ConnectorBuiltOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this

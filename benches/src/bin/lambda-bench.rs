@@ -371,10 +371,19 @@ async fn main() {
         ),
     ];
 
+    // Cold starts in rounds of the floor then each function, so that a slow minute of this shared machine
+    // lands on the floor and the functions alike rather than on whichever was measured in it.
     let floor = options.bin_dir.join("lambda-floor");
     let mut floor_inits = Vec::new();
-    for _ in 0..options.runs {
+    let mut cold: Vec<(Vec<Duration>, Vec<Duration>)> = vec![Default::default(); functions.len()];
+    for n in 0..options.runs {
         floor_inits.push(cold_start(&floor, &[], "{}".into(), 200).await.0);
+        for ((name, expected, make_event), (inits, firsts)) in functions.iter().zip(&mut cold) {
+            let binary = options.bin_dir.join(name);
+            let (init, first) = cold_start(&binary, &config, make_event(n), *expected).await;
+            inits.push(init);
+            firsts.push(first);
+        }
     }
     let floor_init = percentile(&floor_inits, 0.5);
 
@@ -506,20 +515,13 @@ async fn main() {
         "| hello-world floor | {:.2} | 1.00 | | | | | | |",
         ms(floor_init)
     );
-    for (name, expected, make_event) in &functions {
+    for ((name, expected, make_event), (inits, firsts)) in functions.iter().zip(&cold) {
         let binary = options.bin_dir.join(name);
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        for n in 0..options.runs {
-            let (init, first) = cold_start(&binary, &config, make_event(n), *expected).await;
-            inits.push(init);
-            firsts.push(first);
-        }
         let (latencies, peak_kib) =
             warm(&binary, &config, options.warm, make_event, *expected).await;
         let (init, first, p50, p99) = (
-            percentile(&inits, 0.5),
-            percentile(&firsts, 0.5),
+            percentile(inits, 0.5),
+            percentile(firsts, 0.5),
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
         );
