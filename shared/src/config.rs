@@ -2,6 +2,8 @@
 //! names the variable; nothing falls back to a default secret.
 
 use jsonwebtoken::Algorithm;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// Why start-up cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,8 +225,8 @@ impl DynamoDbConfig {
     }
 }
 
-/// The certificates of `DYNAMODB_CA_BUNDLE`, read once at start-up: a file that cannot be read or holds no
-/// certificate stops the function with one line naming the variable.
+/// The certificates of `DYNAMODB_CA_BUNDLE`, read once at start-up: a file that cannot be read, holds no
+/// certificate, or holds one that cannot be a trust anchor stops the function with one line naming the variable.
 pub fn extra_roots_from_env() -> Result<Option<Vec<u8>>, ConfigError> {
     extra_roots(std::env::var("DYNAMODB_CA_BUNDLE").ok())
 }
@@ -238,8 +240,21 @@ fn extra_roots(path: Option<String>) -> Result<Option<Vec<u8>>, ConfigError> {
         reason,
     };
     let pem = std::fs::read(&path).map_err(|error| invalid(format!("{path}: {error}")))?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+    // The same checks the HTTPS client makes when it builds its connector, which is at the first request
+    // (lambda.rs, `ConnectorBuiltOnce`): a bundle it would refuse is refused here, before the first poll.
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| invalid(format!("{path} is not readable PEM: {error}")))?;
+    if certificates.is_empty() {
         return Err(invalid(format!("{path} holds no PEM certificate")));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates {
+        roots.add(certificate).map_err(|error| {
+            invalid(format!(
+                "{path} holds a certificate that cannot be trusted: {error}"
+            ))
+        })?;
     }
     Ok(Some(pem))
 }
@@ -359,7 +374,8 @@ mod tests {
     }
 
     #[test]
-    fn a_ca_bundle_that_cannot_be_read_or_holds_no_certificate_is_refused_naming_the_variable() {
+    fn a_ca_bundle_that_cannot_be_read_or_holds_no_usable_certificate_is_refused_naming_the_variable()
+     {
         assert_eq!(extra_roots(None).unwrap(), None);
         let missing = extra_roots(Some("/nonexistent/ca.pem".into())).unwrap_err();
         assert!(
@@ -368,14 +384,36 @@ mod tests {
                 .starts_with("DYNAMODB_CA_BUNDLE is invalid"),
             "{missing}"
         );
-        let empty = std::env::temp_dir().join(format!("not-a-ca-{}.pem", uuid::Uuid::new_v4()));
-        std::fs::write(&empty, "hello").unwrap();
-        let refused = extra_roots(Some(empty.display().to_string())).unwrap_err();
-        assert!(
-            refused.to_string().contains("holds no PEM certificate"),
-            "{refused}"
-        );
-        let _ = std::fs::remove_file(empty);
+        let refusal = |contents: &str| {
+            let file = std::env::temp_dir().join(format!("not-a-ca-{}.pem", uuid::Uuid::new_v4()));
+            std::fs::write(&file, contents).unwrap();
+            let refused = extra_roots(Some(file.display().to_string())).unwrap_err();
+            let _ = std::fs::remove_file(file);
+            assert!(
+                refused
+                    .to_string()
+                    .starts_with("DYNAMODB_CA_BUNDLE is invalid"),
+                "{refused}"
+            );
+            refused.to_string()
+        };
+        let frame = |body: &str| {
+            format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+        };
+        assert!(refusal("hello").contains("holds no PEM certificate"));
+        assert!(refusal(&frame("not base64 at all!")).contains("is not readable PEM"));
+        // Well-formed PEM around bytes that are no certificate: the client would panic on it later.
+        assert!(refusal(&frame("aGVsbG8gd29ybGQ=")).contains("cannot be trusted"));
+    }
+
+    #[test]
+    fn a_ca_bundle_of_real_certificates_is_taken_whole() {
+        let file = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
+        let bundle = include_bytes!("../certs/amazon-trust-services.pem");
+        std::fs::write(&file, bundle).unwrap();
+        let taken = extra_roots(Some(file.display().to_string()));
+        let _ = std::fs::remove_file(file);
+        assert_eq!(taken.unwrap().as_deref(), Some(&bundle[..]));
     }
 
     #[test]
