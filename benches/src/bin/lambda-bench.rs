@@ -161,6 +161,41 @@ async fn answer(runtime: &mut RuntimeApi, expected: u16) -> Instant {
 /// How long the machine is left alone before each cold start.
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// Waits (at most 20 s) until the machine's CPUs are less than 10 % busy over a quarter of a second. Seeding
+/// the table leaves DynamoDB Local's JVM compiling and collecting for seconds afterwards, on the same two
+/// cores the cold starts are measured on; on Lambda, init shares its CPU with nothing. Linux only (it reads
+/// /proc/stat); elsewhere it returns at once.
+async fn wait_for_quiet() {
+    fn busy_and_total() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let times: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let idle = times.get(3)? + times.get(4).copied().unwrap_or(0);
+        let total: u64 = times.iter().sum();
+        Some((total - idle, total))
+    }
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let Some((busy_before, total_before)) = busy_and_total() else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some((busy_after, total_after)) = busy_and_total() else {
+            return;
+        };
+        let share = (busy_after - busy_before) as f64 / (total_after - total_before).max(1) as f64;
+        if share < 0.10 {
+            return;
+        }
+    }
+    eprintln!("lambda-bench: the machine did not go quiet within 20 s; measuring anyway");
+}
+
 /// Process start to first poll (the billed init), then the first invocation's latency.
 async fn cold_start(
     binary: &Path,
@@ -380,6 +415,7 @@ async fn main() {
 
     // Cold starts in rounds of the floor then each function, so that a slow minute of this shared machine
     // lands on the floor and the functions alike rather than on whichever was measured in it.
+    wait_for_quiet().await;
     let floor = options.bin_dir.join("lambda-floor");
     let mut floor_inits = Vec::new();
     let mut cold: Vec<(Vec<Duration>, Vec<Duration>)> = vec![Default::default(); functions.len()];
