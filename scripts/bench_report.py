@@ -60,6 +60,8 @@ print(f"{rustc}; release profile of the workspace `Cargo.toml`. DynamoDB Local 3
 print("## Functions\n")
 print(f"Cold start: median of {lambda_figures['functions'][0]['cold_runs']} process starts; init is process start to the")
 print("first poll of the Runtime API (what Lambda bills as init), first invocation is the first event's latency.")
+print("The floor's starts alternate with the functions', each after 50 ms of quiet, once the machine is idle")
+print("(benches/TUNING.md, step 10).")
 print(f"Warm: {lambda_figures['functions'][0]['warm_invocations']} invocations in one process, measured at the Runtime API")
 print("(event handed out to response received). Bare SDK: the same DynamoDB operation(s) called directly from the")
 print("benchmark process with the same client configuration, in the same run.\n")
