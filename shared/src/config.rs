@@ -373,47 +373,46 @@ mod tests {
         );
     }
 
+    /// `extra_roots` of a file holding `contents`.
+    fn bundle_of(contents: &[u8]) -> Result<Option<Vec<u8>>, ConfigError> {
+        let file = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&file, contents).unwrap();
+        let taken = extra_roots(Some(file.display().to_string()));
+        let _ = std::fs::remove_file(file);
+        taken
+    }
+
     #[test]
     fn a_ca_bundle_that_cannot_be_read_or_holds_no_usable_certificate_is_refused_naming_the_variable()
      {
         assert_eq!(extra_roots(None).unwrap(), None);
-        let missing = extra_roots(Some("/nonexistent/ca.pem".into())).unwrap_err();
-        assert!(
-            missing
-                .to_string()
-                .starts_with("DYNAMODB_CA_BUNDLE is invalid"),
-            "{missing}"
-        );
-        let refusal = |contents: &str| {
-            let file = std::env::temp_dir().join(format!("not-a-ca-{}.pem", uuid::Uuid::new_v4()));
-            std::fs::write(&file, contents).unwrap();
-            let refused = extra_roots(Some(file.display().to_string())).unwrap_err();
-            let _ = std::fs::remove_file(file);
+        let refusal = |taken: Result<Option<Vec<u8>>, ConfigError>| {
+            let refused = taken.unwrap_err().to_string();
             assert!(
-                refused
-                    .to_string()
-                    .starts_with("DYNAMODB_CA_BUNDLE is invalid"),
+                refused.starts_with("DYNAMODB_CA_BUNDLE is invalid"),
                 "{refused}"
             );
-            refused.to_string()
+            refused
         };
+        refusal(extra_roots(Some("/nonexistent/ca.pem".into())));
         let frame = |body: &str| {
             format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
         };
-        assert!(refusal("hello").contains("holds no PEM certificate"));
-        assert!(refusal(&frame("not base64 at all!")).contains("is not readable PEM"));
+        assert!(refusal(bundle_of(b"hello")).contains("holds no PEM certificate"));
+        assert!(
+            refusal(bundle_of(frame("not base64 at all!").as_bytes()))
+                .contains("is not readable PEM")
+        );
         // Well-formed PEM around bytes that are no certificate: the client would panic on it later.
-        assert!(refusal(&frame("aGVsbG8gd29ybGQ=")).contains("cannot be trusted"));
+        assert!(
+            refusal(bundle_of(frame("aGVsbG8gd29ybGQ=").as_bytes())).contains("cannot be trusted")
+        );
     }
 
     #[test]
     fn a_ca_bundle_of_real_certificates_is_taken_whole() {
-        let file = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
         let bundle = include_bytes!("../certs/amazon-trust-services.pem");
-        std::fs::write(&file, bundle).unwrap();
-        let taken = extra_roots(Some(file.display().to_string()));
-        let _ = std::fs::remove_file(file);
-        assert_eq!(taken.unwrap().as_deref(), Some(&bundle[..]));
+        assert_eq!(bundle_of(bundle).unwrap().as_deref(), Some(&bundle[..]));
     }
 
     #[test]

@@ -173,6 +173,9 @@ async fn wait_for_quiet() {
             .next()?
             .split_whitespace()
             .skip(1)
+            // user, nice, system, idle, iowait, irq, softirq, steal; the guest times after them are
+            // already counted in user and nice.
+            .take(8)
             .filter_map(|n| n.parse().ok())
             .collect();
         let idle = times.get(3)? + times.get(4).copied().unwrap_or(0);
@@ -203,9 +206,8 @@ async fn cold_start(
     event: String,
     expected: u16,
 ) -> (Duration, Duration) {
-    // A quiet start: the previous start's first invocation may have left DynamoDB Local's JVM working (a
-    // write is committed after it is answered), and on this 2-core machine that work would land in this
-    // process's init, which on Lambda shares its CPU with nothing.
+    // A quiet start: what the previous start left running (its process's teardown, DynamoDB Local's work on
+    // its request) would otherwise share this 2-core machine with this process's init.
     tokio::time::sleep(SETTLE).await;
     let mut runtime = RuntimeApi::start().await;
     let started = Instant::now();
