@@ -6,15 +6,17 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use meters::auth::AuthConfig;
 use meters::auth::Authenticator;
-use meters::config::AuthConfig;
-use meters::list::{ListQuery, SortField, SortOrder};
-use meters::meter::{
+use meters::domain::list::{ListQuery, SortField, SortOrder};
+use meters::domain::meter::{
     AccountId, Change, CommunicationType, CreateMeterBody, Location, Meter, MeterChanges, MeterId,
     MeterName, MeterType, NewMeter, ReadingValue, SerialNumber,
 };
+use meters::http::envelope;
 use meters::store::EmbeddedStore;
-use meters::{App, Endpoint, envelope};
+use meters::store::listing::Listing;
+use meters::{App, Endpoint};
 use meters_testkit::jwks::{JwksServer, SigningKey};
 use meters_testkit::tokens::{hs256_config, token_for};
 use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
@@ -53,7 +55,7 @@ fn http_event(method: &str, path: &str, query: &str, body: Option<&str>) -> Stri
 }
 
 fn request(event: &str) -> Request {
-    meters::lambda::request_from_event(event).expect("event")
+    meters::runtime::request_from_event(event).expect("event")
 }
 
 fn meters(count: usize) -> Vec<Meter> {
@@ -106,9 +108,11 @@ fn costs(c: &mut Criterion) {
     let jwks = runtime.block_on(JwksServer::start());
     let provider_key = SigningKey::rsa("bench-key", jsonwebtoken::Algorithm::RS256);
     jwks.publish(&[&provider_key], &[]);
-    let jwks_config =
-        AuthConfig::from_lookup(|name| (name == "JWT_JWKS_URL").then(|| jwks.url.clone()))
-            .expect("a JWKS configuration");
+    let jwks_config = AuthConfig::read(&meters::config::Env::of([(
+        "JWT_JWKS_URL",
+        jwks.url.as_str(),
+    )]))
+    .expect("a JWKS configuration");
     let exp = jsonwebtoken::get_current_timestamp() + 3600;
     let provider_token = provider_key.sign(&json!({"exp": exp, "account_ids": [ACCOUNT]}));
     let jwks_request = request(
@@ -147,7 +151,8 @@ fn costs(c: &mut Criterion) {
     c.bench_function("request parsing and validation (create event)", |b| {
         b.iter(|| {
             let request = request(black_box(&create_event));
-            CreateMeterBody::parse(meters::request::body(&request).expect("body")).expect("valid")
+            CreateMeterBody::parse(meters::http::request::body(&request).expect("body"))
+                .expect("valid")
         })
     });
 
@@ -167,7 +172,7 @@ fn costs(c: &mut Criterion) {
     c.bench_function("list filter + sort + page (10,000 meters)", |b| {
         b.iter_batched(
             || many.clone(),
-            |all| query.apply(all),
+            |all| Listing::new(all).page(&query),
             BatchSize::LargeInput,
         )
     });
@@ -185,7 +190,7 @@ fn costs(c: &mut Criterion) {
         let new = CreateMeterBody::parse(full_body().as_bytes())
             .expect("body")
             .meter;
-        app.store.create(&account(), new).await.expect("seed").id
+        app.meters.create(&account(), new).await.expect("seed").id
     });
     let get_event = http_event(
         "GET",
@@ -215,16 +220,16 @@ fn costs(c: &mut Criterion) {
                 communication_type: meter.communication_type,
                 details: MeterChanges::default(),
             };
-            app.store.create(&listed_account, new).await.expect("seed");
+            app.meters.create(&listed_account, new).await.expect("seed");
         }
     });
     c.bench_function("store list of 1,000 meters, in-memory store", |b| {
         b.to_async(&runtime).iter(|| async {
-            let all = meters::list::ListQuery {
+            let all = meters::domain::list::ListQuery {
                 limit: 100,
                 ..Default::default()
             };
-            let page = app.store.list(&listed_account, &all).await.expect("list");
+            let page = app.meters.list(&listed_account, &all).await.expect("list");
             page.count
         })
     });

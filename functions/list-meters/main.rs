@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    meters::lambda::run(meters::Endpoint::ListMeters).await
+    meters::runtime::run(meters::Endpoint::ListMeters).await
 }

@@ -96,7 +96,7 @@ async fn the_built_artefacts_serve_each_route_against_dynamodb_local() {
 async fn serve_each_route(binary_of: &dyn Fn(&str) -> std::path::PathBuf) {
     let (config, _) = dynamodb::fresh_table("meters-functions").await;
     let env = dynamodb::function_environment(&config, TEST_SECRET);
-    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let account = meters::domain::meter::AccountId::from(uuid::Uuid::new_v4());
     let token = token_for(TEST_SECRET, &[account]);
     let query = format!("account_id={account}");
     let request = |method: &str, path: &str| HttpEvent::new(method, path).bearer(&token);
@@ -223,7 +223,7 @@ async fn a_function_answers_hostile_events_and_keeps_serving() {
     let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
     let token = token_for(
         TEST_SECRET,
-        &[meters::meter::AccountId::from(uuid::Uuid::new_v4())],
+        &[meters::domain::meter::AccountId::from(uuid::Uuid::new_v4())],
     );
     let mut runtime = RuntimeApi::start().await;
     let _function = Function::start(binary("list-meters"), &runtime, &env);
@@ -345,7 +345,7 @@ fn assert_valid_emf(document: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_writes_one_log_line_in_powertools_keys_and_its_metrics() {
     let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
-    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let account = meters::domain::meter::AccountId::from(uuid::Uuid::new_v4());
     let token = token_for(TEST_SECRET, &[account]);
     let body = json!({"account_id": account.to_string(), "name": "private-meter-name", "serial_number": "SN-PRIVATE-42"});
     let mut runtime = RuntimeApi::start().await;
@@ -474,7 +474,7 @@ async fn every_request_writes_one_log_line_in_powertools_keys_and_its_metrics() 
 async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_honoured() {
     let (config, _) = dynamodb::fresh_table("meters-logs").await;
     let env = dynamodb::function_environment(&config, TEST_SECRET);
-    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let account = meters::domain::meter::AccountId::from(uuid::Uuid::new_v4());
     let token = token_for(TEST_SECRET, &[account]);
     let create = HttpEvent::new("POST", "/api/v1/meters")
         .bearer(&token)
@@ -517,11 +517,11 @@ async fn a_dynamodb_endpoint_with_another_ca_is_trusted_only_through_dynamodb_ca
     let (config, _) = dynamodb::fresh_table("meters-tls").await;
     let proxy =
         meters_testkit::tls_proxy::TlsProxy::start(config.endpoint.as_deref().unwrap()).await;
-    let behind_tls = meters::config::DynamoDbConfig {
+    let behind_tls = meters::store::dynamodb::DynamoDbConfig {
         endpoint: Some(proxy.endpoint.clone()),
         ..config
     };
-    let account = meters::meter::AccountId::from(uuid::Uuid::new_v4());
+    let account = meters::domain::meter::AccountId::from(uuid::Uuid::new_v4());
     let token = token_for(TEST_SECRET, &[account]);
     let create = HttpEvent::new("POST", "/api/v1/meters")
         .bearer(&token)

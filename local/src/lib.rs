@@ -11,10 +11,11 @@ use axum::http::Method;
 use http_body_util::{BodyExt, Limited};
 use lambda_http::RequestExt;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
-use meters::auth::Authenticator;
-use meters::config::{AuthConfig, ConfigError, DynamoDbConfig};
-use meters::error::ApiError;
-use meters::request::MAX_BODY_BYTES;
+use meters::auth::{AuthConfig, Authenticator};
+use meters::config::{ConfigError, Env};
+use meters::http::request::MAX_BODY_BYTES;
+use meters::http::{ApiError, refuse};
+use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, EmbeddedStore, StoreError};
 use meters::{App, Endpoint};
 use tokio::net::TcpListener;
@@ -87,24 +88,11 @@ async fn dispatch(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    // A request that reaches a handler is logged there, once; one refused before any handler, here, in the
-    // same keys.
+    // Every request is logged once, by the one writer: a handler's through `Endpoint::handle`, one refused
+    // before any handler through `refuse`.
     let response = match into_lambda_request(request, &request_id, timeouts.body_read).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
-        Err(error) => {
-            let code = error.code();
-            let response = meters::handlers::finish(error.into_response(&request_id), &request_id);
-            tracing::info!(
-                function_request_id = %request_id,
-                route = %path,
-                method = %method,
-                status = response.status().as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                error_code = code,
-                "request"
-            );
-            response
-        }
+        Err(error) => refuse(error, &request_id, &path, method.as_str(), started).await,
     };
     let (parts, body) = response.into_parts();
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
@@ -237,7 +225,7 @@ async fn screen_first_head(
                 Err(httparse::Error::TooManyHeaders) => ApiError::HeadersTooLarge {
                     limit_bytes: MAX_HEADER_BYTES,
                 },
-                Err(_) => ApiError::Invalid(meters::meter::FieldError::new(
+                Err(_) => ApiError::Invalid(meters::domain::FieldError::new(
                     "request",
                     "is not a well-formed HTTP/1.1 request",
                 )),
@@ -247,7 +235,9 @@ async fn screen_first_head(
         Ok(Screened::Gone) | Err(_) => return None,
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let response = meters::handlers::finish(error.into_response(&request_id), &request_id);
+    let started = Instant::now();
+    // Nothing of the head was parsed: route and method are unknown ("-", as access logs write it).
+    let response = refuse(error, &request_id, "-", "-", started).await;
     let mut raw = format!(
         "HTTP/1.1 {}\r\nconnection: close\r\ncontent-length: {}\r\n",
         response.status(),
@@ -262,7 +252,6 @@ async fn screen_first_head(
     raw.push_str("\r\n");
     let mut bytes = raw.into_bytes();
     bytes.extend_from_slice(response.body().as_ref());
-    tracing::info!(status = response.status().as_u16(), request_id = %request_id, "request refused before routing");
     let _ = stream.write_all(&bytes).await;
     let _ = stream.shutdown().await;
     None
@@ -351,7 +340,7 @@ impl Default for Timeouts {
 pub fn development_secret(data_dir: &Path) -> Result<String, std::io::Error> {
     let path = data_dir.join("dev-jwt-secret");
     match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= meters::config::MIN_SECRET_BYTES => {
+        Ok(secret) if secret.trim().len() >= meters::auth::MIN_SECRET_BYTES => {
             Ok(secret.trim().to_owned())
         }
         _ => {
@@ -370,19 +359,13 @@ pub fn development_secret(data_dir: &Path) -> Result<String, std::io::Error> {
 /// The token configuration: the functions' variables (`AUTH_MODE`, `JWT_*`) when any key source is set,
 /// otherwise HS256 with the development secret. The flag says which.
 pub fn auth_config(data_dir: &Path) -> Result<(AuthConfig, bool), StartError> {
+    let env = Env::process();
     let key_sources = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "AUTH_MODE"];
-    if key_sources
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
-    {
-        return Ok((AuthConfig::from_env()?, false));
+    if key_sources.iter().any(|name| env.get(name).is_some()) {
+        return Ok((AuthConfig::read(&env)?, false));
     }
-    let secret = development_secret(data_dir)?;
-    let config = AuthConfig::from_lookup(|name| match name {
-        "JWT_SECRET" => Some(secret.clone()),
-        other => std::env::var(other).ok().filter(|value| !value.is_empty()),
-    })?;
-    Ok((config, true))
+    let env = env.with("JWT_SECRET", development_secret(data_dir)?);
+    Ok((AuthConfig::read(&env)?, true))
 }
 
 /// Opens the store and binds the listener; `serve` then answers until the future is dropped.
@@ -397,7 +380,7 @@ pub async fn start(
         Storage::Memory => App::new(EmbeddedStore::in_memory()?, authenticator),
         Storage::DynamoDb(config) => {
             let store = DynamoDbStore::new(
-                meters::lambda::dynamodb_client(config).await,
+                meters::store::dynamodb::dynamodb_client(config).await,
                 config.table_name.clone(),
             );
             store.create_table_if_missing().await?;

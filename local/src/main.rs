@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use meters::auth::TokenIssuer;
-use meters::config::DynamoDbConfig;
-use meters::meter::AccountId;
+use meters::config::Env;
+use meters::domain::meter::AccountId;
+use meters::http::request_deadline;
+use meters::store::dynamodb::DynamoDbConfig;
 use meters_local::{Storage, auth_config, serve, start};
 
 const USAGE: &str = "\
@@ -16,6 +18,7 @@ meters-local: the Meters API in one process, for local development
 USAGE:
     meters-local [serve] [--bind ADDR] [--port N] [--data-dir DIR] [--memory]
     meters-local token --account UUID [--account UUID ...] [--ttl 1h] [--data-dir DIR]
+    meters-local table-definition    the DynamoDB table it needs, as CloudFormation properties (JSON)
 
 OPTIONS:
     --bind ADDR      address to listen on (default 127.0.0.1)
@@ -48,6 +51,7 @@ struct Options {
 enum Command {
     Serve,
     Token,
+    TableDefinition,
     Help,
 }
 
@@ -71,6 +75,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         Some("token") => {
             args.next();
             options.command = Command::Token;
+        }
+        Some("table-definition") => {
+            args.next();
+            options.command = Command::TableDefinition;
         }
         _ => {}
     }
@@ -135,6 +143,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Token => print_token(&options),
+        Command::TableDefinition => print_table_definition(),
         Command::Serve => run_server(&options).await,
     };
     match result {
@@ -156,29 +165,28 @@ fn print_token(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The schema the store creates its table from, for `scripts/check_template.py` and for whoever makes the
+/// table by hand.
+fn print_table_definition() -> Result<(), String> {
+    let definition = meters::store::dynamodb::table_definition();
+    let json = serde_json::to_string_pretty(&definition).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
 async fn run_server(options: &Options) -> Result<(), String> {
     meters::telemetry::init();
-    let storage = match std::env::var("DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|url| !url.is_empty())
-    {
-        Some(endpoint) => {
-            let table_name = std::env::var("TABLE_NAME")
-                .ok()
-                .filter(|name| !name.is_empty())
-                .unwrap_or_else(|| "meters-local".into());
-            meters::config::check_table_name(&table_name).map_err(|e| e.to_string())?;
-            Storage::DynamoDb(DynamoDbConfig {
-                table_name,
-                endpoint: Some(endpoint),
-                extra_roots: meters::config::extra_roots_from_env().map_err(|e| e.to_string())?,
-            })
-        }
+    let env = Env::process();
+    let storage = match env.get("DYNAMODB_ENDPOINT") {
+        Some(_) => Storage::DynamoDb(
+            DynamoDbConfig::read_with_table(&env, Some("meters-local"))
+                .map_err(|e| e.to_string())?,
+        ),
         None if options.memory => Storage::Memory,
         None => Storage::Embedded(options.data_dir.clone()),
     };
     let (auth, development_secret) = auth_config(&options.data_dir).map_err(|e| e.to_string())?;
-    let deadline = meters::config::request_deadline_from_env().map_err(|e| e.to_string())?;
+    let deadline = request_deadline(&env).map_err(|e| e.to_string())?;
     let (listener, app) = start(&storage, &auth, SocketAddr::new(options.bind, options.port))
         .await
         .map_err(|e| e.to_string())?;

@@ -1,26 +1,27 @@
 //! The Meters API: everything with logic lives here, shared by the five Lambda functions and the local
-//! server. Where to find each part of the spec:
+//! server. Layers, each a folder, importing only from the layers before them (the test
+//! `layers_import_in_one_direction` holds this):
 //!
-//! - `meter`: the meter, its fields and every validation rule; the create and update bodies.
-//! - `list`: search, sort, paging and count for the list endpoint; `listing`: an account's meters held in
-//!   memory to answer lists from, and the per-process cache of them.
-//! - `auth`: Bearer JWT checks and which accounts a token may act for.
-//! - `handlers`: one file per endpoint.
-//! - `error`: every failure and its status code, in one place; `envelope`: the JSON response shape.
-//! - `store`: the storage port, with the DynamoDB and the embedded (redb) implementations.
-//! - `lambda`: how a function binary starts and turns Lambda events into requests.
+//! 1. `config` (the environment reader) and `telemetry` (the request's facts, its log line and metrics);
+//! 2. `domain`: the meter, its fields and every validation rule, list queries, preconditions;
+//! 3. `store`: the ports (`MeterStore`, `IdempotencyStore`) and their adapters: DynamoDB, redb, and the
+//!    in-memory listing both answer lists from;
+//! 4. `auth`: Bearer JWT checks and which accounts a token may act for;
+//! 5. `http`: reading requests, the envelope, every failure and its status code, one handler per endpoint,
+//!    the idempotency protocol;
+//! 6. `runtime`: how a function binary starts, and the guard for events `lambda_http` cannot parse.
 
-pub mod auth;
 pub mod config;
-pub mod envelope;
-pub mod error;
-pub mod handlers;
-pub mod lambda;
-pub mod list;
-pub mod listing;
-pub mod meter;
-pub mod request;
-pub mod store;
 pub mod telemetry;
 
-pub use handlers::{App, Endpoint};
+pub mod domain;
+
+pub mod store;
+
+pub mod auth;
+
+pub mod http;
+
+pub mod runtime;
+
+pub use http::{App, Endpoint};

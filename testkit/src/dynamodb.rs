@@ -1,8 +1,8 @@
 //! DynamoDB Local, which `scripts/test` starts and names in `DYNAMODB_ENDPOINT`: a fresh table per test, and
 //! the environment a function binary needs to use it.
 
-use meters::config::DynamoDbConfig;
 use meters::store::DynamoDbStore;
+use meters::store::dynamodb::DynamoDbConfig;
 
 /// The running DynamoDB Local's endpoint. Tests that need it are `#[ignore]`d outside `scripts/test`.
 pub fn endpoint() -> String {
@@ -18,7 +18,7 @@ pub async fn fresh_table(prefix: &str) -> (DynamoDbConfig, DynamoDbStore) {
         extra_roots: None,
     };
     let store = DynamoDbStore::new(
-        meters::lambda::dynamodb_client(&config).await,
+        meters::store::dynamodb::dynamodb_client(&config).await,
         config.table_name.clone(),
     );
     store

@@ -9,6 +9,7 @@ pub mod fault_proxy;
 pub mod fixtures;
 pub mod function;
 pub mod jwks;
+pub mod module_graph;
 pub mod runtime_api;
 pub mod tls_proxy;
 pub mod tokens;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use meters::auth::AuthConfig;
 use meters::auth::TokenIssuer;
-use meters::config::AuthConfig;
-use meters::meter::AccountId;
+use meters::domain::meter::AccountId;
 
 /// The account most tests act for, and one they must never reach.
 pub const ACCOUNT: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
@@ -19,7 +19,7 @@ pub fn account(raw: &str) -> AccountId {
 
 /// HS256 with `secret` and nothing else configured, as `JWT_SECRET` alone gives.
 pub fn hs256_config(secret: &str) -> AuthConfig {
-    AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.to_owned()))
+    AuthConfig::read(&meters::config::Env::of([("JWT_SECRET", secret)]))
         .expect("a test secret is long enough")
 }
 

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use meters::config::DynamoDbConfig;
-use meters::meter::{
+use meters::domain::meter::{
     AccountId, CommunicationType, MeterChanges, MeterId, MeterName, MeterType, NewMeter,
     SerialNumber,
 };
+use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, MeterStore};
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
@@ -311,7 +311,7 @@ async fn main() {
             .as_ref()
             .map(|proxy| std::fs::read(proxy.ca_file()).expect("the CA file")),
     };
-    let client: Client = meters::lambda::dynamodb_client(&dynamodb).await;
+    let client: Client = meters::store::dynamodb::dynamodb_client(&dynamodb).await;
     let store = DynamoDbStore::new(client.clone(), table.clone());
     store
         .create_table_if_missing()

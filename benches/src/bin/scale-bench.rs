@@ -20,9 +20,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-use meters::config::DynamoDbConfig;
-use meters::meter::{AccountId, Meter};
+use meters::domain::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
+use meters::store::dynamodb::DynamoDbConfig;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
@@ -434,7 +434,7 @@ async fn main() {
             endpoint: Some(endpoint.clone()),
             extra_roots: None,
         };
-        let client = meters::lambda::dynamodb_client(&dynamodb).await;
+        let client = meters::store::dynamodb::dynamodb_client(&dynamodb).await;
         let store = DynamoDbStore::new(client.clone(), table.clone());
         store.create_table_if_missing().await.expect("the table");
         let account = AccountId::from(uuid::Uuid::new_v4());

@@ -8,9 +8,9 @@
 
 use std::io::BufRead;
 
-use meters::config::DynamoDbConfig;
-use meters::meter::Meter;
+use meters::domain::meter::Meter;
 use meters::store::DynamoDbStore;
+use meters::store::dynamodb::DynamoDbConfig;
 
 const USAGE: &str =
     "usage: meters-import FILE (one meter per line; - for standard input) | --from-table SOURCE";
@@ -28,9 +28,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = DynamoDbConfig::from_env()?;
+    let config = DynamoDbConfig::read(&meters::config::Env::process())?;
     let store = DynamoDbStore::new(
-        meters::lambda::dynamodb_client(&config).await,
+        meters::store::dynamodb::dynamodb_client(&config).await,
         config.table_name.clone(),
     );
     store.create_table_if_missing().await?;

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::AuthError;
-use crate::meter::AccountId;
+use super::error::AuthError;
+use crate::domain::meter::AccountId;
 
 /// Clock skew tolerated for `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 60;

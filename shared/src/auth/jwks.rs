@@ -15,7 +15,7 @@ use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::RwLock;
 
-use super::AuthError;
+use super::error::AuthError;
 
 /// At most one refresh per this long, per process, however many unknown `kid`s arrive.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -130,7 +130,10 @@ impl JwksKeys {
                 // Encryption keys are not for verifying signatures; a key bound to another algorithm is not
                 // for this one.
                 !matches!(&jwk.common.public_key_use, Some(used) if *used != PublicKeyUse::Signature)
-                    && jwk.common.key_algorithm.is_none_or(|alg| format!("{alg:?}") == format!("{:?}", self.algorithm))
+                    && jwk
+                        .common
+                        .key_algorithm
+                        .is_none_or(|named| Algorithm::try_from(named).ok() == Some(self.algorithm))
             })
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;

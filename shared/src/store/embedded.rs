@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{
-    BoxError, Claim, IdempotencyRecord, IfMatch, MeterStore, RememberedAnswer, StoreError,
-    read_only_mismatch,
-};
-use crate::list::{ListPage, ListQuery};
-use crate::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
-use crate::meter::{
+use super::error::{BoxError, StoreError, read_only_mismatch};
+use super::idempotency::{Claim, IdempotencyRecord, IdempotencyStore, RememberedAnswer};
+use super::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
+use super::meters::MeterStore;
+use crate::domain::list::{ListPage, ListQuery};
+use crate::domain::meter::{
     self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
 };
+use crate::domain::precondition::IfMatch;
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
 const METERS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("meters");
@@ -249,6 +249,42 @@ impl MeterStore for EmbeddedStore {
         .await
     }
 
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError> {
+        let key = account.to_string();
+        let removed = move |listing: &Listing, _: &()| listing.without(id);
+        self.write_meter(
+            *account,
+            move |db| {
+                let txn = db.begin_write().map_err(internal)?;
+                {
+                    let mut owners = txn.open_table(OWNERS).map_err(internal)?;
+                    let mut meters = txn.open_table(METERS).map_err(internal)?;
+                    let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
+                        Some(stored) => decode(stored.value())?,
+                        None => return Err(missing(&owners, id)?),
+                    };
+                    if !if_match.allows(stored.version) {
+                        return Err(StoreError::PreconditionFailed(id));
+                    }
+                    meters.remove((key.as_str(), id.get())).map_err(internal)?;
+                    owners.remove(id.get()).map_err(internal)?;
+                }
+                txn.commit().map_err(internal)?;
+                Ok(())
+            },
+            removed,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
     async fn claim_idempotent(
         &self,
         account: &AccountId,
@@ -328,39 +364,6 @@ impl MeterStore for EmbeddedStore {
         })
         .await
     }
-
-    async fn delete(
-        &self,
-        account: &AccountId,
-        id: MeterId,
-        if_match: IfMatch,
-    ) -> Result<(), StoreError> {
-        let key = account.to_string();
-        let removed = move |listing: &Listing, _: &()| listing.without(id);
-        self.write_meter(
-            *account,
-            move |db| {
-                let txn = db.begin_write().map_err(internal)?;
-                {
-                    let mut owners = txn.open_table(OWNERS).map_err(internal)?;
-                    let mut meters = txn.open_table(METERS).map_err(internal)?;
-                    let stored = match meters.get((key.as_str(), id.get())).map_err(internal)? {
-                        Some(stored) => decode(stored.value())?,
-                        None => return Err(missing(&owners, id)?),
-                    };
-                    if !if_match.allows(stored.version) {
-                        return Err(StoreError::PreconditionFailed(id));
-                    }
-                    meters.remove((key.as_str(), id.get())).map_err(internal)?;
-                    owners.remove(id.get()).map_err(internal)?;
-                }
-                txn.commit().map_err(internal)?;
-                Ok(())
-            },
-            removed,
-        )
-        .await
-    }
 }
 
 /// After a miss in the caller's account: 403 if the id lives in another account, else 404.
@@ -402,7 +405,7 @@ fn internal(error: impl Into<BoxError>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meter::{CommunicationType, MeterName, MeterType, SerialNumber};
+    use crate::domain::meter::{CommunicationType, MeterName, MeterType, SerialNumber};
 
     fn meter() -> Meter {
         let new = NewMeter {

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use lambda_http::http::HeaderMap;
+use meters::auth::AuthConfig;
 use meters::auth::Authenticator;
-use meters::config::AuthConfig;
+use meters::config::Env;
 use meters::store::EmbeddedStore;
 use meters::{App, Endpoint};
 use meters_testkit::jwks::{JwksServer, SigningKey};
@@ -14,13 +15,8 @@ use meters_testkit::{ACCOUNT, HttpEvent, OTHER_ACCOUNT};
 use serde_json::{Value, json};
 
 fn app_with(variables: &[(&str, &str)], refresh: Duration) -> App {
-    let config = AuthConfig::from_lookup(|name| {
-        variables
-            .iter()
-            .find(|(variable, _)| *variable == name)
-            .map(|(_, value)| (*value).to_owned())
-    })
-    .expect("a valid configuration");
+    let config =
+        AuthConfig::read(&Env::of(variables.iter().copied())).expect("a valid configuration");
     App::new(
         EmbeddedStore::in_memory().unwrap(),
         Authenticator::with_refresh_interval(&config, refresh).unwrap(),
@@ -35,7 +31,7 @@ fn jwks_app(server: &JwksServer, refresh: Duration) -> App {
 }
 
 async fn list(app: &App, event: HttpEvent) -> (u16, HeaderMap, Value) {
-    let request = meters::lambda::request_from_event(&event.http_api().to_string()).unwrap();
+    let request = meters::runtime::request_from_event(&event.http_api().to_string()).unwrap();
     let response = Endpoint::ListMeters.handle(app, request).await;
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (response.status().as_u16(), response.headers().clone(), body)
@@ -359,7 +355,7 @@ async fn gateway_mode_reads_the_authorizers_claims_and_fails_closed_without_them
     );
     // A REST API or ALB event carries no JWT authorizer claims: refused alike.
     let rest =
-        meters::lambda::request_from_event(&verified(ACCOUNT).rest_api().to_string()).unwrap();
+        meters::runtime::request_from_event(&verified(ACCOUNT).rest_api().to_string()).unwrap();
     assert_eq!(Endpoint::ListMeters.handle(&app, rest).await.status(), 401);
     let malformed = request(ACCOUNT).authorizer_claims(&[("account_ids", "[acme]")]);
     assert_eq!(list(&app, malformed).await.0, 403);

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use lambda_http::RequestExt;
 use meters::auth::Authenticator;
-use meters::config::DynamoDbConfig;
 use meters::store::DynamoDbStore;
+use meters::store::dynamodb::DynamoDbConfig;
 use meters::{App, Endpoint};
 use meters_testkit::tokens::{account, hs256_config, token_for};
 use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
@@ -21,7 +21,7 @@ async fn frozen_dynamodb() -> (std::net::TcpListener, DynamoDbStore) {
         extra_roots: None,
     };
     let store = DynamoDbStore::new(
-        meters::lambda::dynamodb_client(&config).await,
+        meters::store::dynamodb::dynamodb_client(&config).await,
         "meters-frozen",
     );
     (frozen, store)
@@ -31,7 +31,7 @@ fn list_request() -> lambda_http::Request {
     let event = HttpEvent::new("GET", "/api/v1/meters")
         .query(&format!("account_id={ACCOUNT}"))
         .bearer(&token_for(TEST_SECRET, &[account(ACCOUNT)]));
-    meters::lambda::request_from_event(&event.http_api().to_string()).unwrap()
+    meters::runtime::request_from_event(&event.http_api().to_string()).unwrap()
 }
 
 #[tokio::test]

@@ -3,9 +3,9 @@
 //! `cargo lambda invoke --data-file` can never go stale.
 
 use meters::App;
+use meters::auth::AuthConfig;
 use meters::auth::Authenticator;
-use meters::config::AuthConfig;
-use meters::meter::{
+use meters::domain::meter::{
     CommunicationType, MeterChanges, MeterName, MeterType, NewMeter, SerialNumber,
 };
 use meters::store::{EmbeddedStore, MeterStore};
@@ -35,7 +35,7 @@ async fn seeded_app(gateway_mode: bool) -> App {
         1
     );
     let auth = if gateway_mode {
-        AuthConfig::from_lookup(|name| (name == "AUTH_MODE").then(|| "gateway".to_owned())).unwrap()
+        AuthConfig::read(&meters::config::Env::of([("AUTH_MODE", "gateway")])).unwrap()
     } else {
         hs256_config(DEVELOPMENT_SECRET)
     };
@@ -48,7 +48,7 @@ async fn every_fixture_gives_its_status_and_envelope() {
         let name = fixture.file;
         let json = std::fs::read_to_string(events_dir().join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let request = meters::lambda::request_from_event(&json)
+        let request = meters::runtime::request_from_event(&json)
             .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
         let app = seeded_app(fixture.gateway_mode()).await;
         let response = fixture.endpoint.handle(&app, request).await;

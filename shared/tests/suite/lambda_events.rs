@@ -22,7 +22,7 @@ fn authorized(method: &str, path: &str) -> HttpEvent {
 }
 
 fn request(event: &Value) -> Request {
-    meters::lambda::request_from_event(&event.to_string()).expect("the event parses")
+    meters::runtime::request_from_event(&event.to_string()).expect("the event parses")
 }
 
 async fn call(app: &App, endpoint: Endpoint, event: &Value) -> (u16, Value) {
@@ -261,12 +261,12 @@ async fn a_create_whose_idempotency_key_is_still_being_processed_gets_409() {
     let app = app();
     let body = create_body("in flight");
     // The first request with this key has claimed it and not finished.
-    app.store
+    app.idempotency
         .claim_idempotent(
             &account(ACCOUNT),
             "flight-1",
-            &meters::request::body_fingerprint(body.as_bytes()),
-            meters::meter::now(),
+            &meters::http::request::body_fingerprint(body.as_bytes()),
+            meters::domain::meter::now(),
         )
         .await
         .unwrap();

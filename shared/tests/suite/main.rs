@@ -5,4 +5,5 @@ mod auth;
 mod deadline;
 mod event_fixtures;
 mod lambda_events;
+mod layers;
 mod store_contract;

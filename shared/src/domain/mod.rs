@@ -1,0 +1,11 @@
+//! The domain: the meter, its fields and their rules, list queries and their order, a request's parameters
+//! and preconditions. No I/O, no HTTP, no AWS types: every layer above uses these, and these use nothing
+//! above them.
+
+pub mod field_error;
+pub mod list;
+pub mod meter;
+pub mod params;
+pub mod precondition;
+
+pub use field_error::FieldError;

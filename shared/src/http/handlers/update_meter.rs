@@ -1,0 +1,34 @@
+//! `PUT /api/v1/meters/{id}` with `account_id` and the fields to change in the body; `If-Match` is checked
+//! atomically with the write (412).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::domain::FieldError;
+use crate::domain::meter::UpdateMeterBody;
+use crate::http::app::App;
+use crate::http::envelope;
+use crate::http::error::ApiError;
+use crate::http::request::{self, query_params};
+
+pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    let grant = app.auth.authenticate(request).await?;
+    query_params(request).only(&[])?;
+    let id = request::meter_id(request)?;
+    let body = UpdateMeterBody::parse(request::body(request)?)?;
+    if body.id.is_some_and(|echoed| echoed != id) {
+        return Err(FieldError::read_only("id").into());
+    }
+    grant.authorize(&body.account_id)?;
+    let meter = app
+        .meters
+        .update(
+            &body.account_id,
+            id,
+            body.changes,
+            body.read_only,
+            request::if_match(request, id),
+        )
+        .await?;
+    Ok(envelope::meter(StatusCode::OK, &meter))
+}

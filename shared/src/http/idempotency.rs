@@ -1,0 +1,96 @@
+//! The idempotency protocol of a create (draft-ietf-httpapi-idempotency-key): a request with an
+//! `Idempotency-Key` claims the key, runs, and leaves its answer for 24 h, so a retry with the same key and
+//! body replays that answer instead of creating again.
+
+use std::future::Future;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+
+use super::app::App;
+use super::error::ApiError;
+use crate::domain::meter::{AccountId, now};
+use crate::store::{Claim, RememberedAnswer};
+
+/// Runs `create` at most once for `key` in `account`: the first request with the key runs it and its
+/// answer is remembered; a retry with the same body gets that answer again (`Idempotent-Replayed: true`),
+/// one while the first still runs gets 409, one with another body 422. A request that failed is not
+/// remembered, so the key may be retried.
+pub async fn create_once<F>(
+    app: &App,
+    account: &AccountId,
+    key: &str,
+    fingerprint: &str,
+    create: F,
+) -> Result<Response<Body>, ApiError>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    match app
+        .idempotency
+        .claim_idempotent(account, key, fingerprint, now())
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Completed(answer) => return replay(answer),
+        Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
+        Claim::OtherBody => return Err(ApiError::IdempotencyKeyReused),
+    }
+    match create.await {
+        Ok(response) => {
+            let answer = remembered(&response);
+            if let Err(error) = app
+                .idempotency
+                .complete_idempotent(account, key, fingerprint, &answer, now())
+                .await
+            {
+                // The meter exists; only the replay is lost. The claim's lease runs out in a minute.
+                tracing::error!(%error, "the answer of an idempotent create could not be remembered");
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            if let Err(release) = app.idempotency.release_idempotent(account, key).await {
+                tracing::error!(error = %release, "an idempotency key could not be released");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn remembered(response: &Response<Body>) -> RememberedAnswer {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    RememberedAnswer {
+        status: response.status().as_u16(),
+        body: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+        location: header(header::LOCATION),
+        etag: header(header::ETAG),
+    }
+}
+
+/// The first request's answer again, marked as a replay.
+fn replay(answer: RememberedAnswer) -> Result<Response<Body>, ApiError> {
+    let mut response = Response::new(Body::Text(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).map_err(|e| ApiError::Internal(e.into()))?;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "application/json"),
+        (header::LOCATION, answer.location.as_str()),
+        (header::ETAG, answer.etag.as_str()),
+    ] {
+        headers.insert(
+            name,
+            HeaderValue::from_str(value).map_err(|e| ApiError::Internal(e.into()))?,
+        );
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}

@@ -1,0 +1,210 @@
+//! Events `lambda_http` would panic on, found and made safe before it sees them.
+
+use base64::Engine;
+use lambda_http::http::{HeaderMap, HeaderValue, header};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{LambdaEvent, Request, Service};
+use std::task::{Context, Poll};
+
+use crate::http::request::{REJECTED_EVENT_HEADER, RejectedEvent};
+
+/// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this
+/// with the fixtures in `events/`).
+pub fn request_from_event(json: &str) -> Result<Request, serde_json::Error> {
+    let mut event: LambdaRequest = serde_json::from_str(json)?;
+    guard_event(&mut event);
+    Ok(event.into())
+}
+
+/// `lambda_http` panics on events it cannot turn into a request (a base64 body that does not decode, a Host
+/// or X-Forwarded-Proto that makes no URL, a query that makes no URI), and a panic aborts the process
+/// (`panic = "abort"`): the caller would get no answer at all. This layer finds such events first, makes
+/// them safe to convert, and marks them so that the handler answers 400 naming what was wrong.
+#[derive(Debug, Clone)]
+pub struct EventGuard<S>(pub S);
+
+impl<S> Service<LambdaEvent<LambdaRequest>> for EventGuard<S>
+where
+    S: Service<LambdaEvent<LambdaRequest>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut event: LambdaEvent<LambdaRequest>) -> Self::Future {
+        guard_event(&mut event.payload);
+        self.0.call(event)
+    }
+}
+
+/// The parts of an event `lambda_http` builds the request URI from.
+struct UriParts<'a> {
+    headers: &'a mut HeaderMap,
+    multi_value_headers: Option<&'a mut HeaderMap>,
+    domain_name: Option<&'a mut Option<String>>,
+    path: &'a mut Option<String>,
+    raw_query: Option<&'a mut Option<String>>,
+    body: &'a mut Option<String>,
+    is_base64: &'a mut bool,
+}
+
+fn guard_event(event: &mut LambdaRequest) {
+    let parts = match event {
+        LambdaRequest::ApiGatewayV2(request) => UriParts {
+            headers: &mut request.headers,
+            multi_value_headers: None,
+            domain_name: Some(&mut request.request_context.domain_name),
+            path: &mut request.raw_path,
+            raw_query: Some(&mut request.raw_query_string),
+            body: &mut request.body,
+            is_base64: &mut request.is_base64_encoded,
+        },
+        LambdaRequest::ApiGatewayV1(request) => UriParts {
+            headers: &mut request.headers,
+            multi_value_headers: Some(&mut request.multi_value_headers),
+            domain_name: Some(&mut request.request_context.domain_name),
+            path: &mut request.path,
+            raw_query: None,
+            body: &mut request.body,
+            is_base64: &mut request.is_base64_encoded,
+        },
+        LambdaRequest::Alb(request) => UriParts {
+            headers: &mut request.headers,
+            multi_value_headers: Some(&mut request.multi_value_headers),
+            domain_name: None,
+            path: &mut request.path,
+            raw_query: None,
+            body: &mut request.body,
+            is_base64: &mut request.is_base64_encoded,
+        },
+        _ => return,
+    };
+    parts.guard();
+}
+
+impl UriParts<'_> {
+    fn guard(mut self) {
+        // Only this layer may set the marker: a caller's copy is dropped.
+        self.headers.remove(REJECTED_EVENT_HEADER);
+        if let Some(multi) = self.multi_value_headers.as_deref_mut() {
+            multi.remove(REJECTED_EVENT_HEADER);
+        }
+        let Some(problem) = self.problem() else {
+            return;
+        };
+        // Whatever was wrong, nothing of it reaches lambda_http: a relative URI of `/`, no body.
+        for headers in [
+            Some(&mut *self.headers),
+            self.multi_value_headers.as_deref_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            headers.remove(header::HOST);
+            headers.remove(FORWARDED_PROTO);
+        }
+        if let Some(domain_name) = self.domain_name.as_deref_mut() {
+            *domain_name = None;
+        }
+        *self.path = Some("/".into());
+        if let Some(raw_query) = self.raw_query.as_deref_mut() {
+            *raw_query = None;
+        }
+        *self.body = None;
+        *self.is_base64 = false;
+        let marker = HeaderValue::from_static(problem.marker());
+        self.headers.insert(REJECTED_EVENT_HEADER, marker.clone());
+        if let Some(multi) = self.multi_value_headers.filter(|multi| !multi.is_empty()) {
+            multi.insert(REJECTED_EVENT_HEADER, marker);
+        }
+    }
+
+    /// The first thing `lambda_http` would panic on, replaying what it does with these parts.
+    fn problem(&self) -> Option<RejectedEvent> {
+        let undecodable = *self.is_base64
+            && self.body.as_deref().is_some_and(|text| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .is_err()
+            });
+        if undecodable {
+            return Some(RejectedEvent::UndecodableBody);
+        }
+        let path = self.path.as_deref().unwrap_or_default();
+        // As lambda_http picks it: the Host header if it is text, else API Gateway's domain name.
+        let host = self
+            .headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or(self.domain_name.as_deref().and_then(Option::as_deref));
+        let proto = self
+            .headers
+            .get(FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok());
+        let base = match host {
+            Some(host) => {
+                if proto.is_some_and(|proto| {
+                    !["http", "https"].contains(&proto.to_ascii_lowercase().as_str())
+                }) {
+                    return Some(RejectedEvent::ForwardedProto);
+                }
+                let scheme = proto.unwrap_or("https");
+                match url::Url::parse(&format!("{scheme}://{host}{path}")) {
+                    Ok(url)
+                        if url
+                            .host_str()
+                            .is_some_and(|parsed| valid_host(host, parsed)) =>
+                    {
+                        url.to_string()
+                    }
+                    _ if url::Url::parse(&format!("https://localhost{path}")).is_err() => {
+                        return Some(RejectedEvent::Path);
+                    }
+                    _ => return Some(RejectedEvent::Host),
+                }
+            }
+            None => match url::Url::parse(&format!("http://localhost{path}")) {
+                Ok(url) => url.path().to_owned(),
+                Err(_) => return Some(RejectedEvent::Path),
+            },
+        };
+        let query = self
+            .raw_query
+            .as_deref()
+            .and_then(Option::as_deref)
+            .filter(|query| !query.is_empty());
+        let uri = match query {
+            Some(query) => format!("{base}?{query}"),
+            None => base,
+        };
+        match uri.parse::<lambda_http::http::Uri>() {
+            Ok(_) => None,
+            Err(_) => Some(RejectedEvent::Query),
+        }
+    }
+}
+
+/// `url` accepts hosts that browsers would rewrite (`a^b.example` becomes percent-encoded, spaces are
+/// refused); a Host header must already be what it names: letters, digits, dots, hyphens, or a bracketed
+/// IPv6 address, with an optional port.
+fn valid_host(raw: &str, parsed: &str) -> bool {
+    let name = match raw.rsplit_once(':') {
+        Some((name, port)) if !raw.ends_with(']') => {
+            if port.parse::<u16>().is_err() {
+                return false;
+            }
+            name
+        }
+        _ => raw,
+    };
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    (plain || (name.starts_with('[') && name.ends_with(']'))) && parsed.eq_ignore_ascii_case(name)
+}
+
+const FORWARDED_PROTO: &str = "x-forwarded-proto";

@@ -1,0 +1,107 @@
+//! Ids and heads. Ids come from one counter in blocks: each process reserves a block of ids with one write,
+//! so no item is written by every create. Each account's head holds its meter count and the version of its
+//! listing, which every meter write moves in the same transaction.
+
+use super::capacity::{spend_read, spend_write};
+use super::client::Table;
+use super::errors::{internal, sdk_error};
+use super::items::{counter_key, head_key, number};
+use super::schema::{COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, LIST_VERSION_ATTRIBUTE};
+use crate::domain::meter::{AccountId, MeterId};
+use crate::store::error::StoreError;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+
+/// Ids a process reserves with one counter write. Ids a process does not use before it ends are never
+/// handed out: ids are unique and never reused, not dense.
+pub const ID_BLOCK: i64 = 100;
+
+/// The ids this process reserved and has not handed out: `next..=last`.
+#[derive(Debug, Default)]
+struct IdBlock {
+    next: i64,
+    last: i64,
+}
+
+/// This process's block of ids, shared by its requests.
+#[derive(Debug, Default)]
+pub(super) struct IdBlocks {
+    block: tokio::sync::Mutex<IdBlock>,
+}
+
+impl IdBlocks {
+    /// The next id of this process's block, reserving a new block when it is used up.
+    pub(super) async fn next(&self, table: &Table) -> Result<MeterId, StoreError> {
+        let mut block = self.block.lock().await;
+        if block.next == 0 || block.next > block.last {
+            let last = table.reserve_ids(ID_BLOCK).await?;
+            *block = IdBlock {
+                next: last - ID_BLOCK + 1,
+                last,
+            };
+        }
+        let id = MeterId::new(block.next).map_err(internal)?;
+        block.next += 1;
+        Ok(id)
+    }
+}
+
+/// An account's head: how many meters it has, and the version of its listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Head {
+    pub count: usize,
+    pub version: u64,
+}
+
+impl Table {
+    /// Raises the id counter by `count` and returns its new value: the ids up to it are the caller's.
+    pub(super) async fn reserve_ids(&self, count: i64) -> Result<i64, StoreError> {
+        let counter = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(counter_key()))
+            .update_expression("ADD #last :count")
+            .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
+            .expression_attribute_values(":count", number(count))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        spend_write(counter.consumed_capacity());
+        counter
+            .attributes()
+            .and_then(|item| item.get(COUNTER_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| internal("the id counter returned no id"))
+    }
+
+    /// The account's head, read strongly consistently; `None` if the account never had a meter.
+    pub(super) async fn head(&self, account: &AccountId) -> Result<Option<Head>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(head_key(account)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        spend_read(output.consumed_capacity());
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let figure = |name: &str| {
+            item.get(name)
+                .and_then(|value| value.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some(Head {
+            count: figure(COUNT_ATTRIBUTE).max(0) as usize,
+            version: figure(LIST_VERSION_ATTRIBUTE) as u64,
+        }))
+    }
+}

@@ -1,0 +1,183 @@
+//! The production store: one DynamoDB table, partition key `account_id` (S), sort key `id` (N), one item per
+//! meter with attributes named as the JSON fields (unset fields absent). Beside the meters, in the same
+//! table (README, "DynamoDB"):
+//! - each account's head at id 0: its meter count and a list version that every meter write advances in
+//!   the same transaction, so a list knows `count` without reading the account and can tell whether the
+//!   listing this process holds is still current (`ids`, `writes`);
+//! - the id counter, under a partition key that is not a UUID: each process reserves a block of ids with
+//!   one write, so no item is written by every create (`ids`);
+//! - two local secondary indexes (strongly consistent, unlike global ones) that hold the account's meters
+//!   in name and in creation order, so the first pages of those sorts read only the page (`lists`);
+//! - a keys-only global index on `id` that tells another account's meter (403) from no meter (404) (`reads`);
+//! - idempotency records with a TTL (`idempotency`).
+//!
+//! The table's shape is `schema`; items and keys are `items`; failures in the store's terms are `errors`.
+
+mod capacity;
+mod client;
+mod errors;
+mod idempotency;
+mod ids;
+mod import;
+mod items;
+mod lists;
+mod reads;
+mod schema;
+mod writes;
+
+pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
+pub use ids::ID_BLOCK;
+pub use import::ImportReport;
+pub use lists::ListTuning;
+pub use schema::{
+    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, COUNTER_PARTITION, CREATED_INDEX, EXPIRES_AT_ATTRIBUTE,
+    ID_INDEX, LIST_VERSION_ATTRIBUTE, NAME_INDEX, TableDefinition, table_definition,
+};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::list::{ListPage, ListQuery};
+use crate::domain::meter::{
+    AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
+};
+use crate::domain::precondition::IfMatch;
+use crate::store::error::StoreError;
+use crate::store::idempotency::{Claim, IdempotencyStore, RememberedAnswer};
+use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
+use crate::store::meters::MeterStore;
+use ids::IdBlocks;
+
+/// The store on one table: the table, this process's listings and id block, and how lists read.
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    table: Table,
+    listings: Arc<ListingCache>,
+    ids: Arc<IdBlocks>,
+    tuning: ListTuning,
+}
+
+impl DynamoDbStore {
+    /// Wraps a client built once per process (see `dynamodb_client`).
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            table: Table::new(client, table),
+            listings: Arc::new(ListingCache::new(DEFAULT_CACHE_BYTES)),
+            ids: Arc::default(),
+            tuning: ListTuning::default(),
+        }
+    }
+
+    pub fn with_list_tuning(self, tuning: ListTuning) -> Self {
+        Self { tuning, ..self }
+    }
+
+    /// Keeps at most `bytes` of account listings in this process (by their estimate).
+    pub fn with_listing_budget(self, bytes: usize) -> Self {
+        Self {
+            listings: Arc::new(ListingCache::new(bytes)),
+            ..self
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        self.table.client()
+    }
+
+    pub fn table(&self) -> &str {
+        self.table.name()
+    }
+
+    /// Creates the table as `table_definition()` declares it, unless it exists (local development, tests).
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        self.table.create_if_missing().await
+    }
+
+    /// Brings meters that already have ids into the table (`import`): the id counter is raised past them,
+    /// each is written unless its id is taken, and every account touched is recounted.
+    pub async fn import(&self, meters: Vec<Meter>) -> Result<ImportReport, StoreError> {
+        self.table.import(meters).await
+    }
+
+    /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say).
+    pub async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
+        self.table.meters_of_table(source).await
+    }
+
+    /// Counts the account's meters and writes the figure to its head, advancing its list version.
+    pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
+        self.table.recount(account).await
+    }
+}
+
+#[async_trait]
+impl MeterStore for DynamoDbStore {
+    async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
+        self.table.create(&self.ids, account, new).await
+    }
+
+    async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
+        self.table.get(account, id).await
+    }
+
+    async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError> {
+        self.table
+            .list(&self.listings, self.tuning, account, query)
+            .await
+    }
+
+    async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+        if_match: IfMatch,
+    ) -> Result<Meter, StoreError> {
+        self.table
+            .update(account, id, changes, read_only, if_match)
+            .await
+    }
+
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError> {
+        self.table.delete(account, id, if_match).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoDbStore {
+    async fn claim_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        self.table
+            .claim_idempotent(account, key, fingerprint, now)
+            .await
+    }
+
+    async fn complete_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        answer: &RememberedAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.table
+            .complete_idempotent(account, key, fingerprint, answer, now)
+            .await
+    }
+
+    async fn release_idempotent(&self, account: &AccountId, key: &str) -> Result<(), StoreError> {
+        self.table.release_idempotent(account, key).await
+    }
+}

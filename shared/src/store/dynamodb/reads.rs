@@ -1,0 +1,72 @@
+//! Reading one meter, strongly consistent, and telling another account's meter (403) from none (404).
+
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+
+use super::capacity::spend_read;
+use super::client::Table;
+use super::errors::sdk_error;
+use super::items::{from_item, meter_key, number};
+use super::schema::ID_INDEX;
+use crate::domain::meter::{AccountId, Meter, MeterId};
+use crate::store::error::StoreError;
+
+impl Table {
+    pub(super) async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
+        match self.read_meter(account, id).await? {
+            Some(meter) => Ok(meter),
+            None => Err(self.missing(account, id).await?),
+        }
+    }
+
+    pub(super) async fn read_meter(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<Option<Meter>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(meter_key(account, id)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        spend_read(output.consumed_capacity());
+        output.item.map(from_item).transpose()
+    }
+
+    /// After a miss in the caller's account: 403 if the id lives in another account, else 404. The index
+    /// is eventually consistent, so it may still list a meter of the caller's own account that was just
+    /// deleted: that is 404 too.
+    pub(super) async fn missing(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<StoreError, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(ID_INDEX)
+            .key_condition_expression("#id = :id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", number(id.get()))
+            .limit(1)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        spend_read(found.consumed_capacity());
+        let owner = found
+            .items()
+            .first()
+            .and_then(|item| item.get("account_id"))
+            .and_then(|owner| owner.as_s().ok());
+        Ok(match owner {
+            Some(owner) if *owner != account.to_string() => StoreError::OtherAccount(id),
+            _ => StoreError::NotFound(id),
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! The table: its keys, indexes and the attributes the store reads and writes besides the meters' own.
+//! `table_definition()` is the schema, written once: the table is created from it (the local server, tests,
+//! benchmarks), and `scripts/check_template.py` compares the template's table with its dump
+//! (`meters-local table-definition`).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde::Serialize;
+
+use super::client::Table;
+use super::errors::{internal, sdk_error};
+use crate::store::error::StoreError;
+
+/// The keys-only global secondary index on `id`: tells another account's meter (403) from no meter (404).
+pub const ID_INDEX: &str = "id-index";
+/// The local secondary indexes of the sorts whose first pages are read without the account: by name
+/// (lower-cased, as the sort compares it) and by creation time (fixed-width, so text order is time order).
+pub const NAME_INDEX: &str = "name-index";
+pub const CREATED_INDEX: &str = "created-index";
+pub(super) const NAME_SORT_ATTRIBUTE: &str = "sort_name";
+pub(super) const CREATED_SORT_ATTRIBUTE: &str = "sort_created";
+/// The counter item's partition key: not a UUID, so it can never collide with an account.
+pub const COUNTER_PARTITION: &str = "#meter-id-counter";
+pub const COUNTER_ATTRIBUTE: &str = "last_id";
+/// The account's head: its sort key (meter ids are positive), meter count and list version.
+pub(super) const HEAD_ID: i64 = 0;
+pub const COUNT_ATTRIBUTE: &str = "meter_count";
+pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
+/// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
+pub(super) const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
+/// The TTL attribute: idempotency records carry their expiry, and DynamoDB deletes them after it.
+pub const EXPIRES_AT_ATTRIBUTE: &str = "expires_at";
+/// The mark each update leaves on the item, to recognise its own write after a lost answer.
+pub(super) const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
+/// Where a meter's version (the ETag's source) is kept; items written before versions existed read as 0.
+pub(super) const VERSION_ATTRIBUTE: &str = "version";
+
+/// The table as CloudFormation's `AWS::DynamoDB::Table` properties name it: the parts the store depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDefinition {
+    pub billing_mode: &'static str,
+    pub attribute_definitions: Vec<AttributeDef>,
+    pub key_schema: Vec<KeyDef>,
+    pub global_secondary_indexes: Vec<IndexDef>,
+    pub local_secondary_indexes: Vec<IndexDef>,
+    pub time_to_live_specification: TimeToLive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDef {
+    pub attribute_name: &'static str,
+    /// `S` or `N`.
+    pub attribute_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyDef {
+    pub attribute_name: &'static str,
+    /// `HASH` or `RANGE`.
+    pub key_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexDef {
+    pub index_name: &'static str,
+    pub key_schema: Vec<KeyDef>,
+    pub projection: IndexProjection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexProjection {
+    /// `KEYS_ONLY` or `ALL`.
+    pub projection_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    pub attribute_name: &'static str,
+    pub enabled: bool,
+}
+
+/// The schema: one on-demand table, partition key `account_id` (S), sort key `id` (N), the id index and the
+/// two sort indexes, and the idempotency records' TTL.
+pub fn table_definition() -> TableDefinition {
+    let key = |attribute_name, key_type| KeyDef {
+        attribute_name,
+        key_type,
+    };
+    let attribute = |attribute_name, attribute_type| AttributeDef {
+        attribute_name,
+        attribute_type,
+    };
+    let sort_index = |index_name, attribute_name| IndexDef {
+        index_name,
+        key_schema: vec![key("account_id", "HASH"), key(attribute_name, "RANGE")],
+        projection: IndexProjection {
+            projection_type: "ALL",
+        },
+    };
+    TableDefinition {
+        billing_mode: "PAY_PER_REQUEST",
+        attribute_definitions: vec![
+            attribute("account_id", "S"),
+            attribute("id", "N"),
+            attribute(NAME_SORT_ATTRIBUTE, "S"),
+            attribute(CREATED_SORT_ATTRIBUTE, "S"),
+        ],
+        key_schema: vec![key("account_id", "HASH"), key("id", "RANGE")],
+        global_secondary_indexes: vec![IndexDef {
+            index_name: ID_INDEX,
+            key_schema: vec![key("id", "HASH")],
+            projection: IndexProjection {
+                projection_type: "KEYS_ONLY",
+            },
+        }],
+        local_secondary_indexes: vec![
+            sort_index(NAME_INDEX, NAME_SORT_ATTRIBUTE),
+            sort_index(CREATED_INDEX, CREATED_SORT_ATTRIBUTE),
+        ],
+        time_to_live_specification: TimeToLive {
+            attribute_name: EXPIRES_AT_ATTRIBUTE,
+            enabled: true,
+        },
+    }
+}
+
+impl Table {
+    /// Creates the table as `table_definition()` declares it, unless it exists (local development, tests).
+    pub async fn create_if_missing(&self) -> Result<(), StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(error) => return Err(sdk_error(error)),
+        }
+        let definition = table_definition();
+        let keys = |keys: &[KeyDef]| {
+            keys.iter()
+                .map(|key| {
+                    KeySchemaElement::builder()
+                        .attribute_name(key.attribute_name)
+                        .key_type(KeyType::from(key.key_type))
+                        .build()
+                        .map_err(internal)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let projection = |index: &IndexDef| {
+            Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.projection_type))
+                .build()
+        };
+        let mut create = self
+            .client
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(BillingMode::from(definition.billing_mode))
+            .set_key_schema(Some(keys(&definition.key_schema)?));
+        for attribute in &definition.attribute_definitions {
+            create = create.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(attribute.attribute_type))
+                    .build()
+                    .map_err(internal)?,
+            );
+        }
+        for index in &definition.global_secondary_indexes {
+            create = create.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.index_name)
+                    .set_key_schema(Some(keys(&index.key_schema)?))
+                    .projection(projection(index))
+                    .build()
+                    .map_err(internal)?,
+            );
+        }
+        for index in &definition.local_secondary_indexes {
+            create = create.local_secondary_indexes(
+                LocalSecondaryIndex::builder()
+                    .index_name(index.index_name)
+                    .set_key_schema(Some(keys(&index.key_schema)?))
+                    .projection(projection(index))
+                    .build()
+                    .map_err(internal)?,
+            );
+        }
+        create.send().await.map_err(sdk_error)?;
+        let ttl = &definition.time_to_live_specification;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(ttl.attribute_name)
+                    .enabled(ttl.enabled)
+                    .build()
+                    .map_err(internal)?,
+            )
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}

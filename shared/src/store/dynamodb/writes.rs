@@ -1,0 +1,367 @@
+//! Meter writes: create, update and delete, each one transaction with the account's head, conditional on
+//! the meter's state, and each recognising its own earlier attempt when an answer was lost.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use super::capacity::spend_write_all;
+use super::client::Table;
+use super::errors::{internal, sdk_error};
+use super::ids::IdBlocks;
+use super::items::{Item, from_item, head_key, meter_key, name_sort, number, to_item};
+use super::schema::{
+    COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, VERSION_ATTRIBUTE,
+    WRITE_TOKEN_ATTRIBUTE,
+};
+use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, now};
+use crate::domain::precondition::IfMatch;
+use crate::store::error::{StoreError, read_only_mismatch};
+use crate::telemetry;
+
+/// Attempts of a transaction that met another on the same account head.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+/// Attempts of a delete, as the SDK's retry configuration gives other calls.
+const DELETE_ATTEMPTS: u32 = 3;
+
+/// Why a meter write's transaction did not land.
+enum Refused {
+    /// The meter item's condition failed; the item as it was, if there was one.
+    Condition(Option<Item>),
+    Store(StoreError),
+}
+
+/// What a meter write did to the meter, and so to its account's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Added,
+    Changed,
+    Removed,
+}
+
+impl Written {
+    fn count_change(self) -> i64 {
+        match self {
+            Written::Added => 1,
+            Written::Changed => 0,
+            Written::Removed => -1,
+        }
+    }
+}
+
+/// Whether the SDK retries a transaction whose answer was lost. A delete retries itself instead, because
+/// it must know that an attempt went unanswered to read a missing item as its own success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SdkRetries {
+    On,
+    Off,
+}
+
+impl Table {
+    pub(super) async fn create(
+        &self,
+        ids: &IdBlocks,
+        account: &AccountId,
+        new: NewMeter,
+    ) -> Result<Meter, StoreError> {
+        let id = ids.next(self).await?;
+        let meter = Meter::create(id, *account, new, now());
+        let put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&meter)?))
+            // Ids are never handed out twice, so an item under this key is either this request's own
+            // earlier attempt (its answer lost, the SDK retried) or someone writing the table by hand.
+            .condition_expression("attribute_not_exists(account_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(internal)?;
+        match self
+            .write_meter(
+                account,
+                TransactWriteItem::builder().put(put).build(),
+                Written::Added,
+                SdkRetries::On,
+            )
+            .await
+        {
+            Ok(()) => Ok(meter),
+            Err(Refused::Condition(Some(stored))) if from_item(stored.clone())? == meter => {
+                Ok(meter)
+            }
+            Err(Refused::Condition(_)) => Err(internal(format!(
+                "meter {id} was already written by another hand"
+            ))),
+            Err(Refused::Store(error)) => Err(error),
+        }
+    }
+
+    pub(super) async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+        if_match: IfMatch,
+    ) -> Result<Meter, StoreError> {
+        // Read, check and write on the condition that the version read is still the stored one: the
+        // answer is then exactly the meter as written, and a write in between sends us round again.
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            let stored = match self.read_meter(account, id).await? {
+                Some(stored) => stored,
+                None => return Err(self.missing(account, id).await?),
+            };
+            if !if_match.allows(stored.version) {
+                return Err(StoreError::PreconditionFailed(id));
+            }
+            if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
+                return Err(mismatch);
+            }
+            let updated = stored.with_changes(&changes, now());
+            // This write's own mark: if its answer is lost and the SDK's retry fails its condition
+            // because the first attempt already landed, the item carries the mark.
+            let write_token = uuid::Uuid::new_v4().to_string();
+            let write = self.update_item(account, &stored, &changes, &updated, &write_token)?;
+            match self
+                .write_meter(account, write, Written::Changed, SdkRetries::On)
+                .await
+            {
+                Ok(()) => return Ok(updated),
+                Err(Refused::Condition(Some(now_stored)))
+                    if now_stored
+                        .get(WRITE_TOKEN_ATTRIBUTE)
+                        .and_then(|token| token.as_s().ok())
+                        == Some(&write_token) =>
+                {
+                    return from_item(now_stored);
+                }
+                // Changed (or deleted) since it was read: read again.
+                Err(Refused::Condition(_)) => continue,
+                Err(Refused::Store(error)) => return Err(error),
+            }
+        }
+        Err(StoreError::Unavailable(
+            format!("meter {id} changed under every attempt to update it").into(),
+        ))
+    }
+
+    pub(super) async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut condition = "attribute_exists(account_id)".to_owned();
+        if let Some(version) = version_condition(&if_match, &mut names, &mut values) {
+            condition.push_str(&format!(" AND {version}"));
+        }
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(meter_key(account, id)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names).filter(|names| !names.is_empty()))
+            .set_expression_attribute_values(Some(values).filter(|values| !values.is_empty()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(internal)?;
+        let delete = TransactWriteItem::builder().delete(delete).build();
+        // Retried here rather than by the SDK: after an attempt whose outcome is unknown (no answer), a
+        // retry that finds no item means that attempt deleted it.
+        let mut outcome_unknown = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self
+                .write_meter(account, delete.clone(), Written::Removed, SdkRetries::Off)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                // The meter is there: only its version can have failed the condition.
+                Err(Refused::Condition(Some(_))) => return Err(StoreError::PreconditionFailed(id)),
+                Err(Refused::Condition(None)) => {
+                    return match self.missing(account, id).await? {
+                        StoreError::NotFound(_) if outcome_unknown => Ok(()),
+                        missing => Err(missing),
+                    };
+                }
+                Err(Refused::Store(failure)) => failure,
+            };
+            if !matches!(failure, StoreError::Unavailable(_)) || attempt == DELETE_ATTEMPTS {
+                return Err(failure);
+            }
+            outcome_unknown = true;
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+    }
+
+    /// The update of a meter read as `stored`: sets and removes only the fields in `changes`, on the
+    /// condition that the stored version is still the one read.
+    fn update_item(
+        &self,
+        account: &AccountId,
+        stored: &Meter,
+        changes: &MeterChanges,
+        updated: &Meter,
+        write_token: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        names.insert("#write".into(), WRITE_TOKEN_ATTRIBUTE.into());
+        values.insert(":write".into(), AttributeValue::S(write_token.to_owned()));
+        names.insert("#next".into(), VERSION_ATTRIBUTE.into());
+        values.insert(
+            ":next".into(),
+            AttributeValue::N(updated.version.to_string()),
+        );
+        let mut sets = vec!["#write = :write".to_owned(), "#next = :next".to_owned()];
+        let mut removes = Vec::new();
+        // Fields to clear serialise as NULL and become REMOVE; the rest are set.
+        let mut changed: Item = serde_dynamo::to_item(changes).map_err(internal)?;
+        changed.insert(
+            "updated_at".into(),
+            serde_dynamo::to_attribute_value(updated.updated_at).map_err(internal)?,
+        );
+        if changes.name.is_some() {
+            changed.insert(NAME_SORT_ATTRIBUTE.into(), name_sort(updated));
+        }
+        for (n, (field, value)) in changed.into_iter().enumerate() {
+            names.insert(format!("#c{n}"), field);
+            if value.is_null() {
+                removes.push(format!("#c{n}"));
+            } else {
+                values.insert(format!(":c{n}"), value);
+                sets.push(format!("#c{n} = :c{n}"));
+            }
+        }
+        let read = IfMatch::Versions(vec![stored.version]);
+        let mut condition = "attribute_exists(account_id)".to_owned();
+        if let Some(version) = version_condition(&read, &mut names, &mut values) {
+            condition.push_str(&format!(" AND {version}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let update = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(meter_key(account, stored.id)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Writes a meter and, in the same transaction, moves the account's head: its count as `written` says,
+    /// its list version by one. A transaction that met another on the same head is tried again.
+    async fn write_meter(
+        &self,
+        account: &AccountId,
+        write: TransactWriteItem,
+        written: Written,
+        retries: SdkRetries,
+    ) -> Result<(), Refused> {
+        let head = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(head_key(account)))
+            .update_expression("ADD #count :change, #version :one")
+            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
+            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
+            .expression_attribute_values(":change", number(written.count_change()))
+            .expression_attribute_values(":one", number(1))
+            .build()
+            .map_err(|error| Refused::Store(internal(error)))?;
+        let head = TransactWriteItem::builder().update(head).build();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut call = self
+                .client
+                .transact_write_items()
+                .transact_items(write.clone())
+                .transact_items(head.clone())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .customize();
+            if retries == SdkRetries::Off {
+                call = call.config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                );
+            }
+            let error = match call.send().await {
+                Ok(output) => {
+                    spend_write_all(output.consumed_capacity());
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
+            else {
+                return Err(Refused::Store(sdk_error(error)));
+            };
+            let reasons = cancelled.cancellation_reasons();
+            let code = |at: usize| reasons.get(at).and_then(|reason| reason.code());
+            if code(0) == Some("ConditionalCheckFailed") {
+                let item = reasons.first().and_then(|reason| reason.item()).cloned();
+                return Err(Refused::Condition(item));
+            }
+            let any = |codes: &[&str]| {
+                reasons
+                    .iter()
+                    .any(|reason| reason.code().is_some_and(|code| codes.contains(&code)))
+            };
+            if any(&["ThrottlingError", "ProvisionedThroughputExceeded"]) {
+                telemetry::note_store_throttled();
+                return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
+            }
+            if !any(&["TransactionConflict"]) {
+                return Err(Refused::Store(sdk_error(error)));
+            }
+            if attempt == TRANSACTION_ATTEMPTS {
+                telemetry::note_store_unavailable();
+                return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
+            }
+            // Another write of the same account holds its head: back off a little, with jitter.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+            tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+        }
+    }
+}
+
+/// The condition `If-Match` adds to a write: the version is one of those named. Items written before
+/// versions existed have no version attribute, and count as version 0.
+fn version_condition(
+    if_match: &IfMatch,
+    names: &mut HashMap<String, String>,
+    values: &mut Item,
+) -> Option<String> {
+    let IfMatch::Versions(versions) = if_match else {
+        return None;
+    };
+    names.insert("#version".into(), VERSION_ATTRIBUTE.into());
+    if versions.is_empty() {
+        // Nothing named matches this meter: a condition that no item meets.
+        values.insert(":no_version".into(), number(-1));
+        return Some("#version = :no_version".into());
+    }
+    let mut alternatives = Vec::new();
+    let mut named = Vec::new();
+    for (n, version) in versions.iter().take(100).enumerate() {
+        if *version == 0 {
+            alternatives.push("attribute_not_exists(#version)".to_owned());
+        }
+        values.insert(format!(":v{n}"), AttributeValue::N(version.to_string()));
+        named.push(format!(":v{n}"));
+    }
+    alternatives.push(format!("#version IN ({})", named.join(", ")));
+    Some(format!("({})", alternatives.join(" OR ")))
+}

@@ -1,0 +1,44 @@
+//! The port for meters. Every method takes the account first, so no call can forget the tenant boundary;
+//! each states what it promises, and the contract suite (`shared/tests/suite/store_contract.rs`) holds both
+//! adapters to it.
+
+use async_trait::async_trait;
+
+use super::error::StoreError;
+use crate::domain::list::{ListPage, ListQuery};
+use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
+use crate::domain::precondition::IfMatch;
+
+#[async_trait]
+pub trait MeterStore: Send + Sync + std::fmt::Debug {
+    /// Assigns a fresh id, unique across all accounts and never one of a live meter, and stores the meter.
+    async fn create(&self, account: &AccountId, meter: NewMeter) -> Result<Meter, StoreError>;
+
+    /// The meter, read strongly consistently.
+    async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError>;
+
+    /// One page of the account's meters and how many match, exactly as `ListQuery` defines them, read
+    /// strongly consistently: no write acknowledged before the call began is missed.
+    async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError>;
+
+    /// Applies only the fields in `changes`, sets `updated_at`, raises the version, and returns the meter as
+    /// stored, provided the meter exists in the account, its version is one `if_match` allows, and every field
+    /// in `read_only` still has the echoed value: all checked atomically with the write.
+    async fn update(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        changes: MeterChanges,
+        read_only: ReadOnlyEcho,
+        if_match: IfMatch,
+    ) -> Result<Meter, StoreError>;
+
+    /// Removes the meter, provided its version is one `if_match` allows (checked atomically); its id is
+    /// never handed out again.
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        if_match: IfMatch,
+    ) -> Result<(), StoreError>;
+}

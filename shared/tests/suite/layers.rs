@@ -1,0 +1,83 @@
+//! The crate's layers import in one direction (`lib.rs` names them): no file imports from a layer above its
+//! own, and no two files import each other, directly or around a loop.
+
+use std::path::Path;
+
+use meters_testkit::module_graph::ModuleGraph;
+
+/// Each top-level module's layer; a module not listed here fails the test, so a new one is placed on purpose.
+fn layer(module: &str) -> usize {
+    let top = module.split("::").next().unwrap_or(module);
+    match top {
+        "config" => 0,
+        "telemetry" => 1,
+        "domain" => 2,
+        "store" => 3,
+        "auth" => 4,
+        "http" => 5,
+        "runtime" => 6,
+        "crate" => 7,
+        other => {
+            panic!("module `{other}` has no layer: add it to tests/suite/layers.rs and lib.rs")
+        }
+    }
+}
+
+fn graph() -> ModuleGraph {
+    ModuleGraph::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).expect("the sources read")
+}
+
+#[test]
+fn layers_import_in_one_direction() {
+    let graph = graph();
+    let upward = graph.upward_imports(layer);
+    assert!(
+        upward.is_empty(),
+        "imports from a higher layer ({} in all): {upward:#?}",
+        upward.len()
+    );
+}
+
+#[test]
+fn no_files_import_each_other_directly_or_around_a_loop() {
+    let cycles = graph().cycles();
+    assert!(
+        cycles.is_empty(),
+        "import loops ({} in all): {cycles:#?}",
+        cycles.len()
+    );
+}
+
+#[test]
+fn the_graph_sees_imports_through_re_exports_and_nested_use_trees() {
+    let edges = graph().edges();
+    let has = |from: &str, to: &str| edges.contains(&(from.to_owned(), to.to_owned()));
+    // `use crate::domain::meter::{self, AccountId, …}`: AccountId is defined in fields.rs.
+    assert!(
+        has("store::embedded", "domain::meter::fields"),
+        "{edges:#?}"
+    );
+    // `use super::error::{BoxError, StoreError, read_only_mismatch}`.
+    assert!(has("store::embedded", "store::error"));
+    // `pub use body::{CreateMeterBody, UpdateMeterBody}` is an edge of the re-exporting file.
+    assert!(has("domain::meter", "domain::meter::body"));
+    // A path written in code, not in a `use`: `crate::telemetry::init()`.
+    assert!(has("runtime", "telemetry"));
+}
+
+#[test]
+fn no_source_file_passes_450_lines_besides_its_tests() {
+    let long: Vec<(String, usize)> = graph()
+        .files()
+        .map(|(module, file)| {
+            let text = std::fs::read_to_string(file).expect("readable");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            (module, code.lines().count())
+        })
+        .filter(|(_, lines)| *lines > 450)
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files past 450 lines, tests aside: {long:?}"
+    );
+}
