@@ -152,18 +152,18 @@ impl UriParts<'_> {
                 }) {
                     return Some(RejectedEvent::ForwardedProto);
                 }
+                // The path is judged on its own first, so that a bad path is not blamed on the host.
+                if url::Url::parse(&format!("https://localhost{path}")).is_err() {
+                    return Some(RejectedEvent::Path);
+                }
                 let scheme = proto.unwrap_or("https");
-                match url::Url::parse(&format!("{scheme}://{host}{path}")) {
-                    Ok(url)
-                        if url
-                            .host_str()
-                            .is_some_and(|parsed| valid_host(host, parsed)) =>
-                    {
-                        url.to_string()
-                    }
-                    _ if url::Url::parse(&format!("https://localhost{path}")).is_err() => {
-                        return Some(RejectedEvent::Path);
-                    }
+                let url = url::Url::parse(&format!("{scheme}://{host}{path}")).ok();
+                let host_is_valid = url
+                    .as_ref()
+                    .and_then(url::Url::host_str)
+                    .is_some_and(|parsed| valid_host(host, parsed));
+                match url {
+                    Some(url) if host_is_valid => url.to_string(),
                     _ => return Some(RejectedEvent::Host),
                 }
             }

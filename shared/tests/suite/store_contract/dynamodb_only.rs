@@ -1,0 +1,337 @@
+//! What only the DynamoDB store meets: an unreachable or frozen endpoint, answers lost on the way back, several processes sharing a table, imports.
+
+use super::*;
+
+/// Nothing listens on the port, so every call fails to connect: the store must say "unavailable"
+/// (503, retry later), and the handler must show only a request id.
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_reported_as_unavailable_without_internals() {
+    let config = meters_testkit::dynamodb::unreachable();
+    let store = DynamoDbStore::new(
+        meters::store::dynamodb::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    );
+    let account = account();
+    assert!(matches!(
+        store.get(&account, MeterId::new(1).unwrap()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let error = meters::http::ApiError::from(
+        store
+            .list(&account, &ListQuery::default())
+            .await
+            .unwrap_err(),
+    );
+    let response = error.into_response("req-unreachable");
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(
+        body["error"],
+        "the meters store is unavailable; request id req-unreachable"
+    );
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+}
+
+/// DynamoDB Local behind a proxy that can hold back one answer past the SDK's 3 s attempt timeout: the
+/// write is applied, its answer is lost, the SDK retries into its own earlier write.
+pub(super) async fn dynamodb_with_lost_answers()
+-> (meters_testkit::fault_proxy::FaultProxy, DynamoDbStore) {
+    let (config, _) = meters_testkit::dynamodb::fresh_table("meters-lost").await;
+    let proxy =
+        meters_testkit::fault_proxy::FaultProxy::start(config.endpoint.as_deref().unwrap()).await;
+    let through_proxy = DynamoDbConfig {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..config
+    };
+    let store = DynamoDbStore::new(
+        meters::store::dynamodb::dynamodb_client(&through_proxy).await,
+        through_proxy.table_name.clone(),
+    );
+    (proxy, store)
+}
+
+const PAST_THE_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_create_whose_answer_was_lost_reports_the_meter_it_stored_and_stores_one() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
+    let created = store
+        .create(&account, new_meter("lost answer"))
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    let listed = every_meter(&store, &account).await;
+    assert_eq!(listed, vec![created]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    let meter = store.create(&account, new_meter("before")).await.unwrap();
+    // Echoing updated_at (optimistic concurrency) and If-Match: both differ once the first attempt landed.
+    let echo = ReadOnlyEcho {
+        updated_at: Some(meter.updated_at),
+        ..ReadOnlyEcho::default()
+    };
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
+    let updated = store
+        .update(
+            &account,
+            meter.id,
+            rename("after"),
+            echo,
+            IfMatch::Versions(vec![meter.version]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert_eq!(
+        (updated.name.as_str(), updated.version),
+        ("after", meter.version + 1)
+    );
+    assert_eq!(store.get(&account, meter.id).await.unwrap(), updated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    let meter = store.create(&account, new_meter("doomed")).await.unwrap();
+    proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
+    store
+        .delete(&account, meter.id, IfMatch::Any)
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert!(matches!(
+        store.get(&account, meter.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_create_whose_answer_was_dropped_reports_the_meter_it_stored_and_stores_one() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    proxy.drop_next_answer("TransactWriteItems");
+    let created = store
+        .create(&account, new_meter("dropped answer"))
+        .await
+        .unwrap();
+    assert_eq!(proxy.delayed(), 1);
+    assert_eq!(every_meter(&store, &account).await, vec![created]);
+}
+
+/// DynamoDB freezes mid-request: the handler answers 503 at the request deadline, never waits into the
+/// function's timeout; once DynamoDB resumes, requests are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_frozen_dynamodb_gets_503_at_the_deadline_and_service_resumes_after() {
+    use meters::auth::Authenticator;
+    use meters_testkit::tokens::{hs256_config, token_for};
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    store
+        .create(&account, new_meter("before the freeze"))
+        .await
+        .unwrap();
+    let app = meters::App::new(
+        store,
+        Authenticator::new(&hs256_config(meters_testkit::TEST_SECRET)).unwrap(),
+    )
+    .with_deadline(std::time::Duration::from_millis(1200));
+    let list = || {
+        let event = meters_testkit::HttpEvent::new("GET", "/api/v1/meters")
+            .query(&format!("account_id={account}"))
+            .bearer(&token_for(meters_testkit::TEST_SECRET, &[account]));
+        meters::runtime::request_from_event(&event.http_api().to_string()).unwrap()
+    };
+    proxy.set_frozen(true);
+    let started = std::time::Instant::now();
+    let frozen = meters::Endpoint::ListMeters.handle(&app, list()).await;
+    let waited = started.elapsed();
+    assert_eq!(frozen.status(), 503);
+    assert_eq!(frozen.headers()["retry-after"], "1");
+    assert!(
+        waited < std::time::Duration::from_millis(2000),
+        "{waited:?}"
+    );
+    proxy.set_frozen(false);
+    let resumed = meters::Endpoint::ListMeters.handle(&app, list()).await;
+    assert_eq!(resumed.status(), 200);
+}
+
+/// The same, with nothing held between lists, so that each list reads as a cold process would: index
+/// windows from either end, or the whole account in segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn every_list_variant_follows_the_list_conventions_in_a_process_that_holds_no_listing() {
+    let store = meters_testkit::dynamodb::fresh_table("meters-cold").await.1;
+    every_list_variant_follows_the_list_conventions_over_several_store_pages(Arc::new(
+        small_tuning(store).with_listing_budget(0),
+    ))
+    .await;
+}
+
+/// Two processes on one table: the one that holds the account's listing must not answer from it after
+/// the other wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
+    let (config, writer) = meters_testkit::dynamodb::fresh_table("meters-two").await;
+    let reader = small_tuning(DynamoDbStore::new(
+        meters::store::dynamodb::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    ));
+    let account = account();
+    let first = writer.create(&account, new_meter("first")).await.unwrap();
+    let by_location = ListQuery {
+        sort_by: SortField::named("location").unwrap(),
+        ..ListQuery::default()
+    };
+    let warm = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!(warm.meters, vec![first.clone()]);
+    let second = writer.create(&account, new_meter("second")).await.unwrap();
+    let listed = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!(
+        (listed.meters, listed.count),
+        (vec![first.clone(), second.clone()], 2)
+    );
+    let changed = writer
+        .update(
+            &account,
+            first.id,
+            rename("first, renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.list(&account, &by_location).await.unwrap().meters[0],
+        changed
+    );
+    writer
+        .delete(&account, second.id, IfMatch::Any)
+        .await
+        .unwrap();
+    let listed = reader.list(&account, &by_location).await.unwrap();
+    assert_eq!((listed.meters, listed.count), (vec![changed], 1));
+}
+
+/// The migration path: meters with their own ids come in, the id counter is raised past them before
+/// any create, their accounts are counted, and a second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn an_import_keeps_ids_raises_the_counter_past_them_and_counts_the_accounts() {
+    let (_, store) = meters_testkit::dynamodb::fresh_table("meters-import").await;
+    let (first, second) = (account(), account());
+    let mut existing = store
+        .create(&first, new_meter("created before"))
+        .await
+        .unwrap();
+    let legacy = |id: i64, account: AccountId, name: &str| {
+        let mut meter = Meter::create(
+            MeterId::new(id).unwrap(),
+            account,
+            new_meter(name),
+            parse_timestamp("created_at", "2021-03-04T05:06:07.891Z").unwrap(),
+        );
+        meter.version = 0;
+        meter
+    };
+    let imported = vec![
+        legacy(70_000, first, "imported a"),
+        legacy(70_001, first, "imported b"),
+        legacy(90_000, second, "imported c"),
+    ];
+    let report = store.import(imported.clone()).await.unwrap();
+    assert_eq!(
+        (
+            report.imported,
+            report.already_present,
+            report.conflicts.len()
+        ),
+        (3, 0, 0)
+    );
+    assert_eq!((report.counter, report.accounts), (90_000, 2));
+    // This process still holds ids of its block; a new process reserves past the imported ones.
+    let fresh = DynamoDbStore::new(store.client().clone(), store.table());
+    let created = fresh.create(&second, new_meter("after")).await.unwrap();
+    assert!(created.id.get() > 90_000, "{}", created.id);
+    let listed = fresh.list(&first, &ListQuery::default()).await.unwrap();
+    existing.version = 1;
+    let mut expected = vec![existing.clone()];
+    expected.extend(imported[..2].iter().cloned().map(|mut m| {
+        m.version = 1;
+        m
+    }));
+    assert_eq!((listed.meters, listed.count), (expected, 3));
+    assert_eq!(
+        fresh
+            .list(&second, &ListQuery::default())
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    // Again: nothing written; a different meter under a taken id is refused, not written.
+    let mut changed = imported.clone();
+    changed[2].name = MeterName::parse("someone else").unwrap();
+    let again = store.import(changed).await.unwrap();
+    assert_eq!((again.imported, again.already_present), (0, 2));
+    assert_eq!(again.conflicts, vec![MeterId::new(90_000).unwrap()]);
+    assert_eq!(
+        fresh
+            .get(&second, MeterId::new(90_000).unwrap())
+            .await
+            .unwrap()
+            .name
+            .as_str(),
+        "imported c"
+    );
+}
+
+/// The restore runbook: a point-in-time restore lands in a new table; importing from it brings back what
+/// was lost since (a deleted meter) and leaves what is still there, and the account's count is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn importing_from_a_restored_table_brings_back_a_deleted_meter_and_nothing_else() {
+    let (_, live) = meters_testkit::dynamodb::fresh_table("meters-live").await;
+    let (_, restored) = meters_testkit::dynamodb::fresh_table("meters-restored").await;
+    let account = account();
+    let mut kept = Vec::new();
+    for name in ["first", "second", "third"] {
+        kept.push(live.create(&account, new_meter(name)).await.unwrap());
+    }
+    // The restore: the table as it was, before the accident.
+    assert_eq!(restored.import(kept.clone()).await.unwrap().imported, 3);
+    live.delete(&account, kept[1].id, IfMatch::Any)
+        .await
+        .unwrap();
+    let brought_back = live
+        .import(live.meters_of_table(restored.table()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            brought_back.imported,
+            brought_back.already_present,
+            brought_back.conflicts.len()
+        ),
+        (1, 2, 0)
+    );
+    let listed = every_meter(&live, &account).await;
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        kept.iter().map(|m| m.id).collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,180 @@
+//! Lists exactly as the list conventions fix them, over accounts larger than one store page, right after writes.
+
+use super::*;
+
+pub(super) async fn a_list_holds_only_the_accounts_meters_in_id_order(store: Store) {
+    let (mine, theirs) = (account(), account());
+    let first = store.create(&mine, new_meter("a")).await.unwrap();
+    store.create(&theirs, new_meter("b")).await.unwrap();
+    let second = store.create(&mine, new_meter("c")).await.unwrap();
+    let listed = every_meter(&*store, &mine).await;
+    assert_eq!(listed, vec![first, second]);
+    assert!(every_meter(&*store, &account()).await.is_empty());
+}
+
+pub(super) async fn a_list_reads_every_page_of_a_partition_larger_than_one_megabyte(store: Store) {
+    let account = account();
+    // ~2.1 KB per meter: 600 meters are ~1.3 MB, more than one DynamoDB query page.
+    let description = "d".repeat(2000);
+    let total = 600;
+    for batch in (0..total).collect::<Vec<_>>().chunks(20) {
+        let creates = batch.iter().map(|n| {
+            let store = Arc::clone(&store);
+            let mut meter = new_meter(&format!("bulk-{n}"));
+            meter.details.description = Change::Set(Description::parse(&description).unwrap());
+            async move { store.create(&account, meter).await.unwrap() }
+        });
+        join_all(creates).await;
+    }
+    let listed = every_meter(&*store, &account).await;
+    assert_eq!(listed.len(), total);
+    assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
+}
+
+/// 500 meters of ~2.2 KB (several 1 MB DynamoDB pages), with tied names in mixed case, unset locations
+/// and readings, and a search word in a few descriptions.
+pub(super) async fn a_varied_account(store: &Store) -> (AccountId, Vec<Meter>) {
+    let account = account();
+    let names = [
+        "alpha",
+        "Alpha",
+        "beta",
+        "Gamma",
+        "gamma ray",
+        "delta",
+        "Épée",
+    ];
+    let mut meters = Vec::new();
+    for batch in (0..500).collect::<Vec<usize>>().chunks(25) {
+        let creates = batch.iter().map(|&n| {
+            let store = Arc::clone(store);
+            let mut meter = new_meter(names[n % names.len()]);
+            meter.serial_number = SerialNumber::parse(&format!("SN-{n:04}")).unwrap();
+            meter.meter_type = [MeterType::GAS, MeterType::ELECTRICITY, MeterType::WATER][n % 3];
+            let details = &mut meter.details;
+            let marker = if n % 37 == 0 { " needle" } else { "" };
+            details.description = Change::Set(
+                Description::parse(&format!("{}{marker}", "d".repeat(2000 - 8))).unwrap(),
+            );
+            if n % 3 != 0 {
+                details.location =
+                    Change::Set(Location::parse(&format!("Room {}", n % 11)).unwrap());
+            }
+            if n % 4 != 0 {
+                details.last_reading_value =
+                    Change::Set(ReadingValue::parse((n % 5) as f64 - 2.5).unwrap());
+            }
+            async move { store.create(&account, meter).await.unwrap() }
+        });
+        meters.extend(join_all(creates).await);
+    }
+    (account, meters)
+}
+
+/// The list conventions, applied the plain way: filter, sort, cut.
+pub(super) fn expected_page(meters: &[Meter], query: &ListQuery) -> ListPage {
+    let mut matching: Vec<Meter> = meters
+        .iter()
+        .filter(|m| query.matches(m))
+        .cloned()
+        .collect();
+    matching.sort_by(|a, b| query.compare(a, b));
+    let count = matching.len();
+    let offset = (query.page - 1) * query.limit;
+    ListPage {
+        meters: matching
+            .into_iter()
+            .skip(offset)
+            .take(query.limit)
+            .collect(),
+        count,
+    }
+}
+
+pub(super) async fn every_list_variant_follows_the_list_conventions_over_several_store_pages(
+    store: Store,
+) {
+    let (account, meters) = a_varied_account(&store).await;
+    let limit = 20;
+    let last_page = meters.len().div_ceil(limit);
+    let mut variants = Vec::new();
+    // The orders an index serves first, while the process holds no listing; then the rest.
+    let indexed = ["id", "name", "created_at"];
+    let fields = Meter::SORTABLE.iter().map(|field| field.name);
+    let ordered: Vec<&str> = indexed
+        .iter()
+        .copied()
+        .chain(fields.filter(|name| !indexed.contains(name)))
+        .collect();
+    for name in ordered {
+        for sort_order in [SortOrder::Ascending, SortOrder::Descending] {
+            for page in [1, 2, last_page - 1, last_page, last_page + 1, last_page / 2] {
+                variants.push(ListQuery {
+                    page,
+                    limit,
+                    sort_by: SortField::named(name).unwrap(),
+                    sort_order,
+                    search: None,
+                });
+            }
+        }
+    }
+    for search in ["needle", "alpha", "room 1", "épée", "nothing-matches-this"] {
+        for (sort_by, page) in [("id", 1), ("name", 1), ("name", 2), ("location", 1)] {
+            variants.push(ListQuery {
+                page,
+                limit,
+                sort_by: SortField::named(sort_by).unwrap(),
+                sort_order: SortOrder::Descending,
+                search: Some(search.to_owned()),
+            });
+        }
+    }
+    variants.push(ListQuery {
+        limit: 100,
+        page: 5,
+        ..ListQuery::default()
+    });
+    for query in &variants {
+        let listed = store.list(&account, query).await.unwrap();
+        let expected = expected_page(&meters, query);
+        let ids = |page: &ListPage| page.meters.iter().map(|m| m.id.get()).collect::<Vec<_>>();
+        assert_eq!(
+            (ids(&listed), listed.count),
+            (ids(&expected), expected.count),
+            "{query:?}"
+        );
+        assert_eq!(listed.meters, expected.meters, "{query:?}");
+    }
+}
+
+pub(super) async fn a_list_right_after_a_write_sees_it_when_the_account_was_listed_before(
+    store: Store,
+) {
+    let account = account();
+    let kept = store.create(&account, new_meter("kept")).await.unwrap();
+    let doomed = store.create(&account, new_meter("doomed")).await.unwrap();
+    // A search needs the whole account: the store now holds its listing.
+    let search = |text: &str| ListQuery {
+        search: Some(text.to_owned()),
+        ..ListQuery::default()
+    };
+    assert_eq!(store.list(&account, &search("e")).await.unwrap().count, 2);
+    let added = store.create(&account, new_meter("added")).await.unwrap();
+    let renamed = store
+        .update(
+            &account,
+            kept.id,
+            rename("kept, renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+        )
+        .await
+        .unwrap();
+    store
+        .delete(&account, doomed.id, IfMatch::Any)
+        .await
+        .unwrap();
+    let listed = store.list(&account, &search("e")).await.unwrap();
+    assert_eq!((listed.meters, listed.count), (vec![renamed, added], 2));
+}
