@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use meters_testkit::fault_proxy::FaultProxy;
 use meters_testkit::function::{Function, GatewayResponse, invoke};
 use meters_testkit::runtime_api::RuntimeApi;
 use meters_testkit::tokens::token_for;
@@ -507,6 +508,48 @@ async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_hon
     let (_, logs) = function.stop();
     let (requests, metrics) = json_lines(&logs);
     assert_eq!((requests.len(), metrics.len()), (0, 1), "{logs}");
+}
+
+/// DynamoDB throttling, as DynamoDB answers it (`ProvisionedThroughputExceededException` on every attempt
+/// the SDK makes): the caller gets 503 with `Retry-After`, nothing of the store in the body, and the
+/// request line and metrics say the store throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_throttled_dynamodb_answers_503_with_retry_after_and_counts_store_throttled() {
+    let (mut config, _) = dynamodb::fresh_table("meters-throttled").await;
+    let proxy = FaultProxy::start(config.endpoint.as_deref().expect("DynamoDB Local")).await;
+    config.endpoint = Some(proxy.endpoint.clone());
+    let env = dynamodb::function_environment(&config, TEST_SECRET);
+    let account = meters::domain::meter::AccountId::from(uuid::Uuid::new_v4());
+    let get = HttpEvent::new("GET", "/api/v1/meters/7")
+        .bearer(&token_for(TEST_SECRET, &[account]))
+        .query(&format!("account_id={account}"));
+    proxy.throttle("GetItem");
+    let mut runtime = RuntimeApi::start().await;
+    let function = Function::start(binary("get-meter"), &runtime, &env);
+    let (request_id, response) = invoke(&mut runtime, &get.http_api()).await;
+    let (_, logs) = function.stop();
+
+    assert_eq!(response.status, 503, "{response:?}");
+    assert_eq!(response.headers["retry-after"], "1");
+    let shown = response.body.to_string();
+    assert!(
+        !shown.contains("Throughput") && !shown.contains(&config.table_name),
+        "{shown}"
+    );
+    assert!(shown.contains(&request_id), "{shown}");
+    assert!(
+        proxy.throttled_answers() >= 2,
+        "the SDK retried the throttled read"
+    );
+    let (requests, metrics) = json_lines(&logs);
+    assert_eq!((requests.len(), metrics.len()), (1, 1), "{logs}");
+    assert_eq!(requests[0]["level"], "ERROR");
+    assert_eq!(requests[0]["error_code"], "store_unavailable");
+    assert_eq!(metrics[0]["StoreThrottled"], 1, "{logs}");
+    assert_eq!(metrics[0]["StoreUnavailable"], 0, "{logs}");
+    assert_eq!(metrics[0]["status_class"], "5xx");
+    assert_valid_emf(&metrics[0]);
 }
 
 /// DynamoDB behind TLS with a certificate authority of its own: trusted once `DYNAMODB_CA_BUNDLE` names it

@@ -1,6 +1,7 @@
 //! A TCP proxy between a DynamoDB client and DynamoDB Local that can hold back the response to a chosen
 //! operation: the write reaches DynamoDB and is applied, but its answer arrives after the client's attempt
-//! timeout, so the client retries into its own earlier write, as on a slow network.
+//! timeout, so the client retries into its own earlier write, as on a slow network. It can also answer an
+//! operation itself, as DynamoDB does when it throttles, without passing the request on.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +17,13 @@ struct Faults {
     delayed: usize,
     /// While frozen, nothing DynamoDB answers is passed on.
     frozen: bool,
+    /// Requests for this operation are answered with `ProvisionedThroughputExceededException` here.
+    throttled: Option<String>,
+    throttled_answers: usize,
 }
+
+/// DynamoDB's answer to a request over the table's throughput, as its JSON protocol writes it.
+const THROTTLED_BODY: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
 
 /// What happens to one answer.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +80,17 @@ impl FaultProxy {
         self.faults.lock().expect("not poisoned").frozen = frozen;
     }
 
+    /// Every `operation` request from now on is answered as DynamoDB answers when it throttles
+    /// (`ProvisionedThroughputExceededException`); none of them reaches DynamoDB.
+    pub fn throttle(&self, operation: &str) {
+        self.faults.lock().expect("not poisoned").throttled = Some(operation.to_owned());
+    }
+
+    /// How many requests were answered as throttled so far.
+    pub fn throttled_answers(&self) -> usize {
+        self.faults.lock().expect("not poisoned").throttled_answers
+    }
+
     /// How many answers were held back so far.
     pub fn delayed(&self) -> usize {
         self.faults.lock().expect("not poisoned").delayed
@@ -90,28 +108,56 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
     // Set when a request on this connection is the one whose answer is to be held back.
     let hold = Arc::new(Mutex::new(None::<Fate>));
     let marked = Arc::clone(&hold);
+    // Answers the proxy gives itself, written to the client between DynamoDB's.
+    let (own_answers, mut answers_to_write) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let upstream = tokio::spawn(async move {
         let mut buffer = vec![0u8; 64 * 1024];
+        // Bytes of a throttled request's body still to come, which DynamoDB must not see.
+        let mut swallowing = 0usize;
         loop {
             let read = match client_read.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(read) => read,
             };
+            if swallowing > 0 {
+                swallowing = swallowing.saturating_sub(read);
+                continue;
+            }
             let text = String::from_utf8_lossy(&buffer[..read]).to_ascii_lowercase();
-            {
+            let target_of = |operation: &str| {
+                format!(
+                    "x-amz-target: dynamodb_20120810.{}",
+                    operation.to_ascii_lowercase()
+                )
+            };
+            let throttled = {
                 let mut faults = faults.lock().expect("not poisoned");
-                if let Some((operation, delay)) = faults.delay_next.clone() {
-                    let target = format!(
-                        "x-amz-target: dynamodb_20120810.{}",
-                        operation.to_ascii_lowercase()
-                    );
-                    if text.contains(&target) {
-                        faults.delay_next = None;
-                        faults.delayed += 1;
-                        *marked.lock().expect("not poisoned") =
-                            Some(delay.map_or(Fate::Drop, Fate::Delay));
-                    }
+                if let Some((operation, delay)) = faults.delay_next.clone()
+                    && text.contains(&target_of(&operation))
+                {
+                    faults.delay_next = None;
+                    faults.delayed += 1;
+                    *marked.lock().expect("not poisoned") =
+                        Some(delay.map_or(Fate::Drop, Fate::Delay));
                 }
+                let throttled = faults
+                    .throttled
+                    .as_deref()
+                    .is_some_and(|operation| text.contains(&target_of(operation)));
+                faults.throttled_answers += usize::from(throttled);
+                throttled
+            };
+            if throttled {
+                swallowing = body_still_to_come(&text, read);
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                     x-amzn-requestid: fault-proxy\r\ncontent-length: {}\r\n\r\n{THROTTLED_BODY}",
+                    THROTTLED_BODY.len()
+                );
+                if own_answers.send(answer.into_bytes()).is_err() {
+                    break;
+                }
+                continue;
             }
             if server_write.write_all(&buffer[..read]).await.is_err() {
                 break;
@@ -120,9 +166,15 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
     });
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let read = match server_read.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => read,
+        let read = tokio::select! {
+            own = answers_to_write.recv() => match own {
+                Some(answer) if client_write.write_all(&answer).await.is_ok() => continue,
+                _ => break,
+            },
+            read = server_read.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(read) => read,
+            },
         };
         let fate = hold.lock().expect("not poisoned").take();
         match fate {
@@ -138,4 +190,18 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
         }
     }
     upstream.abort();
+}
+
+/// How much of a request's body has not arrived with its head: `read` bytes came in this read, `text` is
+/// them lower-cased.
+fn body_still_to_come(text: &str, read: usize) -> usize {
+    let Some(head_end) = text.find("\r\n\r\n") else {
+        return 0;
+    };
+    let length = text[..head_end]
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    (head_end + 4 + length).saturating_sub(read)
 }
