@@ -375,7 +375,7 @@ async fn main() {
     type EventFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
     let request = |method: &str, path: &str| HttpEvent::new(method, path).bearer(&token);
     let event = |request: HttpEvent| request.http_api().to_string();
-    let functions: Vec<(&str, u16, EventFn)> = vec![
+    let functions: Vec<(&str, u16, EventFn<'_>)> = vec![
         (
             "list-meters",
             200,

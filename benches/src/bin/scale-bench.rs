@@ -555,7 +555,7 @@ async fn main() {
             };
             request.http_api().to_string()
         };
-        let operations: Vec<(&str, &str, EventFn)> = vec![
+        let operations: Vec<(&str, &str, EventFn<'_>)> = vec![
             ("get", "get-meter", Box::new(|_| item("GET", 1, None))),
             (
                 "create",

@@ -19,14 +19,15 @@ use crate::domain::meter::{
 use crate::domain::precondition::IfMatch;
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
-const METERS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("meters");
+const METERS: TableDefinition<'static, (&str, i64), &[u8]> = TableDefinition::new("meters");
 /// id → account, to tell "another account's meter" (403) from "no such meter" (404).
-const OWNERS: TableDefinition<i64, &str> = TableDefinition::new("meter_owners");
+const OWNERS: TableDefinition<'static, i64, &str> = TableDefinition::new("meter_owners");
 /// The last id handed out; ids are never reused, even after a delete.
-const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
+const COUNTERS: TableDefinition<'static, &str, i64> = TableDefinition::new("counters");
 const METER_ID_COUNTER: &str = "meter_id";
 /// (account, Idempotency-Key) → the record as JSON; expired records are ignored on read and overwritten.
-const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
+const IDEMPOTENCY: TableDefinition<'static, (&str, &str), &[u8]> =
+    TableDefinition::new("idempotency");
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {

@@ -71,7 +71,7 @@ pub(crate) struct IdempotencyRecord {
 }
 
 impl IdempotencyRecord {
-    pub fn claimed(fingerprint: &str, now: Timestamp) -> Self {
+    pub(crate) fn claimed(fingerprint: &str, now: Timestamp) -> Self {
         Self {
             fingerprint: fingerprint.to_owned(),
             answer: None,
@@ -79,7 +79,7 @@ impl IdempotencyRecord {
         }
     }
 
-    pub fn completed(fingerprint: &str, answer: &RememberedAnswer, now: Timestamp) -> Self {
+    pub(crate) fn completed(fingerprint: &str, answer: &RememberedAnswer, now: Timestamp) -> Self {
         Self {
             fingerprint: fingerprint.to_owned(),
             answer: Some(answer.clone()),
@@ -88,7 +88,7 @@ impl IdempotencyRecord {
     }
 
     /// What a new claim with `fingerprint` meets in this (live) record.
-    pub fn claim_against(&self, fingerprint: &str) -> Claim {
+    pub(crate) fn claim_against(&self, fingerprint: &str) -> Claim {
         match &self.answer {
             _ if self.fingerprint != fingerprint => Claim::OtherBody,
             Some(answer) => Claim::Completed(answer.clone()),

@@ -8,7 +8,7 @@ use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::request::{self, query_params};
 
-pub async fn get_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
     let id = request::meter_id(request)?;
     let account = query_params(request).only(&["account_id"])?.account_id()?;

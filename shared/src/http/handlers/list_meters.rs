@@ -9,7 +9,7 @@ use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::request::query_params;
 
-pub async fn list_meters(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn list_meters(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
     let params = query_params(request);
     let mut allowed = vec!["account_id"];

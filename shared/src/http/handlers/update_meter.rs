@@ -11,7 +11,7 @@ use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::request::{self, query_params};
 
-pub async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
     query_params(request).only(&[])?;
     let id = request::meter_id(request)?;

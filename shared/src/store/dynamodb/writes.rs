@@ -110,9 +110,8 @@ impl Table {
         // Read, check and write on the condition that the version read is still the stored one: the
         // answer is then exactly the meter as written, and a write in between sends us round again.
         for _ in 0..TRANSACTION_ATTEMPTS {
-            let stored = match self.read_meter(account, id).await? {
-                Some(stored) => stored,
-                None => return Err(self.missing(account, id).await?),
+            let Some(stored) = self.read_meter(account, id).await? else {
+                return Err(self.missing(account, id).await?);
             };
             if !if_match.allows(stored.version) {
                 return Err(StoreError::PreconditionFailed(id));
