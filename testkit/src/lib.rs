@@ -1,7 +1,8 @@
 //! What the tests and benchmarks of every crate share, written once: Lambda event builders
 //! (`events`), development tokens (`tokens`), DynamoDB Local (`dynamodb`), a Lambda Runtime API on loopback
 //! and the function processes it drives (`runtime_api`, `function`), an identity provider's key set over HTTP (`jwks`),
-//! and the fixtures in `events/` (`fixtures`).
+//! the fixtures in `events/` (`fixtures`), meters to store (`meters`), what benchmarks read off a run
+//! (`measure`), and the crate's import graph (`module_graph`).
 
 pub mod dynamodb;
 pub mod events;
@@ -9,6 +10,8 @@ pub mod fault_proxy;
 pub mod fixtures;
 pub mod function;
 pub mod jwks;
+pub mod measure;
+pub mod meters;
 pub mod module_graph;
 pub mod runtime_api;
 pub mod tls_proxy;

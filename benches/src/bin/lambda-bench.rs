@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use meters::domain::meter::{
-    AccountId, CommunicationType, MeterChanges, MeterId, MeterName, MeterType, NewMeter,
-    SerialNumber,
-};
+use meters::domain::meter::{AccountId, MeterId};
 use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, MeterStore};
+use meters_testkit::measure::{ms, peak_rss_kib, percentile};
+use meters_testkit::meters::new_meter;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
@@ -242,25 +241,9 @@ async fn warm(
             latencies.push(answered - queued);
         }
     }
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let peak_kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let peak_kib = peak_rss_kib(child.id());
     stop(child);
     (latencies, peak_kib)
-}
-
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 /// `count` latencies of one bare SDK operation, after a warm-up.
@@ -278,16 +261,6 @@ where
         }
     }
     latencies
-}
-
-fn new_meter(name: String) -> NewMeter {
-    NewMeter {
-        name: MeterName::parse(&name).expect("a name"),
-        serial_number: SerialNumber::parse(&format!("SN-{name}")).expect("a serial"),
-        meter_type: MeterType::ELECTRICITY,
-        communication_type: CommunicationType::MODBUS,
-        details: MeterChanges::default(),
-    }
 }
 
 #[tokio::main]
@@ -327,7 +300,7 @@ async fn main() {
     for n in 0..20 {
         ids.push(
             store
-                .create(&account, new_meter(format!("listed-{n:02}")))
+                .create(&account, new_meter(&format!("listed-{n:02}")))
                 .await
                 .expect("seed")
                 .id,
@@ -339,7 +312,7 @@ async fn main() {
         let created = futures::future::join_all(
             chunk
                 .iter()
-                .map(|n| store.create(&pool_account, new_meter(format!("pool-{n}")))),
+                .map(|n| store.create(&pool_account, new_meter(&format!("pool-{n}")))),
         )
         .await;
         pool.extend(

@@ -23,6 +23,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use meters::domain::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
 use meters::store::dynamodb::DynamoDbConfig;
+use meters_testkit::measure;
+use meters_testkit::meters::realistic;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
@@ -72,41 +74,6 @@ fn options() -> Options {
     options
 }
 
-/// A realistic meter: the fields a building-energy platform fills in.
-fn realistic(id: i64, account: AccountId, n: usize) -> Meter {
-    let words = [
-        "Main", "Riser", "Chiller", "Boiler", "Lift", "Kitchen", "Roof", "Car park",
-    ];
-    let types = ["ELECTRICITY", "GAS", "WATER", "SOLAR", "HVAC"];
-    let marker = if n % 1000 == 7 { " needle" } else { "" };
-    let at = chrono::DateTime::from_timestamp(
-        1_700_000_000 + n as i64 * 7,
-        (n % 1000) as u32 * 1_000_000,
-    )
-    .expect("a time")
-    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    serde_json::from_value(json!({
-        "id": id,
-        "account_id": account.to_string(),
-        "name": format!("{} meter {}", words[n % words.len()], n * 7919 % 100_000),
-        "serial_number": format!("EM-2024-{n:08}"),
-        "meter_type": types[n % types.len()],
-        "communication_type": "MODBUS",
-        "description": format!("Sub-meter on distribution board {}, feeding the {} loads of wing {}; read every 15 minutes{marker}.", n % 97, words[(n / 8) % words.len()].to_lowercase(), n % 5),
-        "reading_interval": 900,
-        "building_block_id": (n % 40) + 1,
-        "gateway_id": null,
-        "tariff_id": (n % 6) + 1,
-        "last_reading_value": (n % 10_000) as f64 * 1.5,
-        "last_reading_at": at,
-        "location": format!("Building {}, floor {}, riser {}", n % 9, n % 14, n % 4),
-        "billing_direction": "ACCREC",
-        "created_at": at,
-        "updated_at": at,
-    }))
-    .expect("a realistic meter")
-}
-
 /// A function process whose log lines are read as they come.
 struct Running {
     child: Child,
@@ -142,28 +109,11 @@ impl Running {
 
     /// CPU time used so far (user + system).
     fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which ends at the last ')': utime and stime are the 12th and 13th.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields.get(11).and_then(|t| t.parse().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|t| t.parse().ok()).unwrap_or(0);
-        Duration::from_millis(ticks * 10)
+        measure::cpu_time(self.child.id())
     }
 
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        measure::peak_rss_kib(self.child.id())
     }
 
     /// The capacity the last request logged, if the binary logs it.
@@ -241,9 +191,7 @@ struct Row {
 }
 
 fn percentile(samples: &[Duration], p: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+    measure::ms(measure::percentile(samples, p))
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {

@@ -1,10 +1,11 @@
 //! Checking a request's credentials in the configured mode: a Bearer JWT verified here (HS256 secret,
 //! one PEM key, or a JWKS), or in gateway mode the claims API Gateway's JWT authorizer verified.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt, http::header};
 use serde_json::{Map, Value};
@@ -25,17 +26,38 @@ pub struct Authenticator {
     accounts_claim: String,
 }
 
+/// How a request's credentials are checked: API Gateway already did (gateway mode), or the token is
+/// verified here with its keys.
 enum Verifier {
-    Key(DecodingKey),
-    Jwks(Box<JwksKeys>),
     Gateway,
+    Token(TokenKeys),
+}
+
+/// Where a verified token's key comes from.
+enum TokenKeys {
+    /// The one key configured (an HS256 secret or a PEM public key).
+    Configured(Arc<DecodingKey>),
+    /// The issuer's key set, by the token's `kid`.
+    KeySet(Box<JwksKeys>),
+}
+
+impl TokenKeys {
+    async fn key_for(&self, header: &Header) -> Result<Arc<DecodingKey>, AuthError> {
+        match self {
+            TokenKeys::Configured(key) => Ok(Arc::clone(key)),
+            TokenKeys::KeySet(keys) => {
+                keys.key(header.kid.as_deref().ok_or(AuthError::NoKeyId)?)
+                    .await
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mode = match &self.verifier {
-            Verifier::Key(_) => "key",
-            Verifier::Jwks(_) => "jwks",
+            Verifier::Token(TokenKeys::Configured(_)) => "key",
+            Verifier::Token(TokenKeys::KeySet(_)) => "jwks",
             Verifier::Gateway => "gateway",
         };
         f.debug_struct("Authenticator")
@@ -55,26 +77,28 @@ impl Authenticator {
         config: &AuthConfig,
         refresh_interval: Duration,
     ) -> Result<Self, ConfigError> {
-        let verifier = match &config.key {
-            KeySource::Secret(secret) => Verifier::Key(DecodingKey::from_secret(secret)),
-            KeySource::PublicKeyPem(pem) => {
-                let parsed = if config.algorithm == Algorithm::ES256 {
-                    DecodingKey::from_ec_pem(pem)
-                } else {
-                    DecodingKey::from_rsa_pem(pem)
-                };
-                Verifier::Key(parsed.map_err(|_| ConfigError::Invalid {
-                    variable: "JWT_PUBLIC_KEY",
-                    reason: format!("it is not a PEM public key for {:?}", config.algorithm),
-                })?)
-            }
-            KeySource::Jwks(url) => Verifier::Jwks(Box::new(JwksKeys::new(
-                url.clone(),
-                config.algorithm,
-                refresh_interval,
-            ))),
-            KeySource::Gateway => Verifier::Gateway,
-        };
+        let verifier =
+            match &config.key {
+                KeySource::Secret(secret) => Verifier::Token(TokenKeys::Configured(Arc::new(
+                    DecodingKey::from_secret(secret),
+                ))),
+                KeySource::PublicKeyPem(pem) => {
+                    let parsed = if config.algorithm == Algorithm::ES256 {
+                        DecodingKey::from_ec_pem(pem)
+                    } else {
+                        DecodingKey::from_rsa_pem(pem)
+                    };
+                    let key = parsed.map_err(|_| ConfigError::Invalid {
+                        variable: "JWT_PUBLIC_KEY",
+                        reason: format!("it is not a PEM public key for {:?}", config.algorithm),
+                    })?;
+                    Verifier::Token(TokenKeys::Configured(Arc::new(key)))
+                }
+                KeySource::Jwks(url) => Verifier::Token(TokenKeys::KeySet(Box::new(
+                    JwksKeys::new(url.clone(), config.algorithm, refresh_interval),
+                ))),
+                KeySource::Gateway => Verifier::Gateway,
+            };
         // jsonwebtoken checks the signature, the algorithm and `exp`; `iss`, `aud`, `nbf` and `iat` are
         // checked by `ClaimRules`, which refuses them missing or of the wrong type too.
         let mut validation = Validation::new(config.algorithm);
@@ -96,9 +120,10 @@ impl Authenticator {
 
     /// The accounts the request may act for, or why it may act for none.
     pub async fn authenticate(&self, request: &Request) -> Result<Grant, AuthError> {
-        if let Verifier::Gateway = self.verifier {
-            return self.gateway_grant(request);
-        }
+        let keys = match &self.verifier {
+            Verifier::Gateway => return self.gateway_grant(request),
+            Verifier::Token(keys) => keys,
+        };
         let token = bearer_token(request)?;
         let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
             ErrorKind::InvalidAlgorithmName => AuthError::WrongAlgorithm,
@@ -111,17 +136,8 @@ impl Authenticator {
             return Err(AuthError::WrongAlgorithm);
         }
         // A key set is asked for the token's `kid` only once the header has passed.
-        let fetched;
-        let key = match &self.verifier {
-            Verifier::Key(key) => key,
-            Verifier::Jwks(keys) => {
-                let kid = header.kid.as_deref().ok_or(AuthError::NoKeyId)?;
-                fetched = keys.key(kid).await?;
-                fetched.as_ref()
-            }
-            Verifier::Gateway => unreachable!("gateway mode returned above"),
-        };
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
+        let key = keys.key_for(&header).await?;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
             .map_err(|error| match error.kind() {
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
@@ -169,7 +185,7 @@ impl Authenticator {
 
     /// Whether the mode needs a key set that is fetched on first use (for the start-up log).
     pub fn uses_jwks(&self) -> bool {
-        matches!(self.verifier, Verifier::Jwks(_))
+        matches!(self.verifier, Verifier::Token(TokenKeys::KeySet(_)))
     }
 }
 

@@ -195,7 +195,8 @@ struct Entry {
     used: u64,
 }
 
-/// `LIST_CACHE_MB`'s default: at 50,000 realistic meters a listing estimates at about 30 MB.
+/// The listings a process keeps, by their estimate: at 50,000 realistic meters a listing estimates at about
+/// 30 MB. Set in code (`with_listing_budget`); no variable sets it.
 pub const DEFAULT_CACHE_BYTES: usize = 40 << 20;
 
 impl ListingCache {

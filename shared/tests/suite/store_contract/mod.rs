@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use meters_testkit::meters::new_meter;
+
 use futures::future::join_all;
 use meters::domain::list::{ListPage, ListQuery, SortField, SortOrder};
 use meters::domain::meter::{
@@ -114,16 +116,6 @@ async fn every_meter(store: &(impl MeterStore + ?Sized), account: &AccountId) ->
 
 fn account() -> AccountId {
     AccountId::from(uuid::Uuid::new_v4())
-}
-
-fn new_meter(name: &str) -> NewMeter {
-    NewMeter {
-        name: MeterName::parse(name).unwrap(),
-        serial_number: SerialNumber::parse(&format!("SN-{name}")).unwrap(),
-        meter_type: MeterType::ELECTRICITY,
-        communication_type: CommunicationType::NONE,
-        details: MeterChanges::default(),
-    }
 }
 
 fn full_meter() -> NewMeter {
