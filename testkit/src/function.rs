@@ -2,8 +2,10 @@
 //! through a `RuntimeApi`.
 
 use std::ffi::OsStr;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,27 +16,75 @@ use crate::runtime_api::{Outcome, RuntimeApi};
 #[derive(Debug)]
 pub struct Function {
     child: Child,
+    /// Its standard output line by line, when started with `Output::Lines`.
+    lines: Option<mpsc::Receiver<String>>,
+}
+
+/// Where a function's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Kept, and returned by `stop`: for tests that read what a function logged.
+    Captured,
+    /// Thrown away (errors still reach this process's stderr): for benchmarks of many requests, which
+    /// must neither read the logs nor block on a full pipe.
+    Discarded,
+    /// Read as it comes, line by line (`next_line`); errors reach this process's stderr.
+    Lines,
 }
 
 impl Function {
+    /// Starts the function with its output captured for `stop`.
     pub fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         binary: &Path,
         runtime: &RuntimeApi,
         env: &[(K, V)],
     ) -> Self {
+        Self::start_with(binary, runtime, env, Output::Captured)
+    }
+
+    pub fn start_with<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        binary: &Path,
+        runtime: &RuntimeApi,
+        env: &[(K, V)],
+        output: Output,
+    ) -> Self {
         let mut command = Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(runtime.lambda_environment())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(runtime.lambda_environment());
+        match output {
+            Output::Captured => command.stdout(Stdio::piped()).stderr(Stdio::piped()),
+            Output::Discarded => command.stdout(Stdio::null()).stderr(Stdio::inherit()),
+            Output::Lines => command.stdout(Stdio::piped()).stderr(Stdio::inherit()),
+        };
         for (name, value) in env {
             command.env(name, value);
         }
-        Self {
-            child: command.spawn().expect("the function starts"),
-        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        let lines = (output == Output::Lines).then(|| {
+            let stdout = child.stdout.take().expect("a piped stdout");
+            let (sender, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            lines
+        });
+        Self { child, lines }
+    }
+
+    /// The next line the function writes, waiting at most `wait` (for `Output::Lines`).
+    pub fn next_line(&self, wait: Duration) -> Option<String> {
+        self.lines.as_ref()?.recv_timeout(wait).ok()
     }
 
     pub fn id(&self) -> u32 {

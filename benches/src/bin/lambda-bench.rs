@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
@@ -23,6 +22,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use meters::domain::meter::{AccountId, MeterId};
 use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, MeterStore};
+use meters_testkit::function::{Function, Output};
 use meters_testkit::measure::{ms, peak_rss_kib, percentile};
 use meters_testkit::meters::new_meter;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
@@ -113,30 +113,15 @@ fn native_trust(proxy: &meters_testkit::tls_proxy::TlsProxy) -> Vec<(String, Str
 }
 
 /// The environment Lambda gives a function, plus the function's own configuration; in the CPU group if any.
-fn spawn(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Child {
-    let child = start(binary, runtime, config);
+fn spawn(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Function {
+    let mut env = vec![("AWS_LAMBDA_LOG_LEVEL".to_owned(), "INFO".to_owned())];
+    env.extend_from_slice(config);
+    let function = Function::start_with(binary, runtime, &env, Output::Discarded);
     if let Some(Some(group)) = CPU_GROUP.get() {
-        std::fs::write(group.join("tasks"), child.id().to_string())
+        std::fs::write(group.join("tasks"), function.id().to_string())
             .expect("the process joins the group");
     }
-    child
-}
-
-fn start(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Child {
-    Command::new(binary)
-        .env_clear()
-        .envs(runtime.lambda_environment())
-        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-        .envs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()))
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+    function
 }
 
 /// Waits for the answer to the invocation just queued; panics on anything but the expected status.
@@ -218,7 +203,7 @@ async fn cold_start(
     let queued = Instant::now();
     runtime.invoke(event);
     let answered = answer(&mut runtime, expected).await;
-    stop(child);
+    drop(child);
     (polled - started, answered - queued)
 }
 
@@ -242,7 +227,7 @@ async fn warm(
         }
     }
     let peak_kib = peak_rss_kib(child.id());
-    stop(child);
+    drop(child);
     (latencies, peak_kib)
 }
 

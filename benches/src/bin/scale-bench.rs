@@ -13,16 +13,14 @@
 //! bench replays their DynamoDB calls itself with ReturnConsumedCapacity.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use meters::domain::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
 use meters::store::dynamodb::DynamoDbConfig;
+use meters_testkit::function::{Function, Output};
 use meters_testkit::measure;
 use meters_testkit::meters::realistic;
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
@@ -75,45 +73,22 @@ fn options() -> Options {
 }
 
 /// A function process whose log lines are read as they come.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
+struct Running(Function);
 
 impl Running {
     fn start(binary: &Path, runtime: &RuntimeApi, config: &[(String, String)]) -> Self {
-        let mut child = Command::new(binary)
-            .env_clear()
-            .envs(runtime.lambda_environment())
-            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .envs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
+        let mut env = vec![("AWS_LAMBDA_LOG_LEVEL".to_owned(), "INFO".to_owned())];
+        env.extend_from_slice(config);
+        Self(Function::start_with(binary, runtime, &env, Output::Lines))
     }
 
     /// CPU time used so far (user + system).
     fn cpu(&self) -> Duration {
-        measure::cpu_time(self.child.id())
+        measure::cpu_time(self.0.id())
     }
 
     fn peak_rss_kib(&self) -> u64 {
-        measure::peak_rss_kib(self.child.id())
+        measure::peak_rss_kib(self.0.id())
     }
 
     /// The capacity the last request logged, if the binary logs it.
@@ -123,7 +98,7 @@ impl Running {
         } else {
             Duration::from_millis(1)
         };
-        while let Ok(line) = self.lines.recv_timeout(wait) {
+        while let Some(line) = self.0.next_line(wait) {
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -135,13 +110,6 @@ impl Running {
             }
         }
         None
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
