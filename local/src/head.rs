@@ -1,0 +1,180 @@
+//! A request's head before the HTTP layer reads it: targets and header blocks over the limits are answered
+//! in the envelope (the HTTP layer would send a bare 414 or 431), well-formed heads are handed on.
+
+use std::time::{Duration, Instant};
+
+use meters::http::{ApiError, refuse};
+
+/// The longest request line target and header block answered normally. Larger ones (up to the connection's
+/// read buffer, `MAX_REQUEST_HEAD_BYTES`) are answered 414 or 431 in the envelope; only beyond that does the
+/// HTTP layer refuse on its own.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_REQUEST_HEAD_BYTES: usize = 2 * 1024 * 1024;
+
+pub(crate) fn check_head(request: &axum::extract::Request) -> Result<(), ApiError> {
+    let uri_bytes = request.uri().to_string().len();
+    if uri_bytes > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong {
+            limit_bytes: MAX_URI_BYTES,
+        });
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge {
+            limit_bytes: MAX_HEADER_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a connection's first request head before the HTTP layer does: a target or header block too large for
+/// it is answered here, in the envelope (the HTTP layer would send a bare 414 or 431); anything else is handed
+/// on with the bytes already read. `None`: answered, or the client sent no complete head in time.
+pub(crate) async fn screen_first_head(
+    mut stream: tokio::net::TcpStream,
+    header_read_timeout: Duration,
+) -> Option<Replayed<tokio::net::TcpStream>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    enum Screened {
+        Complete,
+        Refused(ApiError),
+        Gone,
+    }
+    let mut head = Vec::with_capacity(1024);
+    let read_head = async {
+        let mut chunk = [0u8; 8192];
+        // Where the request line ends, once seen; only the bytes each read adds are searched, so a client
+        // sending a 2 MiB head costs one pass over it, not one per read.
+        let mut line_length = None;
+        loop {
+            let searched_up_to = head.len().saturating_sub(3);
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return Screened::Gone,
+                Ok(read) => head.extend_from_slice(&chunk[..read]),
+            }
+            let fresh = &head[searched_up_to..];
+            if line_length.is_none() {
+                line_length = fresh
+                    .windows(2)
+                    .position(|w| w == b"\r\n")
+                    .map(|at| searched_up_to + at);
+            }
+            if line_length.unwrap_or(head.len()) > MAX_URI_BYTES + 32 {
+                return Screened::Refused(ApiError::UriTooLong {
+                    limit_bytes: MAX_URI_BYTES,
+                });
+            }
+            if head.len() > MAX_HEADER_BYTES + line_length.unwrap_or(head.len()) + 4 {
+                return Screened::Refused(ApiError::HeadersTooLarge {
+                    limit_bytes: MAX_HEADER_BYTES,
+                });
+            }
+            if fresh.windows(4).any(|w| w == b"\r\n\r\n") {
+                return Screened::Complete;
+            }
+        }
+    };
+    let error = match tokio::time::timeout(header_read_timeout, read_head).await {
+        // Within the limits and well-formed: hyper reads the head again from here, and the rest of the
+        // connection. Malformed ones are answered here, as the HTTP layer would answer them without a body.
+        Ok(Screened::Complete) => {
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            match httparse::Request::new(&mut headers).parse(&head) {
+                Ok(_) => return Some(Replayed::new(head, stream)),
+                Err(httparse::Error::TooManyHeaders) => ApiError::HeadersTooLarge {
+                    limit_bytes: MAX_HEADER_BYTES,
+                },
+                Err(_) => ApiError::Invalid(meters::domain::FieldError::new(
+                    "request",
+                    "is not a well-formed HTTP/1.1 request",
+                )),
+            }
+        }
+        Ok(Screened::Refused(error)) => error,
+        Ok(Screened::Gone) | Err(_) => return None,
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    // Nothing of the head was parsed: route and method are unknown ("-", as access logs write it).
+    let response = refuse(error, &request_id, "-", "-", started).await;
+    let mut raw = format!(
+        "HTTP/1.1 {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        response.status(),
+        response.body().len()
+    );
+    for (name, value) in response.headers() {
+        raw.push_str(&format!(
+            "{name}: {}\r\n",
+            value.to_str().unwrap_or_default()
+        ));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(response.body().as_ref());
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.shutdown().await;
+    None
+}
+
+/// A stream whose first bytes were already read: they are read again, then the rest of the stream.
+pub(crate) struct Replayed<S> {
+    prefix: Vec<u8>,
+    position: usize,
+    inner: S,
+}
+
+impl<S> Replayed<S> {
+    fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self {
+            prefix,
+            position: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Replayed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.position < self.prefix.len() {
+            let take = buf.remaining().min(self.prefix.len() - self.position);
+            let start = self.position;
+            buf.put_slice(&self.prefix[start..start + take]);
+            self.position += take;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replayed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
