@@ -9,8 +9,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-#[derive(Debug, Default)]
+/// Work run before a request is passed on.
+type Interlude = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
+#[derive(Default)]
 struct Faults {
+    /// Run this before passing on the next request for this operation: another client's write landing
+    /// between two reads of one request, at exactly that point.
+    before_next: Option<(String, Interlude)>,
     /// Hold back the answer to the next request for this `X-Amz-Target` operation (such as `PutItem`);
     /// `None` as the delay drops it (the connection is closed instead).
     delay_next: Option<(String, Option<Duration>)>,
@@ -30,6 +36,20 @@ const THROTTLED_BODY: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#Prov
 enum Fate {
     Delay(Duration),
     Drop,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field(
+                "before_next",
+                &self.before_next.as_ref().map(|(operation, _)| operation),
+            )
+            .field("delay_next", &self.delay_next)
+            .field("frozen", &self.frozen)
+            .field("throttled", &self.throttled)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +98,16 @@ impl FaultProxy {
     /// Freezes (or resumes) every answer: requests still reach DynamoDB, answers wait until resumed.
     pub fn set_frozen(&self, frozen: bool) {
         self.faults.lock().expect("not poisoned").frozen = frozen;
+    }
+
+    /// Runs `interlude` (to completion) before the next `operation` request is passed on to DynamoDB.
+    pub fn before_next<F>(&self, operation: &str, interlude: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let interlude: Interlude = Box::new(move || Box::pin(interlude));
+        self.faults.lock().expect("not poisoned").before_next =
+            Some((operation.to_owned(), interlude));
     }
 
     /// Every `operation` request from now on is answered as DynamoDB answers when it throttles
@@ -130,8 +160,17 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
                     operation.to_ascii_lowercase()
                 )
             };
-            let throttled = {
+            let (throttled, interlude) = {
                 let mut faults = faults.lock().expect("not poisoned");
+                let interlude = match faults.before_next.take() {
+                    Some((operation, interlude)) if text.contains(&target_of(&operation)) => {
+                        Some(interlude)
+                    }
+                    other => {
+                        faults.before_next = other;
+                        None
+                    }
+                };
                 if let Some((operation, delay)) = faults.delay_next.clone()
                     && text.contains(&target_of(&operation))
                 {
@@ -145,8 +184,11 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
                     .as_deref()
                     .is_some_and(|operation| text.contains(&target_of(operation)));
                 faults.throttled_answers += usize::from(throttled);
-                throttled
+                (throttled, interlude)
             };
+            if let Some(interlude) = interlude {
+                interlude().await;
+            }
             if throttled {
                 swallowing = body_still_to_come(&text, read);
                 let answer = format!(

@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::capacity::spend_read;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
+use super::ids::Head;
 use super::items::{Item, from_item, number};
 use super::schema::{CREATED_INDEX, HEAD_ID, NAME_INDEX};
 use crate::domain::list::{ListPage, ListQuery, SortField, SortOrder};
@@ -17,6 +18,8 @@ use crate::store::error::StoreError;
 use crate::store::listing::{Listing, ListingCache};
 
 const MAX_SEGMENTS: usize = 32;
+/// Reads of a window at the end of an order before a list gives up on windows, when every one met a write.
+const END_WINDOW_ATTEMPTS: usize = 3;
 const SEGMENTS_IN_FLIGHT: usize = 8;
 
 /// Where a list changes how it reads. The defaults suit accounts of any size; tests shrink them so that
@@ -50,18 +53,48 @@ impl Table {
         account: &AccountId,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        // Read first, so that a listing read after it and cached under its version can only be newer
-        // than that version says, never older.
+        for _ in 0..END_WINDOW_ATTEMPTS {
+            // Read first, so that a listing read after it and cached under its version can only be newer
+            // than that version says, never older.
+            let Some(head) = self.head(account).await? else {
+                // An account that never had a meter (or a table not yet migrated, see scripts/import).
+                return Ok(self.read_listing(tuning, account, None).await?.page(query));
+            };
+            if let Some(listing) = listings.get(account, head.version) {
+                return Ok(listing.page(query));
+            }
+            let Some(window) = Window::plan(query, head.count, tuning.window_meters) else {
+                return self
+                    .read_and_keep_listing(listings, tuning, account, head, query)
+                    .await;
+            };
+            let page = self.read_window(account, query, window, head.count).await?;
+            // A window read from the end is placed by the head's count: it holds only if no meter was
+            // written in between, which the head's version tells (every meter write moves it).
+            if !window.from_end
+                || self.head(account).await?.map(|now| now.version) == Some(head.version)
+            {
+                return Ok(page);
+            }
+        }
+        // Writes kept moving the end of the order under the window: read the whole account instead.
         let Some(head) = self.head(account).await? else {
-            // An account that never had a meter (or a table not yet migrated, see scripts/import).
             return Ok(self.read_listing(tuning, account, None).await?.page(query));
         };
-        if let Some(listing) = listings.get(account, head.version) {
-            return Ok(listing.page(query));
-        }
-        if let Some(window) = Window::plan(query, head.count, tuning.window_meters) {
-            return self.read_window(account, query, window, head.count).await;
-        }
+        self.read_and_keep_listing(listings, tuning, account, head, query)
+            .await
+    }
+
+    /// The account's listing, read whole and kept under `head`'s version (read before it), and `query`'s
+    /// page of it.
+    async fn read_and_keep_listing(
+        &self,
+        listings: &ListingCache,
+        tuning: ListTuning,
+        account: &AccountId,
+        head: Head,
+        query: &ListQuery,
+    ) -> Result<ListPage, StoreError> {
         let listing = Arc::new(self.read_listing(tuning, account, Some(head.count)).await?);
         listings.put(account, head.version, Arc::clone(&listing));
         Ok(listing.page(query))
@@ -120,11 +153,11 @@ impl Table {
         }
         read.sort_by(|a, b| query.compare(a, b));
         let offset = (query.page - 1).saturating_mul(query.limit);
-        // What was read is the start of the order, or its end; or, if the account had fewer meters than
-        // its head said, all of it.
+        // What was read is the start of the order, or its end; or all of it. The count is never less than
+        // the meters the read proves exist (a create may have landed after the head was read).
         let (first_position, count) = match (exhausted, from_end) {
             (true, _) => (0, read.len()),
-            (false, false) => (0, count),
+            (false, false) => (0, count.max(read.len())),
             (false, true) => (count.saturating_sub(read.len()), count),
         };
         let meters = read
@@ -301,23 +334,22 @@ impl Window {
             });
         }
         // Read from whichever end is nearer the page.
-        let (from_start, from_end) = (end, count - offset);
-        let nearer = if from_end < from_start {
-            Self {
+        let (to_page_end, from_end) = (end, count - offset);
+        if from_end < to_page_end {
+            return (from_end <= window_meters).then_some(Self {
                 need: from_end,
                 from_end: true,
-            }
-        } else {
-            Self {
-                need: from_start,
-                from_end: false,
-            }
-        };
-        (nearer.need <= window_meters).then_some(nearer)
+            });
+        }
+        // From the start, the whole page is read whatever the head counted: a meter created since the head
+        // was read moves the others along, and none of them may fall off the page for it.
+        (to_page_end <= window_meters).then_some(Self {
+            need: offset.saturating_add(query.limit),
+            from_end: false,
+        })
     }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;

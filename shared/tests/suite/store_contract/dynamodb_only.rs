@@ -335,3 +335,70 @@ async fn importing_from_a_restored_table_brings_back_a_deleted_meter_and_nothing
         kept.iter().map(|m| m.id).collect::<Vec<_>>()
     );
 }
+
+/// A create that lands after a list read its account's head and before it read the index (another
+/// process's, run by the fault proxy at exactly that point) pushes no meter acknowledged before the list
+/// off the page, and the count covers what the page shows: page 1 (read from the start of the order) and
+/// the last page (read from its end), in every order an index serves, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_create_racing_a_list_pushes_no_acknowledged_meter_off_its_page() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    for sort in ["id", "name", "created_at"] {
+        for order in [SortOrder::Ascending, SortOrder::Descending] {
+            for (page, limit) in [(1, 100), (2, 4)] {
+                let account = account();
+                let mut old = Vec::new();
+                for name in ["mmm 1", "mmm 2", "mmm 3", "mmm 4", "mmm 5", "zzz old meter"] {
+                    old.push(store.create(&account, new_meter(name)).await.unwrap());
+                }
+                // Another process: its own block of ids, above this one's.
+                let writer = DynamoDbStore::new(store.client().clone(), store.table());
+                proxy.before_next("Query", async move {
+                    writer
+                        .create(&account, new_meter("aaa new meter"))
+                        .await
+                        .expect("the racing create");
+                });
+                let query = ListQuery {
+                    page,
+                    limit,
+                    sort_by: SortField::named(sort).unwrap(),
+                    sort_order: order,
+                    ..ListQuery::default()
+                };
+                let lister = DynamoDbStore::new(store.client().clone(), store.table());
+                let listed = lister.list(&account, &query).await.unwrap();
+                let now = every_meter(&store, &account).await;
+                assert_eq!(now.len(), 7, "the racing create landed");
+                assert_eq!(
+                    listed,
+                    expected_page(&now, &query),
+                    "{sort} {order:?} page {page} of {limit}"
+                );
+                if page == 1 {
+                    for meter in &old {
+                        assert!(listed.meters.contains(meter), "{sort} {order:?}: {meter:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The race as it happens between processes: three writer processes (each its own block of ids) and lists
+/// each from a process that holds no listing, on one table (`racing_lists_and_creates`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn lists_in_other_processes_racing_creates_miss_no_acknowledged_meter() {
+    let (config, _) = meters_testkit::dynamodb::fresh_table("meters-race").await;
+    let client = meters::store::dynamodb::dynamodb_client(&config).await;
+    let process = move || -> Store {
+        Arc::new(DynamoDbStore::new(
+            client.clone(),
+            config.table_name.clone(),
+        ))
+    };
+    let writers = (0..3).map(|_| process()).collect();
+    racing_lists_and_creates(writers, process).await;
+}

@@ -178,3 +178,98 @@ pub(super) async fn a_list_right_after_a_write_sees_it_when_the_account_was_list
     let listed = store.list(&account, &search("e")).await.unwrap();
     assert_eq!((listed.meters, listed.count), (vec![renamed, added], 2));
 }
+
+/// Lists while creates race them, in one store: see `racing_lists_and_creates`.
+pub(super) async fn lists_racing_creates_miss_no_acknowledged_meter(store: Store) {
+    let writers = vec![Arc::clone(&store); 3];
+    racing_lists_and_creates(writers, move || Arc::clone(&store)).await;
+}
+
+/// Three writers create meters (named to sort first) while three listers list until the writers are done
+/// (40 times each at least), rotating through orders a create can push meters along in, each list from
+/// `lister()`. Every meter whose create was acknowledged before a list began is on that list's page (all
+/// fit on one), and the count is never below what the page shows.
+pub(super) async fn racing_lists_and_creates(
+    writers: Vec<Store>,
+    lister: impl Fn() -> Store + Send + Sync + 'static,
+) {
+    const CREATES: usize = 25;
+    const LISTERS: usize = 3;
+    const LISTS: usize = 40;
+    let account = account();
+    let writing = Arc::new(std::sync::atomic::AtomicUsize::new(writers.len()));
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for name in ["mmm 1", "mmm 2", "zzz old meter"] {
+        let meter = writers[0].create(&account, new_meter(name)).await.unwrap();
+        acknowledged.lock().unwrap().push(meter.id);
+    }
+    let writer_count = writers.len();
+    let writers: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(writer, store)| {
+            let (acknowledged, writing) = (Arc::clone(&acknowledged), Arc::clone(&writing));
+            tokio::spawn(async move {
+                for n in 0..CREATES {
+                    let name = format!("aaa {writer}-{n:02}");
+                    let meter = store.create(&account, new_meter(&name)).await.unwrap();
+                    acknowledged.lock().unwrap().push(meter.id);
+                }
+                writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let orders = [
+        ("name", SortOrder::Ascending),
+        ("id", SortOrder::Descending),
+        ("created_at", SortOrder::Descending),
+        ("id", SortOrder::Ascending),
+    ];
+    let lister = Arc::new(lister);
+    let listers = (0..LISTERS).map(|lister_number| {
+        let (lister, acknowledged) = (Arc::clone(&lister), Arc::clone(&acknowledged));
+        let writing = Arc::clone(&writing);
+        tokio::spawn(async move {
+            let mut omissions = Vec::new();
+            let mut lists = 0;
+            for n in 0.. {
+                if n >= LISTS && writing.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    break;
+                }
+                lists += 1;
+                let (sort, order) = orders[(lister_number + n) % orders.len()];
+                let query = ListQuery {
+                    limit: 100,
+                    sort_by: SortField::named(sort).unwrap(),
+                    sort_order: order,
+                    ..ListQuery::default()
+                };
+                let before: Vec<MeterId> = acknowledged.lock().unwrap().clone();
+                let listed = lister().list(&account, &query).await.unwrap();
+
+                assert!(listed.count >= listed.meters.len(), "{sort} {order:?}");
+                let shown: Vec<MeterId> = listed.meters.iter().map(|meter| meter.id).collect();
+                omissions.extend(before.into_iter().filter(|id| !shown.contains(id)));
+            }
+            (lists, omissions)
+        })
+    });
+    let (mut lists, mut omissions) = (0, Vec::new());
+    for lister in join_all(listers).await {
+        let (listed, omitted) = lister.expect("a lister");
+        lists += listed;
+        omissions.extend(omitted);
+    }
+    for writer in join_all(writers).await {
+        writer.expect("a writer");
+    }
+    println!(
+        "{lists} lists racing {} creates: {} omissions",
+        writer_count * CREATES,
+        omissions.len()
+    );
+    assert!(
+        omissions.is_empty(),
+        "acknowledged meters missing: {omissions:?}"
+    );
+}

@@ -75,6 +75,7 @@ macro_rules! contract {
                 of_concurrent_claims_of_one_idempotency_key_exactly_one_wins,
                 every_list_variant_follows_the_list_conventions_over_several_store_pages,
                 a_list_right_after_a_write_sees_it_when_the_account_was_listed_before,
+                lists_racing_creates_miss_no_acknowledged_meter,
             );
         }
     };
