@@ -24,7 +24,10 @@ use crate::store::error::{StoreError, read_only_mismatch};
 use crate::telemetry;
 
 /// Attempts of a transaction that met another on the same account head.
-const TRANSACTION_ATTEMPTS: u32 = 6;
+const TRANSACTION_ATTEMPTS: u32 = 12;
+/// Attempts of an update whose meter another write changed first. Each starts from the meter as the
+/// refusal found it, so concurrent updates take turns; the request's deadline ends a longer run first.
+const UPDATE_ATTEMPTS: u32 = 100;
 /// Attempts of a delete, as the SDK's retry configuration gives other calls.
 const DELETE_ATTEMPTS: u32 = 3;
 
@@ -59,6 +62,14 @@ impl Written {
 enum SdkRetries {
     On,
     Off,
+}
+
+/// A pause before trying again after meeting another write: a few milliseconds, longer as attempts go on
+/// (at most 100 ms), jittered so that writers that met do not meet again.
+async fn contention_pause(attempt: u32) {
+    let ceiling = (5u64 << attempt.min(5)).min(100);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % ceiling.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(ceiling / 2 + jitter / 2)).await;
 }
 
 impl Table {
@@ -107,12 +118,14 @@ impl Table {
         read_only: ReadOnlyEcho,
         if_match: IfMatch,
     ) -> Result<Meter, StoreError> {
-        // Read, check and write on the condition that the version read is still the stored one: the
-        // answer is then exactly the meter as written, and a write in between sends us round again.
-        for _ in 0..TRANSACTION_ATTEMPTS {
-            let Some(stored) = self.read_meter(account, id).await? else {
-                return Err(self.missing(account, id).await?);
-            };
+        // Check and write on the condition that the version read is still the stored one: the answer is
+        // then exactly the meter as written. A write in between refuses it and hands back the meter as it
+        // is now, and the update goes again from there: only a precondition the request asked for can fail
+        // it, never another writer.
+        let Some(mut stored) = self.read_meter(account, id).await? else {
+            return Err(self.missing(account, id).await?);
+        };
+        for attempt in 1..=UPDATE_ATTEMPTS {
             if !if_match.allows(stored.version) {
                 return Err(StoreError::PreconditionFailed(id));
             }
@@ -137,13 +150,17 @@ impl Table {
                 {
                     return from_item(now_stored);
                 }
-                // Changed (or deleted) since it was read: read again.
-                Err(Refused::Condition(_)) => continue,
+                Err(Refused::Condition(Some(now_stored))) => {
+                    stored = from_item(now_stored)?;
+                    contention_pause(attempt).await;
+                }
+                Err(Refused::Condition(None)) => return Err(self.missing(account, id).await?),
                 Err(Refused::Store(error)) => return Err(error),
             }
         }
+        // Contention, not an outage: not counted as the store's failure.
         Err(StoreError::Unavailable(
-            format!("meter {id} changed under every attempt to update it").into(),
+            format!("meter {id} changed under {UPDATE_ATTEMPTS} attempts to update it").into(),
         ))
     }
 
@@ -325,13 +342,11 @@ impl Table {
             if !any(&["TransactionConflict"]) {
                 return Err(Refused::Store(sdk_error(error)));
             }
+            // Another write of the same account holds its head: contention, not an outage.
             if attempt == TRANSACTION_ATTEMPTS {
-                telemetry::note_store_unavailable();
                 return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
             }
-            // Another write of the same account holds its head: back off a little, with jitter.
-            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
-            tokio::time::sleep(std::time::Duration::from_millis((10 << attempt) + jitter)).await;
+            contention_pause(attempt).await;
         }
     }
 }

@@ -150,6 +150,70 @@ pub(super) async fn null_clears_a_field(store: Store) {
     assert_eq!(store.get(&account, created.id).await.unwrap(), updated);
 }
 
+/// Twelve updates of one meter at once, none asking for a precondition, half to its location and half to
+/// its description: every one applies (contention is never a failure), each answer carries a version of
+/// its own, and the meter ends with one of each half's values (the last writer wins, per field).
+pub(super) async fn concurrent_plain_updates_of_one_meter_all_apply(store: Store) {
+    const UPDATES: usize = 12;
+    let account = account();
+    let meter = store
+        .create(&account, new_meter("contended"))
+        .await
+        .unwrap();
+    let updates = (0..UPDATES).map(|n| {
+        let store = Arc::clone(&store);
+        let changes = if n % 2 == 0 {
+            MeterChanges {
+                location: Change::Set(Location::parse(&format!("room {n}")).unwrap()),
+                ..MeterChanges::default()
+            }
+        } else {
+            MeterChanges {
+                description: Change::Set(Description::parse(&format!("note {n}")).unwrap()),
+                ..MeterChanges::default()
+            }
+        };
+        tokio::spawn(async move {
+            store
+                .update(
+                    &account,
+                    meter.id,
+                    changes,
+                    ReadOnlyEcho::default(),
+                    IfMatch::Any,
+                )
+                .await
+        })
+    });
+    let answers: Vec<Meter> = join_all(updates)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("a task").expect("every plain update applies"))
+        .collect();
+    let mut versions: Vec<u64> = answers.iter().map(|meter| meter.version).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        UPDATES,
+        "a version of its own each: {versions:?}"
+    );
+    let stored = store.get(&account, meter.id).await.unwrap();
+    assert_eq!(stored.version, meter.version + UPDATES as u64);
+    let location = stored
+        .location
+        .as_ref()
+        .map(Location::as_str)
+        .unwrap_or_default();
+    let description = stored
+        .description
+        .as_ref()
+        .map(Description::as_str)
+        .unwrap_or_default();
+    assert!(location.starts_with("room "), "{stored:?}");
+    assert!(description.starts_with("note "), "{stored:?}");
+}
+
 pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Store) {
     let account = account();
     for round in 0..10 {

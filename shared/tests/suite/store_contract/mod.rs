@@ -64,6 +64,7 @@ macro_rules! contract {
                 an_update_changes_only_the_fields_sent,
                 null_clears_a_field,
                 concurrent_updates_to_different_fields_both_land,
+                concurrent_plain_updates_of_one_meter_all_apply,
                 read_only_fields_echoed_unchanged_are_accepted,
                 a_changed_read_only_field_is_refused_and_nothing_is_written,
                 a_deleted_meter_is_gone_and_its_id_is_never_reused,
