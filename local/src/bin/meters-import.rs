@@ -4,7 +4,8 @@
 //! Usage: meters-import FILE | --from-table SOURCE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
 //! FILE holds one meter per line, as the API returns it (`data` of a get); `-` reads standard input.
 //! SOURCE is another table of this layout, such as a point-in-time restore of TABLE_NAME: its meters are
-//! imported. Exits 1 if any id was already taken by another meter (those are left as they were).
+//! imported. Exits 1 if any id was already taken by another meter, in this account or another (those are
+//! left as they were), or is above the highest id an import may bring (those are not imported).
 
 use std::io::BufRead;
 
@@ -41,17 +42,24 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     };
     let report = store.import(meters).await?;
     println!(
-        "meters-import: {} imported, {} already present, {} conflicting; id counter at {}; {} accounts recounted",
+        "meters-import: {} imported, {} already present, {} conflicting, {} refused; id counter at {}; {} accounts recounted",
         report.imported,
         report.already_present,
         report.conflicts.len(),
+        report.refused.len(),
         report.counter,
         report.accounts
     );
     for id in &report.conflicts {
         println!("meters-import: id {id} is taken by another meter; left as it was");
     }
-    Ok(report.conflicts.is_empty())
+    for id in &report.refused {
+        println!(
+            "meters-import: id {id} is above {}, which would leave no room for new ids; not imported",
+            meters::store::dynamodb::MAX_IMPORTED_ID
+        );
+    }
+    Ok(report.conflicts.is_empty() && report.refused.is_empty())
 }
 
 /// One meter per line, as the API returns it.

@@ -7,6 +7,7 @@ mod conditional;
 mod connections;
 mod crud;
 mod helpers;
+mod import;
 mod lists;
 mod process;
 mod validation;

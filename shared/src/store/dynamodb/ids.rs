@@ -14,6 +14,9 @@ use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
 /// Ids a process reserves with one counter write. Ids a process does not use before it ends are never
 /// handed out: ids are unique and never reused, not dense.
 pub const ID_BLOCK: i64 = 100;
+/// The highest id an import may bring: the other half of the id space stays for blocks, so the counter
+/// can never be raised to where no block fits below `i64::MAX`.
+pub const MAX_IMPORTED_ID: i64 = i64::MAX / 2;
 
 /// The ids this process reserved and has not handed out: `next..=last`.
 #[derive(Debug, Default)]
@@ -61,13 +64,29 @@ impl Table {
             .table_name(&self.name)
             .set_key(Some(counter_key()))
             .update_expression("ADD #last :count")
+            // Only while the block fits below i64::MAX: a counter past that is never moved further.
+            .condition_expression("attribute_not_exists(#last) OR #last <= :room")
             .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
             .expression_attribute_values(":count", number(count))
+            .expression_attribute_values(":room", number(i64::MAX - count))
             .return_values(ReturnValue::UpdatedNew)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(sdk_error)?;
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    internal(format!(
+                        "ids are exhausted: the id counter has no block of {count} ids left below {}; \
+                         it was left as it was",
+                        i64::MAX
+                    ))
+                } else {
+                    sdk_error(error)
+                }
+            })?;
         spend_write(counter.consumed_capacity());
         counter
             .attributes()

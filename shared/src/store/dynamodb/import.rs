@@ -7,6 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::client::Table;
 use super::errors::sdk_error;
+use super::ids::MAX_IMPORTED_ID;
 use super::items::{counter_key, from_item, head_key, number, to_item};
 use super::schema::{COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, HEAD_ID, LIST_VERSION_ATTRIBUTE};
 use crate::domain::meter::{AccountId, Meter, MeterId};
@@ -19,8 +20,11 @@ pub struct ImportReport {
     pub imported: usize,
     /// Meters already stored exactly as given (an import run again).
     pub already_present: usize,
-    /// Ids already stored with other content: left as they were.
+    /// Ids already stored with other content, in the same account or another (ids are unique across
+    /// accounts): left as they were.
     pub conflicts: Vec<MeterId>,
+    /// Ids above `MAX_IMPORTED_ID`, which would leave the counter no room for blocks: not imported.
+    pub refused: Vec<MeterId>,
     /// The id counter afterwards: every id a create hands out from now on is above it.
     pub counter: i64,
     /// Accounts whose head was recounted.
@@ -38,6 +42,11 @@ impl Table {
     /// would be counted twice. Running it again with the same meters changes nothing.
     pub async fn import(&self, meters: Vec<Meter>) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();
+        let (meters, refused): (Vec<Meter>, Vec<Meter>) = meters
+            .into_iter()
+            .partition(|meter| meter.id.get() <= MAX_IMPORTED_ID);
+        report.refused = refused.iter().map(|meter| meter.id).collect();
+        report.refused.sort();
         let Some(highest) = meters.iter().map(|meter| meter.id.get()).max() else {
             return Ok(report);
         };
@@ -48,6 +57,12 @@ impl Table {
             .map(|mut meter| async move {
                 meter.version = meter.version.max(1);
                 let id = meter.id;
+                // The key is (account, id), so the write's own condition sees only this account: another
+                // account's meter with this id is found by the id index.
+                let owner = self.owner_of(id).await?;
+                if owner.is_some_and(|owner| owner != meter.account_id.to_string()) {
+                    return Ok((id, Some(false)));
+                }
                 let written = self
                     .client
                     .put_item()

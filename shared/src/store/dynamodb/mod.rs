@@ -26,7 +26,7 @@ mod schema;
 mod writes;
 
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
-pub use ids::ID_BLOCK;
+pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
 pub use lists::ListTuning;
 pub use schema::{

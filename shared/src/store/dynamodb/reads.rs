@@ -45,6 +45,15 @@ impl Table {
         account: &AccountId,
         id: MeterId,
     ) -> Result<StoreError, StoreError> {
+        Ok(match self.owner_of(id).await? {
+            Some(owner) if owner != account.to_string() => StoreError::OtherAccount(id),
+            _ => StoreError::NotFound(id),
+        })
+    }
+
+    /// The account holding meter `id`, by the id index: eventually consistent, so a meter written or
+    /// deleted a moment ago may not show yet.
+    pub(super) async fn owner_of(&self, id: MeterId) -> Result<Option<String>, StoreError> {
         let found = self
             .client
             .query()
@@ -59,14 +68,11 @@ impl Table {
             .await
             .map_err(sdk_error)?;
         spend_read(found.consumed_capacity());
-        let owner = found
+        Ok(found
             .items()
             .first()
             .and_then(|item| item.get("account_id"))
-            .and_then(|owner| owner.as_s().ok());
-        Ok(match owner {
-            Some(owner) if *owner != account.to_string() => StoreError::OtherAccount(id),
-            _ => StoreError::NotFound(id),
-        })
+            .and_then(|owner| owner.as_s().ok())
+            .cloned())
     }
 }

@@ -402,3 +402,92 @@ async fn lists_in_other_processes_racing_creates_miss_no_acknowledged_meter() {
     let writers = (0..3).map(|_| process()).collect();
     racing_lists_and_creates(writers, process).await;
 }
+
+/// A meter imported with an id another account already holds is a conflict, not a second meter with that
+/// id; one with an id past the import ceiling is refused. Neither is written, and the counter stays where
+/// creates can still hand out ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn an_import_keeps_ids_unique_across_accounts_and_leaves_room_for_new_ids() {
+    use meters::store::dynamodb::MAX_IMPORTED_ID;
+    let (_, store) = meters_testkit::dynamodb::fresh_table("meters-import-unique").await;
+    let (holder, importer) = (account(), account());
+    let held = store.create(&holder, new_meter("held")).await.unwrap();
+    let at = parse_timestamp("created_at", "2021-03-04T05:06:07.891Z").unwrap();
+    let clash = Meter::create(held.id, importer, new_meter("clash"), at);
+    let too_high = Meter::create(
+        MeterId::new(MAX_IMPORTED_ID + 1).unwrap(),
+        importer,
+        new_meter("too high"),
+        at,
+    );
+    let report = store.import(vec![clash, too_high.clone()]).await.unwrap();
+    assert_eq!(report.conflicts, vec![held.id]);
+    assert_eq!(report.refused, vec![too_high.id]);
+    assert_eq!(report.imported, 0);
+    assert!(every_meter(&store, &importer).await.is_empty());
+    assert_eq!(store.get(&holder, held.id).await.unwrap(), held);
+    // Not this account's meter either: another account's, as before the import.
+    assert!(matches!(
+        store.get(&importer, held.id).await,
+        Err(StoreError::OtherAccount(_))
+    ));
+    let fresh = DynamoDbStore::new(store.client().clone(), store.table());
+    let created = fresh.create(&importer, new_meter("after")).await.unwrap();
+    assert!(created.id.get() < MAX_IMPORTED_ID);
+}
+
+/// A counter with no room left for a block (an old import raised it there) fails every create with one
+/// clear error, and is never moved further.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_counter_with_no_room_for_a_block_fails_creates_clearly_and_stays_put() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use meters::store::dynamodb::{COUNTER_ATTRIBUTE, COUNTER_PARTITION};
+    let (_, store) = meters_testkit::dynamodb::fresh_table("meters-counter-full").await;
+    let counter_key = [
+        ("account_id", AttributeValue::S(COUNTER_PARTITION.into())),
+        ("id", AttributeValue::N("0".into())),
+    ];
+    let counter = || async {
+        store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .set_key(Some(
+                counter_key.clone().map(|(k, v)| (k.to_owned(), v)).into(),
+            ))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .and_then(|item| item.get(COUNTER_ATTRIBUTE).cloned())
+    };
+    let nearly_full = (i64::MAX - 50).to_string();
+    let mut item: std::collections::HashMap<String, AttributeValue> =
+        counter_key.clone().map(|(k, v)| (k.to_owned(), v)).into();
+    item.insert(
+        COUNTER_ATTRIBUTE.into(),
+        AttributeValue::N(nearly_full.clone()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let refused = store.create(&account(), new_meter("no room")).await;
+        let Err(StoreError::Internal(error)) = refused else {
+            panic!("a clear failure, not {refused:?}");
+        };
+        assert!(error.to_string().contains("ids are exhausted"), "{error}");
+        assert_eq!(
+            counter().await,
+            Some(AttributeValue::N(nearly_full.clone()))
+        );
+    }
+}
