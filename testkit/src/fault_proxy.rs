@@ -23,6 +23,8 @@ struct Faults {
     delayed: usize,
     /// While frozen, nothing DynamoDB answers is passed on.
     frozen: bool,
+    /// Answers to requests for this operation wait until this is cleared.
+    held: Option<String>,
     /// Requests for this operation are answered with `ProvisionedThroughputExceededException` here.
     throttled: Option<String>,
     throttled_answers: usize,
@@ -36,6 +38,8 @@ const THROTTLED_BODY: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#Prov
 enum Fate {
     Delay(Duration),
     Drop,
+    /// Held while answers to its operation are held (`hold_answers`).
+    Held,
 }
 
 impl std::fmt::Debug for Faults {
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Faults {
             )
             .field("delay_next", &self.delay_next)
             .field("frozen", &self.frozen)
+            .field("held", &self.held)
             .field("throttled", &self.throttled)
             .finish_non_exhaustive()
     }
@@ -110,6 +115,17 @@ impl FaultProxy {
             Some((operation.to_owned(), interlude));
     }
 
+    /// Holds back every answer to an `operation` request from now on (they still reach DynamoDB, which
+    /// applies them) until `release_answers`: the client gives up on each attempt, then on the operation.
+    pub fn hold_answers(&self, operation: &str) {
+        self.faults.lock().expect("not poisoned").held = Some(operation.to_owned());
+    }
+
+    /// Lets the held answers go, late.
+    pub fn release_answers(&self) {
+        self.faults.lock().expect("not poisoned").held = None;
+    }
+
     /// Every `operation` request from now on is answered as DynamoDB answers when it throttles
     /// (`ProvisionedThroughputExceededException`); none of them reaches DynamoDB.
     pub fn throttle(&self, operation: &str) {
@@ -125,6 +141,10 @@ impl FaultProxy {
     pub fn delayed(&self) -> usize {
         self.faults.lock().expect("not poisoned").delayed
     }
+}
+
+fn answers_held(faults: &Mutex<Faults>) -> bool {
+    faults.lock().expect("not poisoned").held.is_some()
 }
 
 fn faults_frozen(faults: &Mutex<Faults>) -> bool {
@@ -179,6 +199,13 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
                     *marked.lock().expect("not poisoned") =
                         Some(delay.map_or(Fate::Drop, Fate::Delay));
                 }
+                if faults
+                    .held
+                    .as_deref()
+                    .is_some_and(|operation| text.contains(&target_of(operation)))
+                {
+                    *marked.lock().expect("not poisoned") = Some(Fate::Held);
+                }
                 let throttled = faults
                     .throttled
                     .as_deref()
@@ -222,6 +249,11 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
         match fate {
             Some(Fate::Delay(delay)) => tokio::time::sleep(delay).await,
             Some(Fate::Drop) => break,
+            Some(Fate::Held) => {
+                while answers_held(&faults_for_answers) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             None => {}
         }
         while faults_frozen(&faults_for_answers) {

@@ -9,14 +9,16 @@ use lambda_http::{Body, Response};
 
 use super::app::App;
 use super::error::ApiError;
-use crate::domain::meter::{AccountId, now};
+use crate::domain::meter::{AccountId, MeterId, now};
 use crate::store::{Claim, RememberedAnswer};
 
-/// Runs `create` at most once for `key` in `account`: the first request with the key runs it and its
-/// answer is remembered; a retry with the same body gets that answer again (`Idempotent-Replayed: true`),
-/// one while the first still runs gets 409, one with another body 422. A request that failed is not
-/// remembered, so the key may be retried.
-pub async fn create_once<F>(
+/// Runs `create` at most once for `key` in `account`. The first request with the key reserves an id and
+/// binds the key to it, then creates under that id and remembers its answer; a retry with the same body gets
+/// that answer again (`Idempotent-Replayed: true`), one while the first still runs gets 409, one with
+/// another body 422. A request that ends without knowing what it wrote (the store's answer lost, or its
+/// deadline passed) leaves the key bound to its id, so the retry creates under the same id and finds what
+/// the first attempt wrote there, if anything: one meter, whatever was lost on the way.
+pub async fn create_once<F, Fut>(
     app: &App,
     account: &AccountId,
     key: &str,
@@ -24,34 +26,43 @@ pub async fn create_once<F>(
     create: F,
 ) -> Result<Response<Body>, ApiError>
 where
-    F: Future<Output = Result<Response<Body>, ApiError>>,
+    F: FnOnce(MeterId) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
-    match app
+    let reserved = app.meters.reserve_id().await?;
+    // The request cannot run past its deadline: the key is held no longer than that.
+    let lease_until = now() + app.deadline;
+    let meter_id = match app
         .idempotency
-        .claim_idempotent(account, key, fingerprint, now())
+        .claim_idempotent(account, key, fingerprint, reserved, lease_until, now())
         .await?
     {
-        Claim::Claimed => {}
+        Claim::Claimed { meter_id } => meter_id,
         Claim::Completed(answer) => return replay(answer),
         Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
         Claim::OtherBody => return Err(ApiError::IdempotencyKeyReused),
-    }
-    match create.await {
+    };
+    match create(meter_id).await {
         Ok(response) => {
             let answer = remembered(&response);
             if let Err(error) = app
                 .idempotency
-                .complete_idempotent(account, key, fingerprint, &answer, now())
+                .complete_idempotent(account, key, fingerprint, meter_id, &answer, now())
                 .await
             {
-                // The meter exists; only the replay is lost. The claim's lease runs out in a minute.
+                // The meter exists; only the replay is lost: a retry finds the meter under the key's id.
                 tracing::error!(%error, "the answer of an idempotent create could not be remembered");
             }
             Ok(response)
         }
         Err(error) => {
-            if let Err(release) = app.idempotency.release_idempotent(account, key).await {
-                tracing::error!(error = %release, "an idempotency key could not be released");
+            // Whatever the create wrote is under the key's id: a retry may go ahead at once and finds it.
+            if let Err(ending) = app
+                .idempotency
+                .end_idempotent_lease(account, key, now())
+                .await
+            {
+                tracing::error!(error = %ending, "an idempotency key's lease could not be ended");
             }
             Err(error)
         }

@@ -9,10 +9,34 @@ use crate::domain::list::{ListPage, ListQuery};
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
 use crate::domain::precondition::IfMatch;
 
+/// What `create_with_id` stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub meter: Meter,
+    /// The meter was already there: an earlier attempt of the same create wrote it.
+    pub earlier_attempt: bool,
+}
+
 #[async_trait]
 pub trait MeterStore: Send + Sync + std::fmt::Debug {
+    /// An id for a create to come: unique across all accounts, never handed out again.
+    async fn reserve_id(&self) -> Result<MeterId, StoreError>;
+
+    /// Stores the meter under `id`, which `reserve_id` gave this create. If the account already holds a
+    /// meter under `id`, that is this create's own earlier attempt (its answer was lost): it is returned as
+    /// stored, and nothing is written.
+    async fn create_with_id(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        meter: NewMeter,
+    ) -> Result<Created, StoreError>;
+
     /// Assigns a fresh id, unique across all accounts and never one of a live meter, and stores the meter.
-    async fn create(&self, account: &AccountId, meter: NewMeter) -> Result<Meter, StoreError>;
+    async fn create(&self, account: &AccountId, meter: NewMeter) -> Result<Meter, StoreError> {
+        let id = self.reserve_id().await?;
+        Ok(self.create_with_id(account, id, meter).await?.meter)
+    }
 
     /// The meter, read strongly consistently.
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError>;

@@ -13,10 +13,8 @@ mod meters;
 pub use dynamodb::{DynamoDbStore, ImportReport, ListTuning};
 pub use embedded::EmbeddedStore;
 pub use error::{BoxError, StoreError};
-pub use idempotency::{
-    Claim, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyStore, RememberedAnswer,
-};
-pub use meters::MeterStore;
+pub use idempotency::{Claim, IDEMPOTENCY_TTL, IdempotencyStore, RememberedAnswer};
+pub use meters::{Created, MeterStore};
 
 /// Both ports, as every adapter implements them: what the application is built on and the contract suite
 /// runs against.

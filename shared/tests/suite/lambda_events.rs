@@ -261,12 +261,15 @@ async fn a_create_whose_idempotency_key_is_still_being_processed_gets_409() {
     let app = app();
     let body = create_body("in flight");
     // The first request with this key has claimed it and not finished.
+    let now = meters::domain::meter::now();
     app.idempotency
         .claim_idempotent(
             &account(ACCOUNT),
             "flight-1",
             &meters::http::request::body_fingerprint(body.as_bytes()),
-            meters::domain::meter::now(),
+            app.meters.reserve_id().await.unwrap(),
+            now + app.deadline,
+            now,
         )
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 mod auth;
 mod deadline;
 mod event_fixtures;
+mod idempotent_retries;
 mod lambda_events;
 mod layers;
 mod store_contract;

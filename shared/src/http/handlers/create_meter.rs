@@ -4,7 +4,7 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use crate::domain::meter::CreateMeterBody;
+use crate::domain::meter::{CreateMeterBody, Meter};
 use crate::http::app::App;
 use crate::http::envelope;
 use crate::http::error::ApiError;
@@ -19,19 +19,32 @@ pub(crate) async fn create_meter(app: &App, request: &Request) -> Result<Respons
     grant.authorize(&body.account_id)?;
     let account = body.account_id;
     match request::idempotency_key(request)? {
-        None => create(app, body).await,
+        None => {
+            let meter = app.meters.create(&account, body.meter).await?;
+            created(&meter, false)
+        }
         Some(key) => {
             let fingerprint = request::body_fingerprint(bytes);
-            create_once(app, &account, &key, &fingerprint, create(app, body)).await
+            create_once(app, &account, &key, &fingerprint, |id| async move {
+                let created_now = app.meters.create_with_id(&account, id, body.meter).await?;
+                created(&created_now.meter, created_now.earlier_attempt)
+            })
+            .await
         }
     }
 }
 
-async fn create(app: &App, body: CreateMeterBody) -> Result<Response<Body>, ApiError> {
-    let meter = app.meters.create(&body.account_id, body.meter).await?;
+/// 201 with the meter and its `Location`; a meter an earlier attempt of this request stored is that
+/// attempt's answer, replayed.
+fn created(meter: &Meter, replayed: bool) -> Result<Response<Body>, ApiError> {
     let location = HeaderValue::from_str(&format!("/api/v1/meters/{}", meter.id))
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut response = envelope::meter(StatusCode::CREATED, &meter);
+    let mut response = envelope::meter(StatusCode::CREATED, meter);
     response.headers_mut().insert(header::LOCATION, location);
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
     Ok(response)
 }

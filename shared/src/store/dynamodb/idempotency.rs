@@ -6,11 +6,23 @@ use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionChe
 
 use super::capacity::spend_write;
 use super::client::Table;
-use super::errors::{internal, sdk_error};
+use super::errors::sdk_error;
 use super::items::{idempotency_item, idempotency_key, idempotency_record, number};
-use crate::domain::meter::{AccountId, Timestamp};
+use crate::domain::meter::{AccountId, MeterId, Timestamp};
 use crate::store::error::StoreError;
-use crate::store::idempotency::{Claim, IdempotencyRecord, RememberedAnswer};
+use crate::store::idempotency::{Claim, IdempotencyRecord, Meeting, RememberedAnswer};
+
+/// Rounds of claim and replace before a claim yields to the others contending for its key.
+const CLAIM_ATTEMPTS: usize = 4;
+
+/// What a claim's write requires of the key's record.
+#[derive(Debug, Clone, Copy)]
+enum Condition {
+    /// That there is none.
+    Free,
+    /// That it is still the one seen, by its expiry.
+    Unchanged(i64),
+}
 
 impl Table {
     pub(super) async fn claim_idempotent(
@@ -18,36 +30,61 @@ impl Table {
         account: &AccountId,
         key: &str,
         fingerprint: &str,
+        reserved: MeterId,
+        lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
-        let record = IdempotencyRecord::claimed(fingerprint, now);
-        let claimed = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(idempotency_item(account, key, &record)?))
-            // Free, or only an expired record (TTL deletes lazily): of concurrent claims exactly one wins.
-            .condition_expression("attribute_not_exists(account_id) OR expires_at < :now")
-            .expression_attribute_values(":now", number(now.timestamp()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match claimed {
-            Ok(output) => {
-                spend_write(output.consumed_capacity());
-                Ok(Claim::Claimed)
-            }
-            Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let held = failed
-                        .item()
-                        .ok_or_else(|| internal("a held idempotency key came back empty"))?;
-                    Ok(idempotency_record(held.clone())?.claim_against(fingerprint))
+        // First as if the key were free; if it is not, decide on the record found and replace it only if it
+        // is still the one decided on (its expiry unchanged): of concurrent claims exactly one wins.
+        let mut condition = Condition::Free;
+        let mut bound_to = reserved;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let record = IdempotencyRecord::claimed(fingerprint, bound_to, lease_until);
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.name)
+                .set_item(Some(idempotency_item(account, key, &record)?))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            put = match condition {
+                Condition::Free => put.condition_expression("attribute_not_exists(account_id)"),
+                Condition::Unchanged(expires_at) => put
+                    .condition_expression("expires_at = :seen")
+                    .expression_attribute_values(":seen", number(expires_at)),
+            };
+            let held = match put.send().await {
+                Ok(output) => {
+                    spend_write(output.consumed_capacity());
+                    return Ok(Claim::Claimed { meter_id: bound_to });
                 }
-                _ => Err(sdk_error(error)),
-            },
+                Err(error) => match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                        match failed.item() {
+                            Some(held) => idempotency_record(held.clone())?,
+                            // Gone since it was seen (TTL): free again.
+                            None => {
+                                condition = Condition::Free;
+                                bound_to = reserved;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => return Err(sdk_error(error)),
+                },
+            };
+            match held.meet(fingerprint, reserved, now) {
+                Meeting::Answer(claim) => return Ok(claim),
+                Meeting::Replace(meter_id) => {
+                    condition = Condition::Unchanged(held.expires_at);
+                    bound_to = meter_id;
+                }
+            }
         }
+        // Claims kept replacing each other under this one: another request has the key.
+        Ok(Claim::InProgress)
     }
 
     pub(super) async fn complete_idempotent(
@@ -55,10 +92,11 @@ impl Table {
         account: &AccountId,
         key: &str,
         fingerprint: &str,
+        meter_id: MeterId,
         answer: &RememberedAnswer,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let record = IdempotencyRecord::completed(fingerprint, answer, now);
+        let record = IdempotencyRecord::completed(fingerprint, meter_id, answer, now);
         let written = self
             .client
             .put_item()
@@ -72,21 +110,37 @@ impl Table {
         Ok(())
     }
 
-    pub(super) async fn release_idempotent(
+    pub(super) async fn end_idempotent_lease(
         &self,
         account: &AccountId,
         key: &str,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        let released = self
+        let ended = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.name)
             .set_key(Some(idempotency_key(account, key)))
+            .update_expression("SET expires_at = :ended")
+            // Only an unfinished claim: a completed record keeps its answer for its full time.
+            .condition_expression("attribute_exists(account_id) AND attribute_not_exists(answer)")
+            .expression_attribute_values(":ended", number(now.timestamp() - 1))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-            .map_err(sdk_error)?;
-        spend_write(released.consumed_capacity());
-        Ok(())
+            .await;
+        match ended {
+            Ok(output) => {
+                spend_write(output.consumed_capacity());
+                Ok(())
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
     }
 }

@@ -46,7 +46,7 @@ use crate::domain::precondition::IfMatch;
 use crate::store::error::StoreError;
 use crate::store::idempotency::{Claim, IdempotencyStore, RememberedAnswer};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
-use crate::store::meters::MeterStore;
+use crate::store::meters::{Created, MeterStore};
 use ids::IdBlocks;
 
 /// The store on one table: the table, this process's listings and id block, and how lists read.
@@ -113,8 +113,17 @@ impl DynamoDbStore {
 
 #[async_trait]
 impl MeterStore for DynamoDbStore {
-    async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
-        self.table.create(&self.ids, account, new).await
+    async fn reserve_id(&self) -> Result<MeterId, StoreError> {
+        self.ids.next(&self.table).await
+    }
+
+    async fn create_with_id(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        new: NewMeter,
+    ) -> Result<Created, StoreError> {
+        self.table.create_with_id(account, id, new).await
     }
 
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
@@ -157,10 +166,12 @@ impl IdempotencyStore for DynamoDbStore {
         account: &AccountId,
         key: &str,
         fingerprint: &str,
+        reserved: MeterId,
+        lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
         self.table
-            .claim_idempotent(account, key, fingerprint, now)
+            .claim_idempotent(account, key, fingerprint, reserved, lease_until, now)
             .await
     }
 
@@ -169,15 +180,21 @@ impl IdempotencyStore for DynamoDbStore {
         account: &AccountId,
         key: &str,
         fingerprint: &str,
+        meter_id: MeterId,
         answer: &RememberedAnswer,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.table
-            .complete_idempotent(account, key, fingerprint, answer, now)
+            .complete_idempotent(account, key, fingerprint, meter_id, answer, now)
             .await
     }
 
-    async fn release_idempotent(&self, account: &AccountId, key: &str) -> Result<(), StoreError> {
-        self.table.release_idempotent(account, key).await
+    async fn end_idempotent_lease(
+        &self,
+        account: &AccountId,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.table.end_idempotent_lease(account, key, now).await
     }
 }

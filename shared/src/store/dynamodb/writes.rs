@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::types::{
 use super::capacity::spend_write_all;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
-use super::ids::IdBlocks;
 use super::items::{Item, from_item, head_key, meter_key, name_sort, number, to_item};
 use super::schema::{
     COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, VERSION_ATTRIBUTE,
@@ -21,6 +20,7 @@ use super::schema::{
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, now};
 use crate::domain::precondition::IfMatch;
 use crate::store::error::{StoreError, read_only_mismatch};
+use crate::store::meters::Created;
 use crate::telemetry;
 
 /// Attempts of a transaction that met another on the same account head.
@@ -73,19 +73,18 @@ async fn contention_pause(attempt: u32) {
 }
 
 impl Table {
-    pub(super) async fn create(
+    pub(super) async fn create_with_id(
         &self,
-        ids: &IdBlocks,
         account: &AccountId,
+        id: MeterId,
         new: NewMeter,
-    ) -> Result<Meter, StoreError> {
-        let id = ids.next(self).await?;
+    ) -> Result<Created, StoreError> {
         let meter = Meter::create(id, *account, new, now());
         let put = Put::builder()
             .table_name(&self.name)
             .set_item(Some(to_item(&meter)?))
-            // Ids are never handed out twice, so an item under this key is either this request's own
-            // earlier attempt (its answer lost, the SDK retried) or someone writing the table by hand.
+            // Ids are reserved for one create, so an item under this key is this create's own earlier
+            // attempt: the SDK's retry of a write whose answer was lost, or an idempotent retry.
             .condition_expression("attribute_not_exists(account_id)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -99,12 +98,16 @@ impl Table {
             )
             .await
         {
-            Ok(()) => Ok(meter),
-            Err(Refused::Condition(Some(stored))) if from_item(stored.clone())? == meter => {
-                Ok(meter)
-            }
-            Err(Refused::Condition(_)) => Err(internal(format!(
-                "meter {id} was already written by another hand"
+            Ok(()) => Ok(Created {
+                meter,
+                earlier_attempt: false,
+            }),
+            Err(Refused::Condition(Some(stored))) => Ok(Created {
+                meter: from_item(stored)?,
+                earlier_attempt: true,
+            }),
+            Err(Refused::Condition(None)) => Err(internal(format!(
+                "meter {id} could not be written and nothing stands under its key"
             ))),
             Err(Refused::Store(error)) => Err(error),
         }

@@ -1,6 +1,9 @@
 //! The embedded store: one redb file on disk (or in memory, for tests), so the local server needs no
 //! cloud, Docker or Java, and its data survives a restart. Lists are answered from each account's listing
 //! in memory, read from the file on an account's first list and kept current by every write after it.
+//! Its idempotency records are `idempotency`.
+
+mod idempotency;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -8,15 +11,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::error::{BoxError, StoreError, read_only_mismatch};
-use super::idempotency::{Claim, IdempotencyRecord, IdempotencyStore, RememberedAnswer};
-use super::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
-use super::meters::MeterStore;
 use crate::domain::list::{ListPage, ListQuery};
-use crate::domain::meter::{
-    self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
-};
+use crate::domain::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
 use crate::domain::precondition::IfMatch;
+use crate::store::error::{BoxError, StoreError, read_only_mismatch};
+use crate::store::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
+use crate::store::meters::{Created, MeterStore};
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
 const METERS: TableDefinition<'static, (&str, i64), &[u8]> = TableDefinition::new("meters");
@@ -121,37 +121,74 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl MeterStore for EmbeddedStore {
-    async fn create(&self, account: &AccountId, new: NewMeter) -> Result<Meter, StoreError> {
+    async fn reserve_id(&self) -> Result<MeterId, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let id = {
+                let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
+                let last = counters
+                    .get(METER_ID_COUNTER)
+                    .map_err(internal)?
+                    .map_or(0, |guard| guard.value());
+                let id = MeterId::new(last.checked_add(1).ok_or_else(|| {
+                    internal("ids are exhausted: the id counter is at the largest id")
+                })?)
+                .map_err(internal)?;
+                counters
+                    .insert(METER_ID_COUNTER, id.get())
+                    .map_err(internal)?;
+                id
+            };
+            txn.commit().map_err(internal)?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn create_with_id(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        new: NewMeter,
+    ) -> Result<Created, StoreError> {
         let account = *account;
-        let added = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
+        let added =
+            |listing: &Listing, created: &Created| listing.with_meter(created.meter.clone());
         self.write_meter(
             account,
             move |db| {
                 let txn = db.begin_write().map_err(internal)?;
-                let meter = {
-                    let mut counters = txn.open_table(COUNTERS).map_err(internal)?;
-                    let last = counters
-                        .get(METER_ID_COUNTER)
+                let key = account.to_string();
+                let created = {
+                    let mut meters = txn.open_table(METERS).map_err(internal)?;
+                    let earlier = meters
+                        .get((key.as_str(), id.get()))
                         .map_err(internal)?
-                        .map_or(0, |guard| guard.value());
-                    let id = MeterId::new(last + 1).map_err(internal)?;
-                    counters
-                        .insert(METER_ID_COUNTER, id.get())
-                        .map_err(internal)?;
-                    let meter = Meter::create(id, account, new, meter::now());
-                    let key = account.to_string();
-                    txn.open_table(METERS)
-                        .map_err(internal)?
-                        .insert((key.as_str(), id.get()), encode(&meter)?.as_slice())
-                        .map_err(internal)?;
-                    txn.open_table(OWNERS)
-                        .map_err(internal)?
-                        .insert(id.get(), key.as_str())
-                        .map_err(internal)?;
-                    meter
+                        .map(|stored| decode(stored.value()))
+                        .transpose()?;
+                    match earlier {
+                        Some(meter) => Created {
+                            meter,
+                            earlier_attempt: true,
+                        },
+                        None => {
+                            let meter = Meter::create(id, account, new, meter::now());
+                            meters
+                                .insert((key.as_str(), id.get()), encode(&meter)?.as_slice())
+                                .map_err(internal)?;
+                            txn.open_table(OWNERS)
+                                .map_err(internal)?
+                                .insert(id.get(), key.as_str())
+                                .map_err(internal)?;
+                            Created {
+                                meter,
+                                earlier_attempt: false,
+                            }
+                        }
+                    }
                 };
                 txn.commit().map_err(internal)?;
-                Ok(meter)
+                Ok(created)
             },
             added,
         )
@@ -280,89 +317,6 @@ impl MeterStore for EmbeddedStore {
             },
             removed,
         )
-        .await
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for EmbeddedStore {
-    async fn claim_idempotent(
-        &self,
-        account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> Result<Claim, StoreError> {
-        let (account, key, fingerprint) =
-            (account.to_string(), key.to_owned(), fingerprint.to_owned());
-        self.run(move |db| {
-            // One write transaction: of concurrent claims, exactly one finds the key free.
-            let txn = db.begin_write().map_err(internal)?;
-            let claim = {
-                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
-                let live = match records
-                    .get((account.as_str(), key.as_str()))
-                    .map_err(internal)?
-                {
-                    Some(stored) => {
-                        let record: IdempotencyRecord =
-                            serde_json::from_slice(stored.value()).map_err(internal)?;
-                        (record.expires_at > now.timestamp()).then_some(record)
-                    }
-                    None => None,
-                };
-                match live {
-                    Some(record) => record.claim_against(&fingerprint),
-                    None => {
-                        let record = IdempotencyRecord::claimed(&fingerprint, now);
-                        let bytes = serde_json::to_vec(&record).map_err(internal)?;
-                        records
-                            .insert((account.as_str(), key.as_str()), bytes.as_slice())
-                            .map_err(internal)?;
-                        Claim::Claimed
-                    }
-                }
-            };
-            txn.commit().map_err(internal)?;
-            Ok(claim)
-        })
-        .await
-    }
-
-    async fn complete_idempotent(
-        &self,
-        account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        answer: &RememberedAnswer,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let (account, key) = (account.to_string(), key.to_owned());
-        let bytes = serde_json::to_vec(&IdempotencyRecord::completed(fingerprint, answer, now))
-            .map_err(internal)?;
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(internal)?;
-            txn.open_table(IDEMPOTENCY)
-                .map_err(internal)?
-                .insert((account.as_str(), key.as_str()), bytes.as_slice())
-                .map_err(internal)?;
-            txn.commit().map_err(internal)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn release_idempotent(&self, account: &AccountId, key: &str) -> Result<(), StoreError> {
-        let (account, key) = (account.to_string(), key.to_owned());
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(internal)?;
-            txn.open_table(IDEMPOTENCY)
-                .map_err(internal)?
-                .remove((account.as_str(), key.as_str()))
-                .map_err(internal)?;
-            txn.commit().map_err(internal)?;
-            Ok(())
-        })
         .await
     }
 }

@@ -1,0 +1,115 @@
+//! The embedded store's idempotency records: one redb table, (account, key) to the record as JSON, each
+//! claim decided and written in one write transaction.
+
+use async_trait::async_trait;
+use redb::ReadableTable;
+
+use super::{EmbeddedStore, IDEMPOTENCY, internal};
+use crate::domain::meter::{AccountId, MeterId, Timestamp};
+use crate::store::error::StoreError;
+use crate::store::idempotency::{
+    Claim, IdempotencyRecord, IdempotencyStore, Meeting, RememberedAnswer,
+};
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
+    async fn claim_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        reserved: MeterId,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let (account, key, fingerprint) =
+            (account.to_string(), key.to_owned(), fingerprint.to_owned());
+        self.run(move |db| {
+            // One write transaction: of concurrent claims, exactly one finds the key free.
+            let txn = db.begin_write().map_err(internal)?;
+            let claim = {
+                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+                let stored: Option<IdempotencyRecord> = records
+                    .get((account.as_str(), key.as_str()))
+                    .map_err(internal)?
+                    .map(|stored| serde_json::from_slice(stored.value()))
+                    .transpose()
+                    .map_err(internal)?;
+                let meeting = match stored {
+                    Some(record) => record.meet(&fingerprint, reserved, now),
+                    None => Meeting::Replace(reserved),
+                };
+                match meeting {
+                    Meeting::Answer(claim) => claim,
+                    Meeting::Replace(meter_id) => {
+                        let record =
+                            IdempotencyRecord::claimed(&fingerprint, meter_id, lease_until);
+                        let bytes = serde_json::to_vec(&record).map_err(internal)?;
+                        records
+                            .insert((account.as_str(), key.as_str()), bytes.as_slice())
+                            .map_err(internal)?;
+                        Claim::Claimed { meter_id }
+                    }
+                }
+            };
+            txn.commit().map_err(internal)?;
+            Ok(claim)
+        })
+        .await
+    }
+
+    async fn complete_idempotent(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        meter_id: MeterId,
+        answer: &RememberedAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (account, key) = (account.to_string(), key.to_owned());
+        let record = IdempotencyRecord::completed(fingerprint, meter_id, answer, now);
+        let bytes = serde_json::to_vec(&record).map_err(internal)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            txn.open_table(IDEMPOTENCY)
+                .map_err(internal)?
+                .insert((account.as_str(), key.as_str()), bytes.as_slice())
+                .map_err(internal)?;
+            txn.commit().map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_idempotent_lease(
+        &self,
+        account: &AccountId,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (account, key) = (account.to_string(), key.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+                let stored: Option<IdempotencyRecord> = records
+                    .get((account.as_str(), key.as_str()))
+                    .map_err(internal)?
+                    .map(|stored| serde_json::from_slice(stored.value()))
+                    .transpose()
+                    .map_err(internal)?;
+                if let Some(mut record) = stored.filter(|record| record.answer.is_none()) {
+                    record.expires_at = now.timestamp() - 1;
+                    let bytes = serde_json::to_vec(&record).map_err(internal)?;
+                    records
+                        .insert((account.as_str(), key.as_str()), bytes.as_slice())
+                        .map_err(internal)?;
+                }
+            }
+            txn.commit().map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+}
