@@ -59,9 +59,10 @@ pub(crate) async fn screen_first_head(
             }
             let fresh = &head[searched_up_to..];
             if line_length.is_none() {
+                // HTTP/1.1 lines end in CRLF; a bare LF is accepted too, as the HTTP layer accepts it.
                 line_length = fresh
-                    .windows(2)
-                    .position(|w| w == b"\r\n")
+                    .iter()
+                    .position(|&b| b == b'\n')
                     .map(|at| searched_up_to + at);
             }
             if line_length.unwrap_or(head.len()) > MAX_URI_BYTES + 32 {
@@ -74,7 +75,7 @@ pub(crate) async fn screen_first_head(
                     limit_bytes: MAX_HEADER_BYTES,
                 });
             }
-            if fresh.windows(4).any(|w| w == b"\r\n\r\n") {
+            if ends_a_head(fresh) {
                 return Screened::Complete;
             }
         }
@@ -176,5 +177,28 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replayed<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Whether `bytes` hold the blank line that ends a request head: CRLF CRLF, or bare LFs (with or without
+/// the CR of either line).
+fn ends_a_head(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .enumerate()
+        .any(|(at, pair)| pair == b"\n\n" || (pair == b"\n\r" && bytes.get(at + 2) == Some(&b'\n')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ends_a_head;
+
+    #[test]
+    fn a_head_ends_at_a_blank_line_of_crlf_or_bare_lf() {
+        assert!(ends_a_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(ends_a_head(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(ends_a_head(b"GET / HTTP/1.1\r\nHost: a\n\r\n"));
+        assert!(!ends_a_head(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!ends_a_head(b"GET / HTTP/1.1\nHost: a\n"));
     }
 }

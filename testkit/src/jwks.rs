@@ -88,6 +88,8 @@ impl SigningKey {
 struct Published {
     keys: Vec<Value>,
     down: bool,
+    /// While set, fetches wait before they are answered.
+    held: bool,
     fetches: usize,
 }
 
@@ -130,6 +132,11 @@ impl JwksServer {
         self.published.lock().expect("not poisoned").down = down;
     }
 
+    /// While held, a fetch is not answered (it waits): an identity provider that is slow to answer.
+    pub fn set_held(&self, held: bool) {
+        self.published.lock().expect("not poisoned").held = held;
+    }
+
     /// How many times the key set was asked for.
     pub fn fetches(&self) -> usize {
         self.published.lock().expect("not poisoned").fetches
@@ -137,8 +144,11 @@ impl JwksServer {
 }
 
 async fn serve(State(published): State<Arc<Mutex<Published>>>) -> (StatusCode, String) {
-    let mut published = published.lock().expect("not poisoned");
-    published.fetches += 1;
+    published.lock().expect("not poisoned").fetches += 1;
+    while published.lock().expect("not poisoned").held {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let published = published.lock().expect("not poisoned");
     if published.down {
         return (StatusCode::SERVICE_UNAVAILABLE, "down".into());
     }

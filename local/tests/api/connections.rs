@@ -190,3 +190,22 @@ async fn a_malformed_request_is_answered_400_in_the_envelope() {
         "{answer}"
     );
 }
+
+/// A first request whose lines end in bare LF, which the HTTP layer accepts, is answered (not left to
+/// time out in the head screener).
+#[tokio::test]
+async fn a_request_with_bare_lf_line_endings_is_answered() {
+    use tokio::io::AsyncWriteExt;
+    let (address, app) = spawn_with_short_timeouts().await;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /api/v1/meters?account_id={} HTTP/1.1\nHost: localhost\nAuthorization: Bearer {}\nConnection: close\n\n",
+        app.account, app.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("an answer before the connection closes");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"success\":true"), "{answer}");
+}

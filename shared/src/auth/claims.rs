@@ -9,6 +9,10 @@ use crate::domain::meter::AccountId;
 /// Clock skew tolerated for `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 60;
 
+/// The last second a time claim may name: the end of year 9999, the latest instant RFC 3339 (and this
+/// API's timestamps) can write. An `exp` past it is a token that never expires, not a lifetime.
+pub const LATEST_TIME: u64 = 253_402_300_799;
+
 /// What the configuration asks of `iss` and `aud`.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimRules {
@@ -17,8 +21,13 @@ pub struct ClaimRules {
 }
 
 impl ClaimRules {
-    /// `iss`, `aud`, `nbf` and `iat` (jsonwebtoken has checked the signature and `exp`).
+    /// `iss`, `aud`, `nbf` and `iat`, and that `exp` names a time (jsonwebtoken has checked the signature and
+    /// that `exp` has not passed).
     pub fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), AuthError> {
+        let expiry = claims.get("exp").and_then(Value::as_u64);
+        if expiry.is_some_and(|exp| exp > LATEST_TIME) {
+            return Err(AuthError::BadTimeClaim("exp"));
+        }
         if let Some(issuer) = &self.issuer {
             match claims.get("iss") {
                 None | Some(Value::Null) => return Err(AuthError::NoIssuer),
@@ -115,6 +124,24 @@ fn split_ids(list: &str) -> Option<Vec<AccountId>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_expiry_past_the_year_9999_is_refused() {
+        let rules = ClaimRules::default();
+        let claims = |exp: Value| json!({ "exp": exp }).as_object().unwrap().clone();
+        assert_eq!(
+            rules.check(&claims(json!(u64::MAX)), 1_800_000_000),
+            Err(AuthError::BadTimeClaim("exp"))
+        );
+        assert_eq!(
+            rules.check(&claims(json!(LATEST_TIME + 1)), 1_800_000_000),
+            Err(AuthError::BadTimeClaim("exp"))
+        );
+        assert_eq!(
+            rules.check(&claims(json!(LATEST_TIME)), 1_800_000_000),
+            Ok(())
+        );
+    }
 
     const A: &str = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22";
     const B: &str = "0b7e9d4c-1a2b-4c3d-8e9f-001122334455";

@@ -1,6 +1,8 @@
 //! A JSON Web Key Set fetched from the identity provider: on first need (never at cold start), cached, and
-//! refreshed when a token names a key the cache does not hold, so a rotated key works at once and a removed
-//! one stops working after the next refresh. Refreshes are rate-limited per process.
+//! refreshed when a token names a key the cache does not hold, so a rotated key works at once, and a key
+//! published after a refresh works within `REFRESH_INTERVAL` (5 s) of it; a removed one stops working after
+//! the next refresh. Refreshes are rate-limited per process, one fetch runs at a time, and a request whose
+//! key is cached never waits for one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -13,12 +15,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 use super::error::AuthError;
 
-/// At most one refresh per this long, per process, however many unknown `kid`s arrive.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// At most one refresh per this long, per process, however many unknown `kid`s arrive: short enough that
+/// a key published just after a refresh (which a token with a random `kid` may have caused) works within
+/// seconds, long enough that such tokens cost the identity provider one fetch per 5 s per process.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// A fetch that takes longer is abandoned: it must fit the request deadline.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Key sets are a few kilobytes; anything this large is not one.
@@ -32,12 +36,14 @@ pub struct JwksKeys {
     refresh_interval: Duration,
     /// Built on the first fetch, so that loading the trust store is not part of every cold start.
     client: OnceLock<HttpsClient>,
-    state: RwLock<State>,
+    /// The keys of the last good fetch: read by every request, written only to install a new set.
+    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Held by the one fetch that may run at a time, and by requests waiting to learn its outcome.
+    refreshes: Mutex<Refreshes>,
 }
 
 #[derive(Default)]
-struct State {
-    keys: HashMap<String, Arc<DecodingKey>>,
+struct Refreshes {
     last_attempt: Option<Instant>,
     last_attempt_failed: bool,
 }
@@ -58,44 +64,50 @@ impl JwksKeys {
             algorithm,
             refresh_interval,
             client: OnceLock::new(),
-            state: RwLock::default(),
+            keys: RwLock::default(),
+            refreshes: Mutex::default(),
         }
+    }
+
+    async fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.keys.read().await.get(kid).map(Arc::clone)
     }
 
     /// The key `kid` names: from the cache, or after one (rate-limited) refresh.
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, AuthError> {
-        if let Some(key) = self.state.read().await.keys.get(kid) {
-            return Ok(Arc::clone(key));
+        if let Some(key) = self.cached(kid).await {
+            return Ok(key);
         }
-        let mut state = self.state.write().await;
-        // Another request may have refreshed while this one waited for the lock.
-        if let Some(key) = state.keys.get(kid) {
-            return Ok(Arc::clone(key));
+        // The fetch runs outside the keys' lock, so requests with cached keys never wait for it.
+        let mut refreshes = self.refreshes.lock().await;
+        // Another request may have refreshed while this one waited for its turn.
+        if let Some(key) = self.cached(kid).await {
+            return Ok(key);
         }
-        let next_allowed = state.last_attempt.map(|at| at + self.refresh_interval);
+        let next_allowed = refreshes.last_attempt.map(|at| at + self.refresh_interval);
         if next_allowed.is_none_or(|at| Instant::now() >= at) {
-            state.last_attempt = Some(Instant::now());
+            refreshes.last_attempt = Some(Instant::now());
             match tokio::time::timeout(FETCH_TIMEOUT, self.fetch()).await {
                 Ok(Ok(keys)) => {
                     tracing::info!(url = %self.url, keys = keys.len(), "JWKS fetched");
-                    state.keys = keys;
-                    state.last_attempt_failed = false;
+                    *self.keys.write().await = keys;
+                    refreshes.last_attempt_failed = false;
                 }
                 Ok(Err(error)) => {
                     tracing::error!(url = %self.url, %error, "JWKS fetch failed");
-                    state.last_attempt_failed = true;
+                    refreshes.last_attempt_failed = true;
                 }
                 Err(_) => {
                     tracing::error!(url = %self.url, timeout_ms = FETCH_TIMEOUT.as_millis() as u64, "JWKS fetch timed out");
-                    state.last_attempt_failed = true;
+                    refreshes.last_attempt_failed = true;
                 }
             }
-            if let Some(key) = state.keys.get(kid) {
-                return Ok(Arc::clone(key));
+            if let Some(key) = self.cached(kid).await {
+                return Ok(key);
             }
         }
-        if state.last_attempt_failed {
-            let retry_after = state
+        if refreshes.last_attempt_failed {
+            let retry_after = refreshes
                 .last_attempt
                 .map(|at| (at + self.refresh_interval).saturating_duration_since(Instant::now()))
                 .unwrap_or_default();

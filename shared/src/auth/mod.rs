@@ -11,7 +11,7 @@ mod settings;
 mod tokens;
 
 pub use authenticator::Authenticator;
-pub use claims::{ClaimRules, LEEWAY_SECONDS, accounts_in, accounts_in_text};
+pub use claims::{ClaimRules, LATEST_TIME, LEEWAY_SECONDS, accounts_in, accounts_in_text};
 pub use error::AuthError;
 pub use grant::{AccountNotGranted, Grant};
 pub use jwks::{FETCH_TIMEOUT, JwksKeys, REFRESH_INTERVAL};

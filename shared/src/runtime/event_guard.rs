@@ -1,9 +1,11 @@
 //! Events `lambda_http` would panic on, found and made safe before it sees them.
 
 use base64::Engine;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{HeaderMap, HeaderValue, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{LambdaEvent, Request, Service};
+use std::str::FromStr;
 use std::task::{Context, Poll};
 
 use crate::http::request::{REJECTED_EVENT_HEADER, RejectedEvent};
@@ -48,8 +50,56 @@ struct UriParts<'a> {
     domain_name: Option<&'a mut Option<String>>,
     path: &'a mut Option<String>,
     raw_query: Option<&'a mut Option<String>>,
+    /// REST API and ALB events carry their query as parameter maps (multi-valued, then single-valued),
+    /// which `lambda_http` writes into the URI; ALB's are percent-decoded first.
+    query_maps: Option<QueryMaps<'a>>,
     body: &'a mut Option<String>,
     is_base64: &'a mut bool,
+}
+
+struct QueryMaps<'a> {
+    multi_value: &'a mut QueryMap,
+    single_value: &'a mut QueryMap,
+    decoded_first: bool,
+}
+
+impl QueryMaps<'_> {
+    /// The query string `lambda_http` builds from these maps.
+    fn query_string(&self) -> String {
+        let chosen = if self.multi_value.is_empty() {
+            &*self.single_value
+        } else {
+            &*self.multi_value
+        };
+        if !self.decoded_first {
+            return chosen.to_query_string();
+        }
+        let decoded = percent_decoded(&chosen.to_query_string());
+        QueryMap::from_str(&decoded)
+            .unwrap_or_default()
+            .to_query_string()
+    }
+}
+
+/// `%XX` sequences decoded, the rest kept; invalid UTF-8 replaced, as `lambda_http` decodes ALB queries.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[at], bytes.get(at + 1), bytes.get(at + 2)) {
+            (b'%', Some(&high), Some(&low)) if hex(high).is_some() && hex(low).is_some() => {
+                out.push((hex(high).unwrap_or(0) * 16 + hex(low).unwrap_or(0)) as u8);
+                at += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn guard_event(event: &mut LambdaRequest) {
@@ -60,6 +110,7 @@ fn guard_event(event: &mut LambdaRequest) {
             domain_name: Some(&mut request.request_context.domain_name),
             path: &mut request.raw_path,
             raw_query: Some(&mut request.raw_query_string),
+            query_maps: None,
             body: &mut request.body,
             is_base64: &mut request.is_base64_encoded,
         },
@@ -69,6 +120,11 @@ fn guard_event(event: &mut LambdaRequest) {
             domain_name: Some(&mut request.request_context.domain_name),
             path: &mut request.path,
             raw_query: None,
+            query_maps: Some(QueryMaps {
+                multi_value: &mut request.multi_value_query_string_parameters,
+                single_value: &mut request.query_string_parameters,
+                decoded_first: false,
+            }),
             body: &mut request.body,
             is_base64: &mut request.is_base64_encoded,
         },
@@ -78,6 +134,11 @@ fn guard_event(event: &mut LambdaRequest) {
             domain_name: None,
             path: &mut request.path,
             raw_query: None,
+            query_maps: Some(QueryMaps {
+                multi_value: &mut request.multi_value_query_string_parameters,
+                single_value: &mut request.query_string_parameters,
+                decoded_first: true,
+            }),
             body: &mut request.body,
             is_base64: &mut request.is_base64_encoded,
         },
@@ -113,6 +174,10 @@ impl UriParts<'_> {
         *self.path = Some("/".into());
         if let Some(raw_query) = self.raw_query.as_deref_mut() {
             *raw_query = None;
+        }
+        if let Some(maps) = self.query_maps.as_mut() {
+            *maps.multi_value = QueryMap::default();
+            *maps.single_value = QueryMap::default();
         }
         *self.body = None;
         *self.is_base64 = false;
@@ -172,11 +237,11 @@ impl UriParts<'_> {
                 Err(_) => return Some(RejectedEvent::Path),
             },
         };
-        let query = self
-            .raw_query
-            .as_deref()
-            .and_then(Option::as_deref)
-            .filter(|query| !query.is_empty());
+        let query = match &self.query_maps {
+            Some(maps) => Some(maps.query_string()),
+            None => self.raw_query.as_deref().and_then(Option::clone),
+        }
+        .filter(|query| !query.is_empty());
         let uri = match query {
             Some(query) => format!("{base}?{query}"),
             None => base,

@@ -360,3 +360,52 @@ async fn gateway_mode_reads_the_authorizers_claims_and_fails_closed_without_them
     let malformed = request(ACCOUNT).authorizer_claims(&[("account_ids", "[acme]")]);
     assert_eq!(list(&app, malformed).await.0, 403);
 }
+
+/// A token with a random `kid` causes a refresh; a key the provider publishes just after it still works
+/// within seconds (the README says 5 s; 7 s allows for a slow machine), not after a long back-off.
+#[tokio::test]
+async fn a_key_published_after_an_unknown_kid_refresh_works_within_the_interval() {
+    let server = JwksServer::start().await;
+    let a = SigningKey::es256("key-a");
+    server.publish(&[&a], &[]);
+    let app = jwks_app(&server, meters::auth::REFRESH_INTERVAL);
+    let stranger = SigningKey::es256("random-kid");
+    assert_eq!(status(&app, &stranger.sign(&claims())).await.0, 401);
+    let published_at = std::time::Instant::now();
+    let b = SigningKey::es256("key-b");
+    server.publish(&[&a, &b], &[]);
+    let token = b.sign(&claims());
+    while status(&app, &token).await.0 != 200 {
+        assert!(
+            published_at.elapsed() < Duration::from_secs(7),
+            "the new key still refused {:?} after it was published",
+            published_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// While a refresh waits on a slow identity provider, a request whose key is cached is served: it does
+/// not wait for the fetch (the provider answers only once that request is done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_refresh_does_not_stall_requests_with_cached_keys() {
+    let server = JwksServer::start().await;
+    let a = SigningKey::es256("key-a");
+    server.publish(&[&a], &[]);
+    let app = jwks_app(&server, Duration::from_millis(1));
+    assert_eq!(status(&app, &a.sign(&claims())).await.0, 200);
+    server.set_held(true);
+    let refreshing = {
+        let (app, stranger) = (app.clone(), SigningKey::es256("unknown"));
+        tokio::spawn(async move { status(&app, &stranger.sign(&claims())).await.0 })
+    };
+    while server.fetches() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cached = tokio::time::timeout(Duration::from_secs(5), status(&app, &a.sign(&claims())))
+        .await
+        .expect("a request with a cached key is served while the refresh waits");
+    assert_eq!(cached.0, 200);
+    server.set_held(false);
+    assert_eq!(refreshing.await.unwrap(), 401);
+}

@@ -190,6 +190,25 @@ async fn hostile_host_and_forwarding_headers_are_answered_400_in_every_event_sha
     }
 }
 
+/// A REST API or ALB event whose query parameters make a URI longer than a URI may be (65,534 bytes) once
+/// lambda_http writes them into it: 400 naming the query, not an aborted function.
+#[tokio::test]
+async fn a_rest_or_alb_query_too_long_for_a_uri_is_answered_400() {
+    let app = app();
+    let event = authorized("GET", "/api/v1/meters").query(&format!(
+        "account_id={ACCOUNT}&sortBy={}",
+        "n".repeat(70_000)
+    ));
+    for shape in [event.rest_api(), event.alb()] {
+        let (status, body) = call(&app, Endpoint::ListMeters, &shape).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["error"], "query string: is not a valid URL query",
+            "{body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ordinary_hosts_with_ports_and_forwarding_headers_are_served() {
     let app = app();
