@@ -589,3 +589,40 @@ async fn a_dynamodb_endpoint_with_another_ca_is_trusted_only_through_dynamodb_ca
     let listed = invoke_once("list-meters", &trusted, list).await;
     assert_eq!(listed.body["count"], 1, "{}", listed.body);
 }
+
+/// Events that are no API Gateway or ALB request at all (a test event, a misrouted one) are answered 400
+/// in the envelope with the request id, not failed by the runtime; the function goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_answers_events_that_are_no_request_in_the_envelope() {
+    let env = dynamodb::function_environment(&dynamodb::unreachable(), TEST_SECRET);
+    let mut runtime = RuntimeApi::start().await;
+    let _function = Function::start(binary("get-meter"), &runtime, &env);
+    for event in [json!({"key1": "value1"}), json!([1, 2, 3]), json!("ping")] {
+        let (request_id, response) = invoke(&mut runtime, &event).await;
+        assert_eq!(response.status, 400, "{event}: {response:?}");
+        assert_eq!(response.body["success"], false);
+        assert!(
+            response.body["error"]
+                .as_str()
+                .is_some_and(|error| error.starts_with("event: ")),
+            "{response:?}"
+        );
+        assert_eq!(response.headers["x-request-id"], request_id.as_str());
+    }
+    let token = token_for(
+        TEST_SECRET,
+        &[meters::domain::meter::AccountId::from(uuid::Uuid::new_v4())],
+    );
+    let (_, still_serving) = invoke(
+        &mut runtime,
+        &HttpEvent::new("GET", "/api/v1/meters/x")
+            .bearer(&token)
+            .http_api(),
+    )
+    .await;
+    assert_eq!(still_serving.status, 400, "{still_serving:?}");
+    assert_eq!(
+        still_serving.body["error"],
+        "id: must be a positive 64-bit integer, got `x`"
+    );
+}

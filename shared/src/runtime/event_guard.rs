@@ -5,10 +5,15 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{HeaderMap, HeaderValue, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{LambdaEvent, Request, Service};
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
+use crate::domain::FieldError;
 use crate::http::request::{REJECTED_EVENT_HEADER, RejectedEvent};
+use crate::http::{ApiError, refuse};
 
 /// Turns an event's JSON into the request a handler sees, exactly as the function does (tests use this
 /// with the fixtures in `events/`).
@@ -21,26 +26,71 @@ pub fn request_from_event(json: &str) -> Result<Request, serde_json::Error> {
 /// `lambda_http` panics on events it cannot turn into a request (a base64 body that does not decode, a Host
 /// or X-Forwarded-Proto that makes no URL, a query that makes no URI), and a panic aborts the process
 /// (`panic = "abort"`): the caller would get no answer at all. This layer finds such events first, makes
-/// them safe to convert, and marks them so that the handler answers 400 naming what was wrong.
+/// them safe to convert, and marks them so that the handler answers 400 naming what was wrong. An event
+/// that is no request event at all (the runtime would fail the invocation, and API Gateway answer 502) is
+/// answered 400 in the envelope here.
 #[derive(Debug, Clone)]
 pub struct EventGuard<S>(pub S);
 
-impl<S> Service<LambdaEvent<LambdaRequest>> for EventGuard<S>
+/// An event as the runtime receives it, before it is read as a request.
+pub type RawEvent = Box<serde_json::value::RawValue>;
+
+/// The handler's answer, or the guard's to an event that is no request.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Guarded<R> {
+    Served(R),
+    Refused(serde_json::Value),
+}
+
+impl<S> Service<LambdaEvent<RawEvent>> for EventGuard<S>
 where
     S: Service<LambdaEvent<LambdaRequest>>,
+    S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = Guarded<S::Response>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 
-    fn call(&mut self, mut event: LambdaEvent<LambdaRequest>) -> Self::Future {
-        guard_event(&mut event.payload);
-        self.0.call(event)
+    fn call(&mut self, event: LambdaEvent<RawEvent>) -> Self::Future {
+        let LambdaEvent { payload, context } = event;
+        match serde_json::from_str::<LambdaRequest>(payload.get()) {
+            Ok(mut request) => {
+                guard_event(&mut request);
+                let served = self.0.call(LambdaEvent::new(request, context));
+                Box::pin(async move { served.await.map(Guarded::Served) })
+            }
+            Err(_) => Box::pin(async move {
+                Ok(Guarded::Refused(
+                    unreadable_event(&context.request_id).await,
+                ))
+            }),
+        }
     }
+}
+
+/// The 400 for an event that is no API Gateway or ALB request, as a proxy response all of them read.
+async fn unreadable_event(request_id: &str) -> serde_json::Value {
+    let error = ApiError::Invalid(FieldError::new(
+        "event",
+        "is not an API Gateway (HTTP or REST API) or Application Load Balancer request",
+    ));
+    let response = refuse(error, request_id, "-", "-", Instant::now()).await;
+    let headers: serde_json::Map<String, serde_json::Value> = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.into())))
+        .collect();
+    serde_json::json!({
+        "statusCode": response.status().as_u16(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(response.body().as_ref()),
+        "isBase64Encoded": false,
+    })
 }
 
 /// The parts of an event `lambda_http` builds the request URI from.

@@ -3,7 +3,7 @@
 
 mod event_guard;
 
-pub use event_guard::{EventGuard, request_from_event};
+pub use event_guard::{EventGuard, Guarded, RawEvent, request_from_event};
 
 use lambda_http::{Adapter, Request, service_fn};
 
