@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use meters::domain::FieldError;
 use meters::http::{ApiError, refuse};
 
 /// The longest request line target and header block answered normally. Larger ones (up to the connection's
@@ -84,13 +85,18 @@ pub(crate) async fn screen_first_head(
         // Within the limits and well-formed: hyper reads the head again from here, and the rest of the
         // connection. Malformed ones are answered here, as the HTTP layer would answer them without a body.
         Ok(Screened::Complete) => {
-            let mut headers = [httparse::EMPTY_HEADER; 128];
-            match httparse::Request::new(&mut headers).parse(&head) {
-                Ok(_) => return Some(Replayed::new(head, stream)),
+            // As many header slots as the HTTP layer has: a head it would refuse is refused here.
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(&head) {
+                Ok(_) => match framing_fault(request.headers) {
+                    None => return Some(Replayed::new(head, stream)),
+                    Some(fault) => ApiError::Invalid(fault),
+                },
                 Err(httparse::Error::TooManyHeaders) => ApiError::HeadersTooLarge {
                     limit_bytes: MAX_HEADER_BYTES,
                 },
-                Err(_) => ApiError::Invalid(meters::domain::FieldError::new(
+                Err(_) => ApiError::Invalid(FieldError::new(
                     "request",
                     "is not a well-formed HTTP/1.1 request",
                 )),
@@ -178,6 +184,73 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replayed<S> {
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// The most header fields a request may have: the HTTP layer's own limit.
+pub(crate) const MAX_HEADERS: usize = 100;
+
+/// What is wrong with how a head says its body is framed, which the HTTP layer would refuse with a bare
+/// 400: a `Content-Length` that is no number or is given twice with different values, a
+/// `Transfer-Encoding` whose last coding is not `chunked`, or both headers at once (a request smuggler's
+/// favourite).
+fn framing_fault(headers: &[httparse::Header<'_>]) -> Option<FieldError> {
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| {
+                std::str::from_utf8(header.value)
+                    .unwrap_or("\u{fffd}")
+                    .trim()
+            })
+            .collect()
+    };
+    let lengths = values("content-length");
+    let encodings = values("transfer-encoding");
+    if !lengths.is_empty() && !encodings.is_empty() {
+        return Some(FieldError::new(
+            "Transfer-Encoding",
+            "cannot be sent with Content-Length",
+        ));
+    }
+    let numbers: Option<Vec<u64>> = lengths
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(|length| {
+            let length = length.trim();
+            length
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| length.parse().ok())
+                .flatten()
+        })
+        .collect();
+    match numbers {
+        None => {
+            return Some(FieldError::new(
+                "Content-Length",
+                "must be a number of bytes",
+            ));
+        }
+        Some(numbers) if numbers.windows(2).any(|pair| pair[0] != pair[1]) => {
+            return Some(FieldError::new("Content-Length", "must be given once"));
+        }
+        Some(_) => {}
+    }
+    let last_coding = encodings
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .rfind(|coding| !coding.is_empty());
+    if !encodings.is_empty()
+        && !last_coding.is_some_and(|coding| coding.eq_ignore_ascii_case("chunked"))
+    {
+        return Some(FieldError::new(
+            "Transfer-Encoding",
+            "must end with chunked, the only coding this server reads",
+        ));
+    }
+    None
 }
 
 /// Whether `bytes` hold the blank line that ends a request head: CRLF CRLF, or bare LFs (with or without

@@ -263,6 +263,9 @@ pub async fn serve_with(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(timeouts.header_read)
+                // One request per connection: every request's head is screened first, so that whatever is
+                // wrong with it is answered in the envelope, never by the HTTP layer's bare 400 or 431.
+                .keep_alive(false)
                 .max_buf_size(MAX_REQUEST_HEAD_BYTES)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             // A client that hangs up or sends garbage ends only its own connection.

@@ -86,9 +86,11 @@ async fn a_body_that_stops_arriving_gets_a_408_in_the_envelope() {
     );
 }
 
+/// One request per connection: after its answer the connection is closed (`Connection: close`), so a
+/// second request on it is never read by the HTTP layer unscreened.
 #[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+async fn a_connection_is_closed_after_its_answer() {
+    use tokio::io::AsyncWriteExt;
     let (address, app) = spawn_with_short_timeouts().await;
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
@@ -96,15 +98,54 @@ async fn an_idle_keep_alive_connection_is_closed() {
         app.account, app.token
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    let mut first = [0u8; 12];
-    stream.read_exact(&mut first).await.unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200");
-    // Nothing more is sent: the server closes the connection after the header-read time.
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        read_until_closed(&mut stream, Duration::from_secs(5))
-            .await
-            .is_some()
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
     );
+}
+
+/// What the HTTP layer would refuse with a bare 400 or 431 is refused in the envelope: more header fields
+/// than it takes, and bodies framed ambiguously.
+#[tokio::test]
+async fn heads_the_http_layer_would_refuse_bare_are_answered_in_the_envelope() {
+    use tokio::io::AsyncWriteExt;
+    let (address, _) = spawn_with_short_timeouts().await;
+    let many_fields: String = (0..110).map(|n| format!("X-Field-{n}: {n}\r\n")).collect();
+    let cases = [
+        (many_fields, "431"),
+        ("Content-Length: ten\r\n".to_owned(), "400"),
+        (
+            "Content-Length: 2\r\nContent-Length: 3\r\n".to_owned(),
+            "400",
+        ),
+        ("Transfer-Encoding: gzip\r\n".to_owned(), "400"),
+        (
+            "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n".to_owned(),
+            "400",
+        ),
+    ];
+    for (fields, status) in cases {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!("POST /api/v1/meters HTTP/1.1\r\nHost: localhost\r\n{fields}\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("answered and closed");
+        let label = fields.lines().next().unwrap_or_default().to_owned();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{label}: {answer}"
+        );
+        assert!(answer.contains(r#""success":false"#), "{label}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("x-request-id:"),
+            "{label}: {answer}"
+        );
+    }
 }
 
 #[tokio::test]
