@@ -29,12 +29,7 @@ impl IdempotencyStore for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             let claim = {
                 let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
-                let stored: Option<IdempotencyRecord> = records
-                    .get((account.as_str(), key.as_str()))
-                    .map_err(internal)?
-                    .map(|stored| serde_json::from_slice(stored.value()))
-                    .transpose()
-                    .map_err(internal)?;
+                let stored = record_of(&records, &account, &key)?;
                 let meeting = match stored {
                     Some(record) => record.meet(&fingerprint, reserved, now),
                     None => Meeting::Replace(reserved),
@@ -93,12 +88,7 @@ impl IdempotencyStore for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
-                let stored: Option<IdempotencyRecord> = records
-                    .get((account.as_str(), key.as_str()))
-                    .map_err(internal)?
-                    .map(|stored| serde_json::from_slice(stored.value()))
-                    .transpose()
-                    .map_err(internal)?;
+                let stored = record_of(&records, &account, &key)?;
                 if let Some(mut record) = stored.filter(|record| record.answer.is_none()) {
                     record.expires_at = now.timestamp() - 1;
                     let bytes = serde_json::to_vec(&record).map_err(internal)?;
@@ -112,4 +102,18 @@ impl IdempotencyStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// The record held for `key` in `account`, if any.
+fn record_of(
+    records: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    account: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    records
+        .get((account, key))
+        .map_err(internal)?
+        .map(|stored| serde_json::from_slice(stored.value()))
+        .transpose()
+        .map_err(internal)
 }
