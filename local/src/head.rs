@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 use meters::domain::FieldError;
 use meters::http::{ApiError, refuse};
 
-/// The longest request line target and header block answered normally. Larger ones (up to the connection's
-/// read buffer, `MAX_REQUEST_HEAD_BYTES`) are answered 414 or 431 in the envelope; only beyond that does the
-/// HTTP layer refuse on its own.
+/// The longest request line target and header block answered normally. Larger ones are answered 414 or 431
+/// in the envelope as soon as they pass the limit, however much more the client sends.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-pub const MAX_REQUEST_HEAD_BYTES: usize = 2 * 1024 * 1024;
 
 pub(crate) fn check_head(request: &axum::extract::Request) -> Result<(), ApiError> {
     let uri_bytes = request.uri().to_string().len();

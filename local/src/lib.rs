@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 
 mod head;
 
-pub use head::{MAX_HEADER_BYTES, MAX_REQUEST_HEAD_BYTES, MAX_URI_BYTES};
+pub use head::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use head::{check_head, screen_first_head};
 
 pub const COLLECTION_PATH: &str = "/api/v1/meters";
@@ -80,14 +81,14 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
 
 /// The router: every request goes through `dispatch`, which does the routing itself so that 404 and 405
 /// come back in the envelope like every other answer.
-pub fn router(app: App, timeouts: Timeouts) -> axum::Router {
+pub fn router(app: App, limits: Limits) -> axum::Router {
     axum::Router::new()
         .fallback(dispatch)
-        .with_state((app, timeouts))
+        .with_state((app, limits))
 }
 
 async fn dispatch(
-    State((app, timeouts)): State<(App, Timeouts)>,
+    State((app, limits)): State<(App, Limits)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let started = Instant::now();
@@ -95,7 +96,7 @@ async fn dispatch(
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     // Every request is logged once, by the one writer: a handler's through `Endpoint::handle`, one refused
     // before any handler through `refuse`.
-    let response = match into_lambda_request(request, &request_id, timeouts.body_read).await {
+    let response = match into_lambda_request(request, &request_id, limits.body_read).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
         Err(error) => refuse(error, &request_id, &path, method.as_str(), started).await,
     };
@@ -146,24 +147,33 @@ async fn into_lambda_request(
     Ok((endpoint, request))
 }
 
-/// How long the server waits on a client: for a request's headers (and for the next request on an idle
-/// keep-alive connection), for its body, and for open connections to finish once asked to stop.
+/// How long the server waits on a client (for a request's headers, for its body, and for open connections
+/// to finish once asked to stop), and how many connections it serves at once. A connection holds at most
+/// its head (under 80 KiB, the screener's limits), the HTTP layer's read buffer (`READ_BUFFER_BYTES`) and a
+/// body (64 KiB), so the connections bound the memory clients can make the server hold: about 75 MB at 256.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub struct Limits {
     pub header_read: Duration,
     pub body_read: Duration,
     pub drain: Duration,
+    /// Connections served at once; more wait in the listen backlog until one ends.
+    pub connections: usize,
 }
 
-impl Default for Timeouts {
+impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(10),
             drain: Duration::from_secs(10),
+            connections: 256,
         }
     }
 }
+
+/// The HTTP layer's read buffer per connection: room for any head the screener passes (a request line of
+/// 8 KiB and 64 KiB of headers) and a body's first bytes.
+const READ_BUFFER_BYTES: usize = 128 * 1024;
 
 /// The development secret kept in the data folder, created on first use, so that tokens printed by
 /// `meters-local token` keep working across restarts. Only for `meters-local`: functions refuse to start
@@ -226,21 +236,27 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, Timeouts::default()).await
+    serve_with(listener, app, shutdown, Limits::default()).await
 }
 
-/// Serves until `shutdown` completes, then stops accepting and gives open connections `timeouts.drain` to
+/// Serves until `shutdown` completes, then stops accepting and gives open connections `limits.drain` to
 /// finish: whatever clients do, it returns within that time.
 pub async fn serve_with(
     listener: TcpListener,
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    timeouts: Timeouts,
+    limits: Limits,
 ) -> std::io::Result<()> {
-    let router = router(app, timeouts);
+    let router = router(app, limits);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     loop {
+        // A free slot first: past the limit, connections wait in the backlog, unread.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -256,29 +272,30 @@ pub async fn serve_with(
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let Some(stream) = screen_first_head(stream, timeouts.header_read).await else {
+            let _slot = slot;
+            let Some(stream) = screen_first_head(stream, limits.header_read).await else {
                 return;
             };
             let service = hyper_util::service::TowerToHyperService::new(router);
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(timeouts.header_read)
+                .header_read_timeout(limits.header_read)
                 // One request per connection: every request's head is screened first, so that whatever is
                 // wrong with it is answered in the envelope, never by the HTTP layer's bare 400 or 431.
                 .keep_alive(false)
-                .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+                .max_buf_size(READ_BUFFER_BYTES)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             // A client that hangs up or sends garbage ends only its own connection.
             let _ = watcher.watch(connection).await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            drain_seconds = timeouts.drain.as_secs_f64(),
+            drain_seconds = limits.drain.as_secs_f64(),
             "connections still open after the drain time; closing them"
         );
     }

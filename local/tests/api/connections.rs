@@ -4,11 +4,16 @@ use crate::helpers::*;
 
 /// A server with short timeouts, so that slow clients can be tried in a test's time.
 async fn spawn_with_short_timeouts() -> (std::net::SocketAddr, TestApp) {
-    let timeouts = meters_local::Timeouts {
+    spawn_with_limits(meters_local::Limits {
         header_read: Duration::from_millis(600),
         body_read: Duration::from_millis(600),
         drain: Duration::from_millis(600),
-    };
+        connections: 256,
+    })
+    .await
+}
+
+async fn spawn_with_limits(limits: meters_local::Limits) -> (std::net::SocketAddr, TestApp) {
     let auth = hs256_config(SECRET);
     let (listener, app) = start(&Storage::Memory, &auth, "127.0.0.1:0".parse().unwrap())
         .await
@@ -18,7 +23,7 @@ async fn spawn_with_short_timeouts() -> (std::net::SocketAddr, TestApp) {
         listener,
         app,
         std::future::pending(),
-        timeouts,
+        limits,
     ));
     let issuer = TokenIssuer::new(&auth).unwrap();
     let account = AccountId::from(uuid::Uuid::new_v4());
@@ -249,4 +254,38 @@ async fn a_request_with_bare_lf_line_endings_is_answered() {
         .expect("an answer before the connection closes");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"success\":true"), "{answer}");
+}
+
+/// No more connections are served at once than the limit: with both slots held by clients that send
+/// nothing, a third client's request waits, unread, and is answered once a slot is free.
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_a_free_slot() {
+    use tokio::io::AsyncWriteExt;
+    let (address, app) = spawn_with_limits(meters_local::Limits {
+        header_read: Duration::from_secs(30),
+        body_read: Duration::from_secs(30),
+        drain: Duration::from_millis(600),
+        connections: 2,
+    })
+    .await;
+    let idle = [
+        tokio::net::TcpStream::connect(address).await.unwrap(),
+        tokio::net::TcpStream::connect(address).await.unwrap(),
+    ];
+    let mut third = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET /api/v1/meters?account_id={} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+        app.account, app.token
+    );
+    third.write_all(request.as_bytes()).await.unwrap();
+    assert_eq!(
+        read_until_closed(&mut third, Duration::from_millis(500)).await,
+        None,
+        "served past the limit"
+    );
+    drop(idle);
+    let answer = read_until_closed(&mut third, Duration::from_secs(5))
+        .await
+        .expect("answered once a slot is free");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
