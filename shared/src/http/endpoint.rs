@@ -32,7 +32,7 @@ fn invocation(request: &Request, request_id: &str) -> telemetry::Invocation {
 /// What every answer of the API carries, whoever produced it (a handler, or the local server refusing a
 /// request before any handler): the request id the logs carry, and headers that keep meters out of shared
 /// caches and stop browsers guessing content types.
-pub fn finish(mut response: Response<Body>, request_id: &str) -> Response<Body> {
+fn finish(mut response: Response<Body>, request_id: &str) -> Response<Body> {
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", value);
@@ -100,7 +100,7 @@ impl Endpoint {
 /// How a request is answered, whoever handled it: an error becomes its envelope (here, and nowhere else),
 /// every answer carries what all answers carry (`finish`), and the request's one log line is written.
 /// Call it while the request is being served (`telemetry::within_request`).
-pub fn respond(
+fn respond(
     result: Result<Response<Body>, ApiError>,
     request_id: &str,
     route: &str,

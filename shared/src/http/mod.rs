@@ -11,5 +11,5 @@ pub mod idempotency;
 pub mod request;
 
 pub use app::{App, DEFAULT_DEADLINE, request_deadline};
-pub use endpoint::{Endpoint, finish, refuse, respond};
+pub use endpoint::{Endpoint, refuse};
 pub use error::ApiError;
