@@ -130,8 +130,9 @@ def checks():
             "gateway": {"TABLE_NAME", "AUTH_MODE", "JWT_ACCOUNTS_CLAIM"},
             "jwks": {"TABLE_NAME", "AUTH_MODE", "JWT_JWKS_URL", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
             "hs256": {"TABLE_NAME", "AUTH_MODE", "JWT_SECRET", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
-        }[mode] | {"POWERTOOLS_SERVICE_NAME", "METRICS_NAMESPACE"}
+        }[mode] | {"POWERTOOLS_SERVICE_NAME", "METRICS_NAMESPACE", "DYNAMODB_ENDPOINT"}
         yield f"{mode}: the functions get exactly {sorted(expected_env)}", lambda e=env, x=expected_env: set(e) == x
+        yield f"{mode}: DYNAMODB_ENDPOINT is declared empty (AWS itself)", lambda e=env: e["DYNAMODB_ENDPOINT"] == ""
         yield f"{mode}: AUTH_MODE is {'gateway' if mode == 'gateway' else 'function'}", \
             lambda e=env, m=mode: e["AUTH_MODE"] == ("gateway" if m == "gateway" else "function")
         if mode != "hs256":
