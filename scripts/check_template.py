@@ -130,7 +130,7 @@ def checks():
             "gateway": {"TABLE_NAME", "AUTH_MODE", "JWT_ACCOUNTS_CLAIM"},
             "jwks": {"TABLE_NAME", "AUTH_MODE", "JWT_JWKS_URL", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
             "hs256": {"TABLE_NAME", "AUTH_MODE", "JWT_SECRET", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ACCOUNTS_CLAIM"},
-        }[mode] | {"POWERTOOLS_SERVICE_NAME", "METRICS_NAMESPACE", "DYNAMODB_ENDPOINT"}
+        }[mode] | {"POWERTOOLS_SERVICE_NAME", "METRICS_NAMESPACE", "DYNAMODB_ENDPOINT", "RUST_LOG"}
         yield f"{mode}: the functions get exactly {sorted(expected_env)}", lambda e=env, x=expected_env: set(e) == x
         yield f"{mode}: DYNAMODB_ENDPOINT is declared empty (AWS itself)", lambda e=env: e["DYNAMODB_ENDPOINT"] == ""
         yield f"{mode}: AUTH_MODE is {'gateway' if mode == 'gateway' else 'function'}", \
@@ -211,19 +211,50 @@ def checks():
         return (log_filter["Properties"]["LogGroupName"] == {"Ref": f"{name}Logs"}
                 and log_filter["Properties"]["FilterPattern"] == '{ $.level = "ERROR" }'
                 and log_filter["Properties"]["MetricTransformations"][0]["MetricName"] in watched
-                and "Errors" in watched and f"'Ref': '{function}'" in dims
+                and "Errors" in watched and "Invocations" in watched and f"'Ref': '{function}'" in dims
+                and "/ invoked" in str([m.get("Expression") for m in metrics])
                 and alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}])
-    yield "every function has its alarm: ERROR log lines and failed invocations, to the topic", \
+    yield "every function has its alarm: a rate of ERROR log lines and failed invocations per invocation, to the topic", \
         lambda: all(alarmed(f) for f in FUNCTIONS)
-    yield "every function deploys through CodeDeploy, rolled back by its own alarm (canary in prod)", \
-        lambda: all(resources[f]["Properties"]["DeploymentPreference"]["Alarms"] == [{"Ref": f.removesuffix("Function") + "ErrorsAlarm"}]
+    def canary(function):
+        """The rollback alarm: the new version's 5xx (EMF by function and version) and failed invocations
+        (Lambda's ExecutedVersion), never the old version's."""
+        alarm = resources.get(function.removesuffix("Function") + "CanaryAlarm")
+        if not alarm:
+            return False
+        version = {"Fn::GetAtt": [function, "Version.Version"]}
+        stats = [m["MetricStat"]["Metric"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m]
+        return len(stats) == 2 and all({"Name": d, "Value": version} in m["Dimensions"]
+                                       for m, d in zip(stats, ["version", "ExecutedVersion"]))
+    yield "every function deploys through CodeDeploy, rolled back by an alarm on the new version alone (canary in prod)", \
+        lambda: all(resources[f]["Properties"]["DeploymentPreference"]["Alarms"] == [{"Ref": f.removesuffix("Function") + "CanaryAlarm"}]
+                    and canary(f)
                     and resources[f]["Properties"]["DeploymentPreference"]["Type"]
                     == {"Fn::If": ["Production", "Canary10Percent5Minutes", "AllAtOnce"]} for f in FUNCTIONS)
     alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    yield "the API, Lambda and DynamoDB alarms exist, and every alarm notifies the topic", \
-        lambda: {"Api5xxRateAlarm", "ApiLatencyAlarm", "LambdaThrottlesAlarm", "TableThrottlesAlarm",
-                 "TableSystemErrorsAlarm"} <= set(alarms) and all(
-            a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    paging = {name: a for name, a in alarms.items() if not name.endswith("CanaryAlarm")}
+    yield "the API (5xx and 4xx rates, latency), Lambda and DynamoDB alarms exist, and every paging alarm notifies the topic", \
+        lambda: {"Api5xxRateAlarm", "Api4xxRateAlarm", "ApiLatencyAlarm", "LambdaThrottlesAlarm", "TableThrottlesAlarm",
+                 "TableSystemErrorsAlarm"} <= set(paging) and all(
+            a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in paging.values())
+    yield "no paging alarm fires on one period: each needs three 5-minute periods running", \
+        lambda: all(a["Properties"]["EvaluationPeriods"] >= 3 and a["Properties"].get("DatapointsToAlarm", 0) >= 3
+                    for a in paging.values())
+    yield "the 4xx alarm is a rate: 4xx answers per request", \
+        lambda: ("100 * failed / answered" in str(alarms["Api4xxRateAlarm"]["Properties"]["Metrics"])
+                 and "'MetricName': '4xx'" in str(alarms["Api4xxRateAlarm"]["Properties"]["Metrics"]))
+    key = resources.get("AlarmTopicKey", {})
+    yield "the alarm topic is encrypted with the stack's own key, whose policy lets CloudWatch publish", \
+        lambda: (resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+                 and any(st["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+                         and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(st["Action"])
+                         for st in key["Properties"]["KeyPolicy"]["Statement"]))
+    log_groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    yield "log groups are retained when the stack goes", \
+        lambda: bool(log_groups) and all(g.get("DeletionPolicy") == "Retain" for g in log_groups)
+    yield "verbosity is RUST_LOG (LogLevel), never Lambda's ApplicationLogLevel, which would drop the EMF metrics", \
+        lambda: (globals_["Environment"]["Variables"]["RUST_LOG"] == {"Ref": "LogLevel"}
+                 and all("ApplicationLogLevel" not in resources[f]["Properties"]["LoggingConfig"] for f in FUNCTIONS))
     stage = resources["MetersApiStage"]["Properties"]
     yield "the stage throttles (list tighter), logs access as JSON with the request id, has detailed metrics", \
         lambda: (stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}

@@ -497,8 +497,10 @@ async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_hon
     );
     assert_eq!(metrics[0]["status_class"], "2xx");
 
+    // The documented quieter setting: RUST_LOG (the template's LogLevel), which filters the log lines and
+    // never the EMF documents; Lambda's own ApplicationLogLevel would drop those (README, "Operating it").
     let mut quiet = env.clone();
-    quiet.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+    quiet.push(("RUST_LOG".into(), "warn".into()));
     let mut runtime = RuntimeApi::start().await;
     let function = Function::start(binary("list-meters"), &runtime, &quiet);
     let list = HttpEvent::new("GET", "/api/v1/meters")
@@ -549,6 +551,12 @@ async fn a_throttled_dynamodb_answers_503_with_retry_after_and_counts_store_thro
     assert_eq!(metrics[0]["StoreThrottled"], 1, "{logs}");
     assert_eq!(metrics[0]["StoreUnavailable"], 0, "{logs}");
     assert_eq!(metrics[0]["status_class"], "5xx");
+    // By function and version too: what a canary's rollback alarm watches for the new version alone.
+    assert_eq!(
+        (&metrics[0]["ServerErrors"], &metrics[0]["version"]),
+        (&json!(1), &json!("$LATEST")),
+        "{logs}"
+    );
     assert_valid_emf(&metrics[0]);
 }
 

@@ -9,6 +9,8 @@ pub(super) struct Process {
     pub service: String,
     /// `AWS_LAMBDA_FUNCTION_NAME`: set in Lambda only.
     pub function_name: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_VERSION`: the version this process runs (`$LATEST`, or a published number).
+    pub function_version: Option<String>,
     /// Where EMF goes: `METRICS_NAMESPACE` (`MetersApi` by default) in Lambda, where CloudWatch extracts it
     /// from standard output; elsewhere only when the variable is set.
     pub metrics_namespace: Option<String>,
@@ -26,6 +28,7 @@ pub(super) fn process() -> &'static Process {
             service: env
                 .get("POWERTOOLS_SERVICE_NAME")
                 .unwrap_or_else(|| "meters-api".to_owned()),
+            function_version: env.get("AWS_LAMBDA_FUNCTION_VERSION"),
             function_name,
             metrics_namespace,
         }

@@ -55,7 +55,10 @@ pub fn record(served: &Served<'_>) {
 }
 
 /// The request's metrics as one EMF document: `Requests` and `Latency` (and the rest) by service, route
-/// and status class, and by service alone. It has no `level`, so Lambda's log-level filter never drops it.
+/// and status class, and by service alone; and, in Lambda, `ServerErrors` (a 5xx answered) by function and
+/// version, which a deploy's canary alarm watches for the new version alone. It has no `level`: Lambda's
+/// own log-level filter (the function's `ApplicationLogLevel`) would count it as INFO, so verbosity is
+/// set with `RUST_LOG` instead, which filters the log lines and never these documents.
 pub fn metrics_document(
     namespace: &str,
     served: &Served<'_>,
@@ -63,22 +66,35 @@ pub fn metrics_document(
     timestamp_ms: u64,
 ) -> Value {
     let flag = |set: bool| u8::from(set);
-    json!({
+    let process = process();
+    let mut directives = vec![json!({
+        "Namespace": namespace,
+        "Dimensions": [["service", "route", "status_class"], ["service"]],
+        "Metrics": [
+            {"Name": "Requests", "Unit": "Count"},
+            {"Name": "Latency", "Unit": "Milliseconds"},
+            {"Name": "ColdStart", "Unit": "Count"},
+            {"Name": "StoreThrottled", "Unit": "Count"},
+            {"Name": "StoreUnavailable", "Unit": "Count"},
+        ],
+    })];
+    let version = process
+        .function_name
+        .as_ref()
+        .zip(process.function_version.as_ref());
+    if version.is_some() {
+        directives.push(json!({
+            "Namespace": namespace,
+            "Dimensions": [["function", "version"]],
+            "Metrics": [{"Name": "ServerErrors", "Unit": "Count"}],
+        }));
+    }
+    let mut document = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["service", "route", "status_class"], ["service"]],
-                "Metrics": [
-                    {"Name": "Requests", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"},
-                    {"Name": "ColdStart", "Unit": "Count"},
-                    {"Name": "StoreThrottled", "Unit": "Count"},
-                    {"Name": "StoreUnavailable", "Unit": "Count"},
-                ],
-            }],
+            "CloudWatchMetrics": directives,
         },
-        "service": process().service,
+        "service": process.service,
         "route": format!("{} {}", served.method, served.route),
         "status_class": format!("{}xx", served.status / 100),
         "Requests": 1,
@@ -88,7 +104,13 @@ pub fn metrics_document(
         "StoreUnavailable": flag(facts.store_unavailable),
         "function_request_id": facts.invocation.function_request_id,
         "xray_trace_id": facts.invocation.xray_trace_id,
-    })
+    });
+    if let Some((function, version)) = version {
+        document["function"] = function.as_str().into();
+        document["version"] = version.as_str().into();
+        document["ServerErrors"] = flag(served.status >= 500).into();
+    }
+    document
 }
 
 fn now_millis() -> u64 {
