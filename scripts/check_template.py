@@ -158,6 +158,7 @@ def checks():
         "hs256 without a secret": {"AuthMode": "hs256"},
         "hs256 with a short secret": {"AuthMode": "hs256", "JwtSecret": "short"},
         "a secret outside hs256 mode": {**MODES["jwks"], "JwtSecret": SECRET},
+        "a custom domain without its certificate": {**MODES["gateway"], "DomainName": "api.example.com"},
     }
     for case, overrides in refusals.items():
         yield f"refused: {case}", lambda o=overrides: broken_rules(o) != []
@@ -262,6 +263,24 @@ def checks():
                  and stage["DefaultRouteSettings"]["DetailedMetricsEnabled"] is True
                  and "$context.requestId" in stage["AccessLogSettings"]["Format"]
                  and "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"])
+    domain = {**MODES["gateway"], "DomainName": "api.example.com",
+              "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}
+    yield "with a custom domain: cfn-lint is clean and its parameters pass the rules", \
+        lambda: cfn_lint_is_clean(domain) and broken_rules(domain) == []
+    def api_addresses(overrides):
+        parameters = parameters_for(overrides)
+        conditions = conditions_for(parameters)
+        api = resolve(resources["MetersApi"]["Properties"], parameters, conditions)
+        made = {name for name in ("MetersApiDomain", "MetersApiMapping") if conditions[resources[name]["Condition"]]}
+        return api["DisableExecuteApiEndpoint"], made
+    yield "a custom domain makes the domain and its API mapping, and turns the execute-api address off", \
+        lambda: api_addresses(domain) == (True, {"MetersApiDomain", "MetersApiMapping"})
+    yield "without one, neither exists and the execute-api address serves", \
+        lambda: api_addresses(MODES["gateway"]) == (False, set())
+    outputs = TEMPLATE["Outputs"]
+    yield "the outputs name the API id and every function", \
+        lambda: outputs["ApiId"]["Value"] == {"Ref": "MetersApi"} and all(
+            outputs[f"{f}Name"]["Value"] == {"Ref": f} for f in FUNCTIONS)
     yield "every function has an integration and an invoke permission", \
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 
