@@ -285,9 +285,46 @@ def checks():
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 
 
+def pipeline_checks():
+    """pipeline/bootstrap.yaml: GitHub's OIDC provider and, per environment, a deploy role GitHub may assume only
+    from that environment, which may only change its own stack and pass its own execution role."""
+    bootstrap = yaml.load((ROOT / "pipeline/bootstrap.yaml").read_text(), Loader=Loader)
+    resources = bootstrap["Resources"]
+
+    def lint_is_clean():
+        result = subprocess.run(["cfn-lint", "--include-checks", "I", "--", "pipeline/bootstrap.yaml"],
+                                cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stdout + result.stderr)
+        return result.returncode == 0
+    yield "pipeline: cfn-lint (informational rules included) is clean", lint_is_clean
+    yield "pipeline: GitHub's OIDC provider, for the audience sts.amazonaws.com", \
+        lambda: (resources["GitHubOidcProvider"]["Properties"]["Url"] == "https://token.actions.githubusercontent.com"
+                 and resources["GitHubOidcProvider"]["Properties"]["ClientIdList"] == ["sts.amazonaws.com"])
+    for env in ("Dev", "Prod"):
+        role = resources[f"{env}DeployRole"]["Properties"]
+        trust = role["AssumeRolePolicyDocument"]["Statement"]
+        yield f"pipeline: the {env.lower()} deploy role trusts only this repository's {env.lower()} environment, with the aud check", \
+            lambda t=trust, e=env.lower(): len(t) == 1 and t[0]["Action"] == "sts:AssumeRoleWithWebIdentity" and t[0]["Condition"] == {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                 "token.actions.githubusercontent.com:sub": {"Fn::Sub": f"repo:${{GitHubRepository}}:environment:{e}"}}}
+        statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        yield f"pipeline: the {env.lower()} deploy role passes only its own execution role, only to CloudFormation", \
+            lambda st=statements, e=env: [(x["Resource"], x["Condition"]) for x in st if "iam:PassRole" in str(x["Action"])] == [
+                ({"Fn::GetAtt": [f"{e}CloudFormationExecutionRole", "Arn"]},
+                 {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}})]
+        yield f"pipeline: the {env.lower()} deploy role changes only its own stack", \
+            lambda st=statements, e=env: all(f"stack/${{{e}StackName}}/*" in str(x["Resource"])
+                                             for x in st if "cloudformation:" in str(x["Action"]))
+        managed = resources[f"{env}StackResources"]["Properties"]["PolicyDocument"]["Statement"]
+        yield f"pipeline: the {env.lower()} execution role reaches only its stack's resources (by name, or by the stack's tag; HTTP APIs and log delivery have no name to scope by)", \
+            lambda m=managed, e=env: all(f"${{{e}StackName}}" in str(x["Resource"]) or f"'Ref': '{e}StackName'" in str(x.get("Condition"))
+                                         or x["Sid"] in ("AccessLogDelivery", "HttpApi") for x in m)
+
+
 def main():
     passed, failed = 0, 0
-    for name, check in checks():
+    for name, check in [*checks(), *pipeline_checks()]:
         try:
             ok = check()
         except Exception as error:  # a check that cannot run has failed
