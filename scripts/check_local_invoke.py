@@ -89,7 +89,7 @@ def main():
             ok, name = False, f"{name} ({error!r})"
         print(f"{'ok    ' if ok else 'FAILED'} {name}")
         passed, failed = passed + ok, failed + (not ok)
-    print(f"local invoke: {passed} passed, {failed} failed")
+    print(f"local-invoke: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
