@@ -6,6 +6,7 @@ status and body against the schema the document gives for that operation and sta
 Usage: check_openapi.py PATH_TO_METERS_LOCAL_BINARY
 """
 import json
+import re
 import os
 import pathlib
 import socket
@@ -179,6 +180,16 @@ def main(binary):
             ("sortBy enum", next(p["schema"]["enum"] for p in SPEC["paths"]["/api/v1/meters"]["get"]["parameters"]
                                  if p.get("name") == "sortBy"),
              json.loads(sort_error)["error"].split("must be one of ", 1)[1].split(", ")),
+        ]
+        # The error codes: the server's one list, openapi.yaml's enum and the README's table, the same both ways.
+        codes = json.loads(subprocess.run([binary, "error-codes"], capture_output=True, text=True, check=True).stdout)
+        readme = (ROOT / "README.md").read_text()
+        table = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", readme.split("## Error codes", 1)[1], re.M)
+        field_lists += [
+            ("ErrorEnvelope code enum", components["ErrorEnvelope"]["properties"]["code"]["enum"],
+             [code["code"] for code in codes]),
+            ("README's error code table", [f"{code} {status}" for code, status in table],
+             [f"{code['code']} {code['status']}" for code in codes]),
         ]
         for name, documented, served in field_lists:
             if sorted(documented) == sorted(served):

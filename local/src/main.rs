@@ -19,6 +19,7 @@ USAGE:
     meters-local [serve] [--bind ADDR] [--port N] [--data-dir DIR] [--memory]
     meters-local token --account UUID [--account UUID ...] [--ttl 1h] [--data-dir DIR]
     meters-local table-definition    the DynamoDB table it needs, as CloudFormation properties (JSON)
+    meters-local error-codes         every error envelope's `code`, its status and meaning (JSON)
 
 OPTIONS:
     --bind ADDR      address to listen on (default 127.0.0.1)
@@ -52,6 +53,7 @@ enum Command {
     Serve,
     Token,
     TableDefinition,
+    ErrorCodes,
     Help,
 }
 
@@ -79,6 +81,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         Some("table-definition") => {
             args.next();
             options.command = Command::TableDefinition;
+        }
+        Some("error-codes") => {
+            args.next();
+            options.command = Command::ErrorCodes;
         }
         _ => {}
     }
@@ -144,6 +150,7 @@ async fn main() -> ExitCode {
         }
         Command::Token => print_token(&options),
         Command::TableDefinition => print_table_definition(),
+        Command::ErrorCodes => print_error_codes(),
         Command::Serve => run_server(&options).await,
     };
     match result {
@@ -170,6 +177,17 @@ fn print_token(options: &Options) -> Result<(), String> {
 fn print_table_definition() -> Result<(), String> {
     let definition = meters::store::dynamodb::table_definition();
     let json = serde_json::to_string_pretty(&definition).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
+/// The error codes clients branch on, for `scripts/check_openapi.py` (openapi.yaml's enum, the README's table).
+fn print_error_codes() -> Result<(), String> {
+    let codes: Vec<serde_json::Value> = meters::http::error::ERROR_CODES
+        .iter()
+        .map(|(code, status, meaning)| serde_json::json!({"code": code, "status": status, "meaning": meaning}))
+        .collect();
+    let json = serde_json::to_string_pretty(&codes).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())
 }

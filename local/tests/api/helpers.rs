@@ -173,6 +173,10 @@ pub(crate) fn assert_field_error(reply: &Reply, status: u16, field: &str) {
         "error `{}` should be about `{field}`",
         reply.error()
     );
+    // Only a rule a value broke names a field for clients; 403 and 404 say it in `error` alone.
+    if status == 400 {
+        assert_eq!(reply.body["field"], field, "{reply:?}");
+    }
 }
 
 /// An error envelope whose `error` says `text`, for errors that are not about one field.
@@ -189,6 +193,14 @@ pub(crate) fn assert_error_envelope(reply: &Reply, status: u16) {
     assert_eq!(reply.status, status, "{reply:?}");
     assert_eq!(reply.body["success"], false, "{reply:?}");
     assert!(reply.body["message"].is_string(), "{reply:?}");
+    // A code clients can branch on, from the one list, and the status that code goes with.
+    let code = reply.body["code"].as_str().unwrap_or_default();
+    assert!(
+        meters::http::error::ERROR_CODES
+            .iter()
+            .any(|(listed, listed_status, _)| *listed == code && *listed_status == status),
+        "code `{code}` with {status}: {reply:?}"
+    );
     assert!(reply.headers.contains_key("x-request-id"), "{reply:?}");
     assert_eq!(reply.headers["cache-control"], "no-store", "{reply:?}");
     assert_eq!(

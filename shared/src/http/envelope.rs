@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::domain::meter::Meter;
 
-/// `{"success", "message"?, "data"?, "count"?, "error"?}`: absent members are left out, never `null`.
+/// `{"success", "message"?, "data"?, "count"?, "error"?, "code"?, "field"?}`: absent members are left out,
+/// never `null`.
 #[derive(Debug, Serialize)]
 struct Envelope<'a, T: Serialize> {
     success: bool,
@@ -18,6 +19,23 @@ struct Envelope<'a, T: Serialize> {
     count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+/// What an error envelope says beside `success: false`.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// What was wrong, naming the field and the rule.
+    pub error: &'a str,
+    /// The short summary: the HTTP reason phrase.
+    pub message: &'a str,
+    /// The stable, machine-readable name of the failure (`http::error::ERROR_CODES`).
+    pub code: &'a str,
+    /// The one field at fault, when there is one.
+    pub field: Option<&'a str>,
 }
 
 /// A success carrying `data`, and `count` for lists.
@@ -30,20 +48,24 @@ pub fn success<T: Serialize>(status: StatusCode, data: T, count: Option<usize>) 
             data: Some(data),
             count,
             error: None,
+            code: None,
+            field: None,
         },
     )
 }
 
-/// A failure: `error` says what was wrong (naming the field), `message` is the short summary.
-pub fn failure(status: StatusCode, error: &str, message: &str) -> Response<Body> {
+/// A failure, in the envelope.
+pub fn failure(status: StatusCode, failure: Failure<'_>) -> Response<Body> {
     json_response(
         status,
         &Envelope::<()> {
             success: false,
-            message: Some(message),
+            message: Some(failure.message),
             data: None,
             count: None,
-            error: Some(error),
+            error: Some(failure.error),
+            code: Some(failure.code),
+            field: failure.field,
         },
     )
 }

@@ -3,7 +3,7 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
-use super::envelope;
+use super::envelope::{self, Failure};
 use crate::auth::{AccountNotGranted, AuthError};
 use crate::domain::FieldError;
 use crate::store::StoreError;
@@ -71,6 +71,83 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Every `code` an error envelope can carry, its status, and what it means: the one list the OpenAPI
+/// document's enum and the README's table are checked against (`meters-local error-codes` prints it).
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    (
+        "invalid_request",
+        400,
+        "a body, query, header or path value broke a rule; `field` names it",
+    ),
+    (
+        "unauthenticated",
+        401,
+        "no valid Bearer token; `error` says which rule the token broke",
+    ),
+    (
+        "forbidden",
+        403,
+        "the token does not grant the account, or the meter is another account's",
+    ),
+    (
+        "not_found",
+        404,
+        "no account has the meter, or no such route",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "the route exists, the method does not (`Allow` lists them)",
+    ),
+    (
+        "request_timeout",
+        408,
+        "the request's headers or body did not arrive in time",
+    ),
+    (
+        "idempotency_in_progress",
+        409,
+        "a create with this Idempotency-Key is still running",
+    ),
+    (
+        "precondition_failed",
+        412,
+        "the meter no longer has the version If-Match names",
+    ),
+    ("payload_too_large", 413, "the body is over 64 KiB"),
+    ("uri_too_long", 414, "the request target is over 8 KiB"),
+    (
+        "idempotency_key_reused",
+        422,
+        "the Idempotency-Key was used with another body",
+    ),
+    (
+        "headers_too_large",
+        431,
+        "the headers are over 64 KiB or 100 fields",
+    ),
+    (
+        "internal",
+        500,
+        "an internal failure; the request id names its log line",
+    ),
+    (
+        "store_unavailable",
+        503,
+        "the store is throttling or unreachable; retry after Retry-After",
+    ),
+    (
+        "keys_unavailable",
+        503,
+        "the identity provider's keys cannot be fetched; retry after Retry-After",
+    ),
+    (
+        "deadline_exceeded",
+        503,
+        "the request did not finish within its deadline; retry after Retry-After",
+    ),
+];
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
@@ -130,7 +207,7 @@ impl ApiError {
         }
     }
 
-    /// A stable name of the failure, for logs and dashboards.
+    /// The stable name of the failure, for clients, logs and dashboards: one of `ERROR_CODES`.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Invalid(_) => "invalid_request",
@@ -163,20 +240,33 @@ impl ApiError {
         }
     }
 
+    /// The one field at fault, when one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Invalid(error) => Some(error.field),
+            _ => None,
+        }
+    }
+
     /// The response the caller sees: for a 500 or 503, only the request id the log line carries.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
-        let summary = status.canonical_reason().unwrap_or("Error");
-        let mut response = match &self {
+        let error = match &self {
             // The internals go to the request's log line (`detail`); the caller sees the request id.
             ApiError::Unavailable(_)
             | ApiError::Internal(_)
-            | ApiError::DeadlineExceeded { .. } => {
-                let shown = format!("{self}; request id {request_id}");
-                envelope::failure(status, &shown, summary)
-            }
-            _ => envelope::failure(status, &self.to_string(), summary),
+            | ApiError::DeadlineExceeded { .. } => format!("{self}; request id {request_id}"),
+            _ => self.to_string(),
         };
+        let mut response = envelope::failure(
+            status,
+            Failure {
+                error: &error,
+                message: status.canonical_reason().unwrap_or("Error"),
+                code: self.code(),
+                field: self.field(),
+            },
+        );
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthenticated(_) => {
@@ -249,8 +339,63 @@ mod tests {
             (StoreError::Internal(io()).into(), 500),
         ];
         for (error, status) in cases {
-            assert_eq!(error.into_response("req-1").status().as_u16(), status);
+            let code = error.code();
+            let response = error.into_response("req-1");
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(body_of(&response)["code"], code);
+            assert!(
+                ERROR_CODES
+                    .iter()
+                    .any(|listed| (listed.0, listed.1) == (code, status)),
+                "{code} {status} is not in ERROR_CODES"
+            );
         }
+    }
+
+    #[test]
+    fn error_codes_lists_every_failure_with_its_status_and_nothing_else() {
+        let io =
+            || Box::new(std::io::Error::other("x")) as Box<dyn std::error::Error + Send + Sync>;
+        let every_variant = vec![
+            ApiError::Invalid(FieldError::new("name", "is required")),
+            ApiError::Unauthenticated(AuthError::Missing),
+            ApiError::Forbidden("no".into()),
+            ApiError::NotFound("no".into()),
+            ApiError::MethodNotAllowed {
+                method: "PATCH".into(),
+                allowed: "GET",
+            },
+            ApiError::RequestTimeout {
+                what: "the body",
+                seconds: 1.0,
+            },
+            ApiError::UriTooLong { limit_bytes: 1 },
+            ApiError::HeadersTooLarge { limit_bytes: 1 },
+            ApiError::IdempotencyInProgress,
+            ApiError::IdempotencyKeyReused,
+            ApiError::PreconditionFailed("changed".into()),
+            ApiError::PayloadTooLarge { limit_bytes: 1 },
+            ApiError::Unavailable(io()),
+            ApiError::KeysUnavailable {
+                source: AuthError::KeysUnavailable {
+                    retry_after_seconds: 1,
+                },
+                retry_after_seconds: 1,
+            },
+            ApiError::DeadlineExceeded { deadline_ms: 1 },
+            ApiError::Internal(io()),
+        ];
+        let mut served: Vec<(&str, u16)> = every_variant
+            .iter()
+            .map(|error| (error.code(), error.status().as_u16()))
+            .collect();
+        let mut listed: Vec<(&str, u16)> = ERROR_CODES
+            .iter()
+            .map(|(code, status, _)| (*code, *status))
+            .collect();
+        served.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(served, listed);
     }
 
     #[test]
@@ -259,7 +404,8 @@ mod tests {
             ApiError::from(FieldError::new("name", "is required")).into_response("req-1");
         assert_eq!(
             body_of(&response),
-            serde_json::json!({"success": false, "error": "name: is required", "message": "Bad Request"})
+            serde_json::json!({"success": false, "error": "name: is required", "message": "Bad Request",
+                               "code": "invalid_request", "field": "name"})
         );
         assert_eq!(response.headers()["content-type"], "application/json");
     }
