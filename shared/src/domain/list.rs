@@ -8,6 +8,9 @@ use crate::domain::params::QueryParams;
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
+/// The last page a list may ask for: far past any account (10^11 meters at 100 a page), and a bound that
+/// every client language holds.
+pub const MAX_PAGE: usize = 1_000_000_000;
 pub const MAX_QUERY_CHARS: usize = 200;
 
 /// A field a list can be sorted by: one of `Meter::SORTABLE`, where the meter's field list marks them.
@@ -107,8 +110,10 @@ impl ListQuery {
         let page = match params.single("page")? {
             None => defaults.page,
             Some(raw) => parse_count(raw)
-                .filter(|page| *page >= 1)
-                .ok_or_else(|| FieldError::new("page", "must be an integer of at least 1"))?,
+                .filter(|page| (1..=MAX_PAGE).contains(page))
+                .ok_or_else(|| {
+                    FieldError::new("page", format!("must be an integer from 1 to {MAX_PAGE}"))
+                })?,
         };
         let limit = match params.single("limit")? {
             None => defaults.limit,
@@ -296,6 +301,7 @@ mod tests {
             (("page", "0"), "page"),
             (("page", "-1"), "page"),
             (("page", "1.5"), "page"),
+            (("page", "1000000001"), "page"),
             (("limit", "0"), "limit"),
             (("limit", "101"), "limit"),
             (("limit", "ten"), "limit"),
