@@ -128,6 +128,10 @@ def main(binary):
             # The drifts a schema-driven fuzzer found, each now the same on both sides: page has a maximum, C1
             # control characters are refused in serial_number, and a body's id must be the path's.
             ("GET", "/api/v1/meters", "/api/v1/meters" + q + "&page=1000000000", {}, 200),
+            ("GET", "/api/v1/meters", "/api/v1/meters" + q + "&meter_type=SOLAR&tariff_id=12&billing_direction=ACCPAY"
+             "&updated_since=2020-01-01T00:00:00Z&sortBy=name", {}, 200),
+            ("GET", "/api/v1/meters", "/api/v1/meters" + q + "&meter_type=STEAM", {}, 400),
+            ("GET", "/api/v1/meters", "/api/v1/meters" + q + "&updated_since=yesterday", {}, 400),
             ("GET", "/api/v1/meters", "/api/v1/meters" + q + "&page=1000000001", {}, 400),
             ("POST", "/api/v1/meters", "/api/v1/meters", {"body": {**meter, "serial_number": "EM-\u0085-1"}}, 400),
             ("PUT", "/api/v1/meters/{id}", "/api/v1/meters/1", {"body": {"account_id": ACCOUNT, "id": 2}}, 400),

@@ -168,6 +168,7 @@ fn costs(c: &mut Criterion) {
         sort_by: SortField::named("name").expect("sortable"),
         sort_order: SortOrder::Descending,
         search: Some("floor 1".into()),
+        ..ListQuery::default()
     };
     c.bench_function("list filter + sort + page (10,000 meters)", |b| {
         b.iter_batched(

@@ -170,3 +170,29 @@ async fn lists_search_page_and_count() {
     assert_eq!(paged_search.body["count"], 5);
     assert_eq!(paged_search.ids(), whole_search.ids()[2..4].to_vec());
 }
+
+/// Filters over HTTP: by type and tariff together, with paging and the true count; a bad value is 400
+/// naming the parameter.
+#[tokio::test]
+async fn lists_filter_by_meter_attributes() {
+    let app = spawn_app().await;
+    for (n, meter_type) in ["GAS", "SOLAR", "SOLAR", "SOLAR", "WATER"]
+        .iter()
+        .enumerate()
+    {
+        let tariff = if n % 2 == 0 { json!(7) } else { json!(null) };
+        let reply = app
+            .create(json!({"account_id": app.account.to_string(), "name": format!("m{n}"),
+                           "serial_number": format!("F-{n}"), "meter_type": meter_type, "tariff_id": tariff}))
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+    let solar = app.list("meter_type=SOLAR&limit=1&page=2").await;
+    assert_eq!(solar.status, 200, "{solar:?}");
+    assert_eq!((solar.ids().len(), &solar.body["count"]), (1, &json!(3)));
+    let both = app.list("meter_type=SOLAR&tariff_id=7").await;
+    assert_eq!(both.body["count"], 1, "{both:?}");
+    assert_eq!(both.data()[0]["name"], "m2");
+    let bad = app.list("tariff_id=seven").await;
+    assert_field_error(&bad, 400, "tariff_id");
+}

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::domain::field_error::FieldError;
+use crate::domain::filters::Filters;
 use crate::domain::meter::{Meter, SortKey, SortableField};
 use crate::domain::params::QueryParams;
 
@@ -81,6 +82,8 @@ pub struct ListQuery {
     pub sort_order: SortOrder,
     /// Lower-cased search text.
     pub search: Option<String>,
+    /// Meter attributes the listed meters must have.
+    pub filters: Filters,
 }
 
 impl Default for ListQuery {
@@ -91,6 +94,7 @@ impl Default for ListQuery {
             sort_by: SortField::ID,
             sort_order: SortOrder::Ascending,
             search: None,
+            filters: Filters::default(),
         }
     }
 }
@@ -103,7 +107,20 @@ pub struct ListPage {
 }
 
 impl ListQuery {
-    pub const PARAMETERS: [&'static str; 5] = ["page", "limit", "query", "sortBy", "sortOrder"];
+    pub const PARAMETERS: [&'static str; 12] = [
+        "page",
+        "limit",
+        "query",
+        "sortBy",
+        "sortOrder",
+        Filters::PARAMETERS[0],
+        Filters::PARAMETERS[1],
+        Filters::PARAMETERS[2],
+        Filters::PARAMETERS[3],
+        Filters::PARAMETERS[4],
+        Filters::PARAMETERS[5],
+        Filters::PARAMETERS[6],
+    ];
 
     pub fn parse(params: &QueryParams) -> Result<Self, FieldError> {
         let defaults = Self::default();
@@ -153,11 +170,21 @@ impl ListQuery {
             sort_by,
             sort_order,
             search,
+            filters: Filters::parse(params)?,
         })
     }
 
-    /// Whether `meter` matches the search text (every meter does when there is none).
+    /// Whether the list holds only some of the account's meters: a search, or any filter.
+    pub fn narrows(&self) -> bool {
+        self.search.is_some() || !self.filters.is_empty()
+    }
+
+    /// Whether `meter` passes the filters and matches the search text (every meter does when there is
+    /// neither).
     pub fn matches(&self, meter: &Meter) -> bool {
+        if !self.filters.admit(meter) {
+            return false;
+        }
         let Some(search) = &self.search else {
             return true;
         };

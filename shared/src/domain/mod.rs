@@ -3,6 +3,7 @@
 //! above them.
 
 pub mod field_error;
+pub mod filters;
 pub mod list;
 pub mod meter;
 pub mod params;

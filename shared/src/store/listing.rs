@@ -94,7 +94,7 @@ impl Listing {
             None => Box::new((0..self.meters.len()).rev()),
         };
         let offset = (query.page - 1).saturating_mul(query.limit);
-        let Some(search) = &query.search else {
+        if !query.narrows() {
             return ListPage {
                 meters: positions
                     .skip(offset)
@@ -103,12 +103,15 @@ impl Listing {
                     .collect(),
                 count: self.meters.len(),
             };
-        };
-        let matches: Box<dyn Fn(usize) -> bool> = if search.contains(FIELD_SEPARATOR) {
-            Box::new(|at| query.matches(&self.meters[at]))
-        } else {
-            let haystacks = self.haystacks();
-            Box::new(move |at| haystacks[at].contains(search.as_str()))
+        }
+        let matches: Box<dyn Fn(usize) -> bool> = match &query.search {
+            Some(search) if !search.contains(FIELD_SEPARATOR) => {
+                let haystacks = self.haystacks();
+                Box::new(move |at| {
+                    query.filters.admit(&self.meters[at]) && haystacks[at].contains(search.as_str())
+                })
+            }
+            _ => Box::new(|at| query.matches(&self.meters[at])),
         };
         let mut count = 0;
         let mut meters = Vec::new();

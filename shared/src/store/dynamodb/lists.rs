@@ -318,9 +318,9 @@ struct Window {
 
 impl Window {
     /// How `query` can be answered from an end of an index, given the account's `count`; `None` if it
-    /// needs the whole account (a search, a sort with no index, a page deep in the middle).
+    /// needs the whole account (a search or a filter, a sort with no index, a page deep in the middle).
     fn plan(query: &ListQuery, count: usize, window_meters: usize) -> Option<Self> {
-        if query.search.is_some() {
+        if query.narrows() {
             return None;
         }
         Index::of(query.sort_by)?;

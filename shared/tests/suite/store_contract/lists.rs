@@ -64,6 +64,20 @@ pub(super) async fn a_varied_account(store: &Store) -> (AccountId, Vec<Meter>) {
                 details.last_reading_value =
                     Change::Set(ReadingValue::parse((n % 5) as f64 - 2.5).unwrap());
             }
+            // The attributes lists filter by, each unset on some meters.
+            if n % 2 == 0 {
+                details.tariff_id =
+                    Change::Set(ReferenceId::parse("tariff_id", (n % 4 + 1) as i64).unwrap());
+            }
+            if n % 5 != 0 {
+                details.building_block_id = Change::Set(
+                    ReferenceId::parse("building_block_id", (n % 6 + 1) as i64).unwrap(),
+                );
+            }
+            if n % 3 != 1 {
+                details.billing_direction =
+                    Change::Set([BillingDirection::ACCREC, BillingDirection::ACCPAY][n % 2]);
+            }
             async move { store.create(&account, meter).await.unwrap() }
         });
         meters.extend(join_all(creates).await);
@@ -114,7 +128,7 @@ pub(super) async fn every_list_variant_follows_the_list_conventions_over_several
                     limit,
                     sort_by: SortField::named(name).unwrap(),
                     sort_order,
-                    search: None,
+                    ..ListQuery::default()
                 });
             }
         }
@@ -127,8 +141,98 @@ pub(super) async fn every_list_variant_follows_the_list_conventions_over_several
                 sort_by: SortField::named(sort_by).unwrap(),
                 sort_order: SortOrder::Descending,
                 search: Some(search.to_owned()),
+                ..ListQuery::default()
             });
         }
+    }
+    // Filters, alone, together, with the search, every kind of sort and paging; one that admits nothing.
+    let reference = |n: i64| Some(ReferenceId::parse("test", n).unwrap());
+    let since = meters[meters.len() / 2].updated_at;
+    let filtered = [
+        (
+            Filters {
+                meter_type: Some(MeterType::GAS),
+                ..Filters::default()
+            },
+            None,
+            "id",
+            1,
+        ),
+        (
+            Filters {
+                meter_type: Some(MeterType::GAS),
+                tariff_id: reference(1),
+                ..Filters::default()
+            },
+            None,
+            "name",
+            2,
+        ),
+        (
+            Filters {
+                building_block_id: reference(3),
+                ..Filters::default()
+            },
+            Some("alpha"),
+            "location",
+            1,
+        ),
+        (
+            Filters {
+                billing_direction: Some(BillingDirection::ACCPAY),
+                ..Filters::default()
+            },
+            None,
+            "name",
+            2,
+        ),
+        (
+            Filters {
+                updated_since: Some(since),
+                ..Filters::default()
+            },
+            None,
+            "created_at",
+            1,
+        ),
+        (
+            Filters {
+                updated_since: Some(since),
+                meter_type: Some(MeterType::WATER),
+                ..Filters::default()
+            },
+            None,
+            "updated_at",
+            3,
+        ),
+        (
+            Filters {
+                communication_type: Some(CommunicationType::NONE),
+                ..Filters::default()
+            },
+            None,
+            "id",
+            last_page,
+        ),
+        (
+            Filters {
+                gateway_id: reference(5),
+                ..Filters::default()
+            },
+            None,
+            "id",
+            1,
+        ),
+    ];
+    for (filters, search, sort_by, page) in filtered {
+        variants.push(ListQuery {
+            page,
+            limit,
+            sort_by: SortField::named(sort_by).unwrap(),
+            sort_order: SortOrder::Descending,
+            search: search.map(str::to_owned),
+            filters,
+        });
     }
     variants.push(ListQuery {
         limit: 100,

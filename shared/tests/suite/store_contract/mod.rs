@@ -7,6 +7,7 @@ use std::sync::Arc;
 use meters_testkit::meters::new_meter;
 
 use futures::future::join_all;
+use meters::domain::filters::Filters;
 use meters::domain::list::{ListPage, ListQuery, SortField, SortOrder};
 use meters::domain::meter::{
     AccountId, BillingDirection, Change, CommunicationType, Description, Location, Meter,
