@@ -25,6 +25,8 @@ struct Faults {
     frozen: bool,
     /// Answers to requests for this operation wait until this is cleared.
     held: Option<String>,
+    /// Requests seen, by operation (`Query`, `GetItem`, …).
+    requests: std::collections::HashMap<String, usize>,
     /// Requests for this operation are answered with `ProvisionedThroughputExceededException` here.
     throttled: Option<String>,
     throttled_answers: usize,
@@ -132,6 +134,12 @@ impl FaultProxy {
         self.faults.lock().expect("not poisoned").throttled = Some(operation.to_owned());
     }
 
+    /// How many `operation` requests have come through so far.
+    pub fn requests(&self, operation: &str) -> usize {
+        let faults = self.faults.lock().expect("not poisoned");
+        faults.requests.get(operation).copied().unwrap_or(0)
+    }
+
     /// How many requests were answered as throttled so far.
     pub fn throttled_answers(&self) -> usize {
         self.faults.lock().expect("not poisoned").throttled_answers
@@ -182,6 +190,9 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
             };
             let (throttled, interlude) = {
                 let mut faults = faults.lock().expect("not poisoned");
+                if let Some(operation) = operation_of(&text) {
+                    *faults.requests.entry(operation).or_default() += 1;
+                }
                 let interlude = match faults.before_next.take() {
                     Some((operation, interlude)) if text.contains(&target_of(&operation)) => {
                         Some(interlude)
@@ -264,6 +275,31 @@ async fn relay(client: TcpStream, server: TcpStream, faults: Arc<Mutex<Faults>>)
         }
     }
     upstream.abort();
+}
+
+/// The DynamoDB operation a request head names (`x-amz-target: DynamoDB_20120810.Query`), as the SDK
+/// spells it.
+fn operation_of(lowercase_text: &str) -> Option<String> {
+    const OPERATIONS: [&str; 9] = [
+        "Query",
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "Scan",
+        "DescribeTable",
+        "CreateTable",
+    ];
+    let named = lowercase_text
+        .split("x-amz-target: dynamodb_20120810.")
+        .nth(1)?
+        .split(|c: char| c.is_whitespace())
+        .next()?;
+    OPERATIONS
+        .iter()
+        .find(|operation| operation.eq_ignore_ascii_case(named))
+        .map(|operation| (*operation).to_owned())
 }
 
 /// How much of a request's body has not arrived with its head: `read` bytes came in this read, `text` is

@@ -182,6 +182,8 @@ fn estimated_bytes(meter: &Meter) -> usize {
 pub struct ListingCache {
     budget: usize,
     entries: Mutex<Entries>,
+    /// Per account, the turn to read its listing: one read at a time, which the others then find held.
+    reads: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -207,7 +209,49 @@ impl ListingCache {
         Self {
             budget,
             entries: Mutex::default(),
+            reads: Mutex::default(),
         }
+    }
+
+    /// `account`'s listing as of `version`: held, or read by `read` and kept. Concurrent requests that need
+    /// it share one read: each waits for the read under way, then finds its listing held. (A listing larger
+    /// than the whole budget is not kept, so its readers each read it, one after another.)
+    pub async fn read_once<F, Fut, E>(
+        &self,
+        account: &AccountId,
+        version: u64,
+        read: F,
+    ) -> Result<Arc<Listing>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Listing, E>>,
+    {
+        let turn = Arc::clone(
+            self.reads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(*account)
+                .or_default(),
+        );
+        let read_listing = async {
+            let _turn = turn.lock().await;
+            if let Some(listing) = self.get(account, version) {
+                return Ok(listing);
+            }
+            let listing = Arc::new(read().await?);
+            self.put(account, version, Arc::clone(&listing));
+            Ok(listing)
+        };
+        let listing = read_listing.await;
+        // The last one out takes the account's turn away, so that accounts listed once do not pile up.
+        let mut reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if Arc::strong_count(&turn) == 2 {
+            reads.remove(account);
+        }
+        listing
     }
 
     /// The listing of `account` as of `version`, if held.

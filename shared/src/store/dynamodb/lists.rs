@@ -1,8 +1,6 @@
 //! Lists: one page of an account's meters, exact and strongly consistent, read from the cheapest place that
 //! can answer it (README, "DynamoDB").
 
-use std::sync::Arc;
-
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
@@ -85,8 +83,8 @@ impl Table {
             .await
     }
 
-    /// The account's listing, read whole and kept under `head`'s version (read before it), and `query`'s
-    /// page of it.
+    /// The account's listing, read whole (once, however many requests of this process need it at once) and
+    /// kept under `head`'s version (read before it), and `query`'s page of it.
     async fn read_and_keep_listing(
         &self,
         listings: &ListingCache,
@@ -95,8 +93,11 @@ impl Table {
         head: Head,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        let listing = Arc::new(self.read_listing(tuning, account, Some(head.count)).await?);
-        listings.put(account, head.version, Arc::clone(&listing));
+        let listing = listings
+            .read_once(account, head.version, || {
+                self.read_listing(tuning, account, Some(head.count))
+            })
+            .await?;
         Ok(listing.page(query))
     }
 

@@ -491,3 +491,40 @@ async fn a_counter_with_no_room_for_a_block_fails_creates_clearly_and_stays_put(
         );
     }
 }
+
+/// Concurrent requests for one account's listing in one process share one read: eight searches at once in
+/// a process that holds no listing cost the queries of a single read, not eight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn concurrent_searches_in_one_process_share_one_read_of_the_account() {
+    let (proxy, store) = dynamodb_with_lost_answers().await;
+    let account = account();
+    for n in 0..120 {
+        store
+            .create(&account, new_meter(&format!("shared {n:03}")))
+            .await
+            .unwrap();
+    }
+    let search = ListQuery {
+        search: Some("shared".into()),
+        ..ListQuery::default()
+    };
+    let process = || small_tuning(DynamoDbStore::new(store.client().clone(), store.table()));
+    let before = proxy.requests("Query");
+    let alone = process().list(&account, &search).await.unwrap();
+    let one_read = proxy.requests("Query") - before;
+    let together = Arc::new(process());
+    let before = proxy.requests("Query");
+    let answers = join_all((0..8).map(|_| {
+        let (store, search) = (Arc::clone(&together), search.clone());
+        async move { store.list(&account, &search).await.unwrap() }
+    }))
+    .await;
+    let shared = proxy.requests("Query") - before;
+    assert!(
+        one_read >= 2,
+        "a read of the account takes queries: {one_read}"
+    );
+    assert_eq!(shared, one_read, "eight searches, one read");
+    assert!(answers.iter().all(|answer| *answer == alone));
+}
