@@ -263,6 +263,9 @@ def checks():
                  and stage["DefaultRouteSettings"]["DetailedMetricsEnabled"] is True
                  and "$context.requestId" in stage["AccessLogSettings"]["Format"]
                  and "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"])
+    yield "the access log names who made each request (the authorizer's sub and client_id, in gateway mode)", \
+        lambda: all(f"$context.authorizer.claims.{claim}" in stage["AccessLogSettings"]["Format"]
+                    for claim in ("sub", "client_id"))
     domain = {**MODES["gateway"], "DomainName": "api.example.com",
               "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}
     yield "with a custom domain: cfn-lint is clean and its parameters pass the rules", \

@@ -406,6 +406,12 @@ async fn every_request_writes_one_log_line_in_powertools_keys_and_its_metrics() 
     );
     assert_eq!(first["function_request_id"], failed_id.as_str());
     assert_eq!(first["account_id"], account.to_string());
+    // Who made it: the token's subject (development tokens are `meters-local-developer`), never the token.
+    assert_eq!(first["sub"], "meters-local-developer", "{logs}");
+    assert!(
+        second.get("sub").is_none(),
+        "a refused token names nobody: {logs}"
+    );
     assert_eq!(
         (&first["method"], &first["route"]),
         (&json!("POST"), &json!("/api/v1/meters"))

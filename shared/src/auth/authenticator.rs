@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::claims::{ClaimRules, LEEWAY_SECONDS, accounts_in, accounts_in_text};
 use super::error::AuthError;
-use super::grant::Grant;
+use super::grant::{Actor, Grant};
 use super::jwks::{JwksKeys, REFRESH_INTERVAL};
 use super::settings::{AuthConfig, KeySource};
 use crate::config::ConfigError;
@@ -150,7 +150,12 @@ impl Authenticator {
             .claims;
         self.rules
             .check(&claims, jsonwebtoken::get_current_timestamp())?;
-        Ok(self.grant(accounts_in(claims.get(&self.accounts_claim))))
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let actor = Actor {
+            sub: text("sub"),
+            client_id: text("client_id"),
+        };
+        Ok(self.grant(accounts_in(claims.get(&self.accounts_claim)), actor))
     }
 
     /// Gateway mode: the authorizer's claims, or 401 when there are none (fail closed). Payload 2.0
@@ -171,16 +176,22 @@ impl Authenticator {
             .get(&self.accounts_claim)
             .and_then(|text| accounts_in_text(text))
             .unwrap_or_default();
-        Ok(self.grant(accounts))
+        let actor = Actor {
+            sub: claims.get("sub").cloned(),
+            client_id: claims.get("client_id").cloned(),
+        };
+        Ok(self.grant(accounts, actor))
     }
 
-    fn grant(&self, accounts: Vec<AccountId>) -> Grant {
+    /// The grant, with who the request is noted for its log line.
+    fn grant(&self, accounts: Vec<AccountId>, actor: Actor) -> Grant {
+        crate::telemetry::note_actor(actor.sub.as_deref(), actor.client_id.as_deref());
         if accounts.is_empty() {
             // Not an error for the caller (they get 403 for the account they ask for), but worth a line
             // for whoever configures the identity provider. The claim's value is not logged.
             tracing::debug!(claim = %self.accounts_claim, "the token grants no account");
         }
-        Grant { accounts }
+        Grant { accounts, actor }
     }
 
     /// Whether the mode needs a key set that is fetched on first use (for the start-up log).

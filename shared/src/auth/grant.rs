@@ -2,10 +2,19 @@
 
 use crate::domain::meter::AccountId;
 
-/// The accounts an authenticated request may act for.
+/// The accounts an authenticated request may act for, and who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub(super) accounts: Vec<AccountId>,
+    pub actor: Actor,
+}
+
+/// Who made a request: the token's `sub`, and its `client_id` when it has one (a machine client's token).
+/// Never the token itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: Option<String>,
+    pub client_id: Option<String>,
 }
 
 impl Grant {

@@ -13,7 +13,7 @@ mod tokens;
 pub use authenticator::Authenticator;
 pub use claims::{ClaimRules, LATEST_TIME, LEEWAY_SECONDS, accounts_in, accounts_in_text};
 pub use error::AuthError;
-pub use grant::{AccountNotGranted, Grant};
+pub use grant::{AccountNotGranted, Actor, Grant};
 pub use jwks::{FETCH_TIMEOUT, JwksKeys, REFRESH_INTERVAL};
 pub use settings::{AuthConfig, KeySource, MIN_SECRET_BYTES};
 pub use tokens::TokenIssuer;

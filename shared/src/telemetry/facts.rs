@@ -57,6 +57,9 @@ pub struct Facts {
     pub invocation: Invocation,
     pub capacity: Capacity,
     pub account_id: Option<String>,
+    /// Who made the request: the token's `sub` and `client_id` (never the token).
+    pub sub: Option<String>,
+    pub client_id: Option<String>,
     pub store_throttled: bool,
     pub store_unavailable: bool,
 }
@@ -94,6 +97,13 @@ fn note(change: impl FnOnce(&mut Facts)) {
 
 pub fn note_account(account: &impl std::fmt::Display) {
     note(|facts| facts.account_id = Some(account.to_string()));
+}
+
+pub fn note_actor(sub: Option<&str>, client_id: Option<&str>) {
+    note(|facts| {
+        facts.sub = sub.map(str::to_owned);
+        facts.client_id = client_id.map(str::to_owned);
+    });
 }
 
 pub fn note_store_throttled() {

@@ -14,7 +14,7 @@ mod process;
 mod request_line;
 
 pub use facts::{
-    Capacity, Facts, Invocation, current, note_account, note_store_throttled,
+    Capacity, Facts, Invocation, current, note_account, note_actor, note_store_throttled,
     note_store_unavailable, spend_read, spend_write, within_request,
 };
 pub use request_line::{Served, metrics_document, record};

@@ -33,6 +33,8 @@ pub fn record(served: &Served<'_>) {
                 status = served.status,
                 latency_ms = served.latency_ms,
                 account_id,
+                sub = facts.sub.as_deref(),
+                client_id = facts.client_id.as_deref(),
                 error_code = served.error_code,
                 error = served.error_detail.as_deref(),
                 consumed_rcu = capacity.read,
