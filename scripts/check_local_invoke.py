@@ -20,6 +20,8 @@ from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
+from checks import run
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["ListMetersFunction", "CreateMeterFunction", "GetMeterFunction", "UpdateMeterFunction",
              "DeleteMeterFunction"]
@@ -81,16 +83,7 @@ def checks():
 
 
 def main():
-    passed, failed = 0, 0
-    for name, check in checks():
-        try:
-            ok = bool(check())
-        except Exception as error:  # a check that cannot run has failed
-            ok, name = False, f"{name} ({error!r})"
-        print(f"{'ok    ' if ok else 'FAILED'} {name}")
-        passed, failed = passed + ok, failed + (not ok)
-    print(f"local-invoke: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run("local-invoke", checks())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 
 import yaml
 
+from checks import run
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["ListMetersFunction", "CreateMeterFunction", "GetMeterFunction", "UpdateMeterFunction", "DeleteMeterFunction"]
 
@@ -326,16 +328,7 @@ def pipeline_checks():
 
 
 def main():
-    passed, failed = 0, 0
-    for name, check in [*checks(), *pipeline_checks()]:
-        try:
-            ok = check()
-        except Exception as error:  # a check that cannot run has failed
-            ok, name = False, f"{name} ({error!r})"
-        print(f"{'ok    ' if ok else 'FAILED'} {name}")
-        passed, failed = passed + ok, failed + (not ok)
-    print(f"template: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run("template", [*checks(), *pipeline_checks()])
 
 
 if __name__ == "__main__":
