@@ -2,7 +2,7 @@
 //! so no item is written by every create. Each account's head holds its meter count and the version of its
 //! listing, which every meter write moves in the same transaction.
 
-use super::capacity::{spend_read, spend_write};
+use super::capacity::spend_write;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::items::{counter_key, head_key, number};
@@ -98,18 +98,7 @@ impl Table {
 
     /// The account's head, read strongly consistently; `None` if the account never had a meter.
     pub(super) async fn head(&self, account: &AccountId) -> Result<Option<Head>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(head_key(account)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        spend_read(output.consumed_capacity());
-        let Some(item) = output.item else {
+        let Some(item) = self.consistent_item(head_key(account)).await? else {
             return Ok(None);
         };
         let figure = |name: &str| {

@@ -1,6 +1,8 @@
 //! Reading one meter, strongly consistent, and telling another account's meter (403) from none (404).
 
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 
 use super::capacity::spend_read;
 use super::client::Table;
@@ -11,6 +13,26 @@ use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
 
 impl Table {
+    /// The item under `key`, read strongly consistent, its capacity counted: every single-item read (a
+    /// meter, an account's head) goes through here.
+    pub(super) async fn consistent_item(
+        &self,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        spend_read(output.consumed_capacity());
+        Ok(output.item)
+    }
+
     pub(super) async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
         match self.read_meter(account, id).await? {
             Some(meter) => Ok(meter),
@@ -23,18 +45,10 @@ impl Table {
         account: &AccountId,
         id: MeterId,
     ) -> Result<Option<Meter>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(meter_key(account, id)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        spend_read(output.consumed_capacity());
-        output.item.map(from_item).transpose()
+        self.consistent_item(meter_key(account, id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// After a miss in the caller's account: 403 if the id lives in another account, else 404. The index
