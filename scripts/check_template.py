@@ -62,6 +62,9 @@ def resolve(value, parameters, conditions):
             return not resolve(argument[0], parameters, conditions)
         if name == "Fn::And":
             return all(resolve(a, parameters, conditions) for a in argument)
+        if name == "Fn::Split":
+            separator, text = argument
+            return resolve(text, parameters, conditions).split(separator)
         if name == "Condition":
             return conditions[argument]
     return {k: v for k, v in ((k, resolve(v, parameters, conditions)) for k, v in value.items()) if v is not NO_VALUE}
@@ -282,6 +285,25 @@ def checks():
         lambda: api_addresses(domain) == (True, {"MetersApiDomain", "MetersApiMapping"})
     yield "without one, neither exists and the execute-api address serves", \
         lambda: api_addresses(MODES["gateway"]) == (False, set())
+    # meters-local answers browsers as the HTTP API does: its policy (local/src/cors.rs) is the template's.
+    policy = json.loads(subprocess.run(["cargo", "run", "--quiet", "--locked", "-p", "meters-local", "--", "cors-policy"],
+                                       cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    def cors(origins):
+        parameters = parameters_for({**MODES["gateway"], "CorsAllowedOrigins": origins})
+        api = resolve(resources["MetersApi"]["Properties"], parameters, conditions_for(parameters))
+        return api.get("CorsConfiguration")
+    origins = "https://app.example.com,http://localhost:5173"
+    yield "CorsAllowedOrigins configures the HTTP API's CORS with meters-local's policy and exactly those origins", \
+        lambda: cors(origins) == {**policy, "AllowOrigins": origins.split(",")}
+    yield "CORS exposes the headers the API's flows read, and allows the ones they send", \
+        lambda: {"etag", "location", "x-request-id", "retry-after", "idempotent-replayed"} <= set(cors(origins)["ExposeHeaders"]) \
+        and {"authorization", "content-type", "if-match", "if-none-match", "idempotency-key"} <= set(cors(origins)["AllowHeaders"])
+    yield "without CorsAllowedOrigins the API has no CORS configuration", lambda: cors("") is None
+    yield "with CorsAllowedOrigins: cfn-lint is clean", \
+        lambda: cfn_lint_is_clean({**MODES["gateway"], "CorsAllowedOrigins": origins})
+    for bad in ("https://app.example.com, http://localhost:5173", "app.example.com", "https://app.example.com/path"):
+        yield f"refused: CorsAllowedOrigins {bad!r}", \
+            lambda b=bad: broken_rules({**MODES["gateway"], "CorsAllowedOrigins": b}) != []
     outputs = TEMPLATE["Outputs"]
     yield "the outputs name the API id and every function", \
         lambda: outputs["ApiId"]["Value"] == {"Ref": "MetersApi"} and all(

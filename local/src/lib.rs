@@ -21,7 +21,10 @@ use meters::store::{DynamoDbStore, EmbeddedStore, StoreError};
 use meters::{App, Endpoint};
 use tokio::net::TcpListener;
 
+mod cors;
 mod head;
+
+pub use cors::{BadOrigin, Cors, CorsPolicy};
 
 pub use head::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use head::{check_head, screen_first_head};
@@ -81,16 +84,20 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
 
 /// The router: every request goes through `dispatch`, which does the routing itself so that 404 and 405
 /// come back in the envelope like every other answer.
-pub fn router(app: App, limits: Limits) -> axum::Router {
+pub fn router(app: App, limits: Limits, cors: Cors) -> axum::Router {
     axum::Router::new()
         .fallback(dispatch)
-        .with_state((app, limits))
+        .with_state((app, limits, Arc::new(cors)))
 }
 
 async fn dispatch(
-    State((app, limits)): State<(App, Limits)>,
+    State((app, limits, cors)): State<(App, Limits, Arc<Cors>)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
+    if let Some(preflight) = cors.preflight(request.method(), request.headers()) {
+        return preflight;
+    }
+    let origin_headers = cors.is_enabled().then(|| request.headers().clone());
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
@@ -100,7 +107,10 @@ async fn dispatch(
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
         Err(error) => refuse(error, &request_id, &path, method.as_str(), started).await,
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if let Some(request_headers) = origin_headers {
+        cors.decorate(&request_headers, &mut parts.headers);
+    }
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
 }
 
@@ -236,18 +246,19 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, Limits::default()).await
+    serve_with(listener, app, shutdown, Limits::default(), Cors::default()).await
 }
 
 /// Serves until `shutdown` completes, then stops accepting and gives open connections `limits.drain` to
-/// finish: whatever clients do, it returns within that time.
+/// finish: whatever clients do, it returns within that time. Browsers on the `cors` origins may call it.
 pub async fn serve_with(
     listener: TcpListener,
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: Limits,
+    cors: Cors,
 ) -> std::io::Result<()> {
-    let router = router(app, limits);
+    let router = router(app, limits, cors);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));

@@ -10,22 +10,26 @@ use meters::config::Env;
 use meters::domain::meter::AccountId;
 use meters::http::request_deadline;
 use meters::store::dynamodb::DynamoDbConfig;
-use meters_local::{Storage, auth_config, serve, start};
+use meters_local::{Cors, CorsPolicy, Limits, Storage, auth_config, serve_with, start};
 
 const USAGE: &str = "\
 meters-local: the Meters API in one process, for local development
 
 USAGE:
-    meters-local [serve] [--bind ADDR] [--port N] [--data-dir DIR] [--memory]
+    meters-local [serve] [--bind ADDR] [--port N] [--data-dir DIR] [--memory] [--cors-origin ORIGIN ...]
     meters-local token --account UUID [--account UUID ...] [--ttl 1h] [--data-dir DIR]
     meters-local table-definition    the DynamoDB table it needs, as CloudFormation properties (JSON)
     meters-local error-codes         every error envelope's `code`, its status and meaning (JSON)
+    meters-local cors-policy         the methods and headers cross-origin callers may use and read (JSON)
 
 OPTIONS:
     --bind ADDR      address to listen on (default 127.0.0.1)
     --port N         port to listen on (default 3000; 0 picks a free one)
     --data-dir DIR   where the embedded store and the development secret live (default .meters-local)
     --memory         keep meters in memory only; they are gone when the server stops
+    --cors-origin ORIGIN
+                     let browser pages from this origin (https://app.example.com) call the API; repeat
+                     for several, `*` for any. Adds to CORS_ALLOWED_ORIGINS. Default: none
     --account UUID   an account the token may act for (repeat for several)
     --ttl DURATION   how long the token lives: 90s, 15m, 1h, 7d (default 1h)
 
@@ -34,6 +38,8 @@ ENVIRONMENT:
     JWT_ISSUER, JWT_AUDIENCE (comma-separated), JWT_ACCOUNTS_CLAIM: token checks, as in the functions;
         with none of the key sources a development secret is generated and kept in the data folder
     DYNAMODB_ENDPOINT, TABLE_NAME: serve from DynamoDB (Local) instead of the embedded store
+    CORS_ALLOWED_ORIGINS: origins allowed to call from a browser, comma-separated (as the template's
+        CorsAllowedOrigins parameter)
     RUST_LOG: log level (default info)
 ";
 
@@ -46,6 +52,7 @@ struct Options {
     memory: bool,
     accounts: Vec<AccountId>,
     ttl: Duration,
+    cors: Cors,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -54,6 +61,7 @@ enum Command {
     Token,
     TableDefinition,
     ErrorCodes,
+    CorsPolicy,
     Help,
 }
 
@@ -68,6 +76,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         memory: false,
         accounts: Vec::new(),
         ttl: Duration::from_secs(3600),
+        cors: Cors::default(),
     };
     let mut args = args.into_iter().peekable();
     match args.peek().map(String::as_str) {
@@ -85,6 +94,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         Some("error-codes") => {
             args.next();
             options.command = Command::ErrorCodes;
+        }
+        Some("cors-policy") => {
+            args.next();
+            options.command = Command::CorsPolicy;
         }
         _ => {}
     }
@@ -107,6 +120,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
                 AccountId::parse(&value("--account")?).map_err(|e| format!("--account: {e}"))?,
             ),
             "--ttl" => options.ttl = parse_ttl(&value("--ttl")?)?,
+            "--cors-origin" => {
+                let origin = Cors::new([value("--cors-origin")?]).map_err(|e| e.to_string())?;
+                options.cors = std::mem::take(&mut options.cors).with(origin);
+            }
             "-h" | "--help" | "help" => options.command = Command::Help,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -151,6 +168,7 @@ async fn main() -> ExitCode {
         Command::Token => print_token(&options),
         Command::TableDefinition => print_table_definition(),
         Command::ErrorCodes => print_error_codes(),
+        Command::CorsPolicy => print_json(&CorsPolicy::standard()),
         Command::Serve => run_server(&options).await,
     };
     match result {
@@ -181,6 +199,12 @@ fn print_table_definition() -> Result<(), String> {
     Ok(())
 }
 
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(())
+}
+
 /// The error codes clients branch on, for `scripts/check_openapi.py` (openapi.yaml's enum, the README's table).
 fn print_error_codes() -> Result<(), String> {
     let codes: Vec<serde_json::Value> = meters::http::error::ERROR_CODES
@@ -205,6 +229,11 @@ async fn run_server(options: &Options) -> Result<(), String> {
     };
     let (auth, development_secret) = auth_config(&options.data_dir).map_err(|e| e.to_string())?;
     let deadline = request_deadline(&env).map_err(|e| e.to_string())?;
+    let cors = match env.get("CORS_ALLOWED_ORIGINS") {
+        Some(list) => Cors::from_list(&list).map_err(|e| format!("CORS_ALLOWED_ORIGINS: {e}"))?,
+        None => Cors::default(),
+    }
+    .with(options.cors.clone());
     let (listener, app) = start(&storage, &auth, SocketAddr::new(options.bind, options.port))
         .await
         .map_err(|e| e.to_string())?;
@@ -227,7 +256,7 @@ async fn run_server(options: &Options) -> Result<(), String> {
         ),
     };
     tracing::info!(url = %format!("http://{address}/api/v1/meters"), store = %store, auth_mode = auth.key.describe(), "Meters API listening");
-    serve(listener, app, shutdown_signal())
+    serve_with(listener, app, shutdown_signal(), Limits::default(), cors)
         .await
         .map_err(|e| e.to_string())
 }
@@ -268,6 +297,27 @@ mod tests {
         );
         assert_eq!(options.data_dir, PathBuf::from(".meters-local"));
         assert!(!options.memory);
+        assert!(!options.cors.is_enabled(), "no origin is allowed unless named");
+    }
+
+    #[test]
+    fn cors_origins_are_repeatable_and_checked() {
+        let options = parse(&[
+            "--cors-origin",
+            "http://localhost:5173",
+            "--cors-origin",
+            "https://app.example.com",
+        ])
+        .unwrap();
+        assert_eq!(
+            options.cors,
+            meters_local::Cors::from_list("http://localhost:5173,https://app.example.com").unwrap()
+        );
+        assert!(
+            parse(&["--cors-origin", "localhost:5173"])
+                .unwrap_err()
+                .contains("not an origin")
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ async fn spawn_with_limits(limits: meters_local::Limits) -> (std::net::SocketAdd
         app,
         std::future::pending(),
         limits,
+        meters_local::Cors::default(),
     ));
     let issuer = TokenIssuer::new(&auth).unwrap();
     let account = AccountId::from(uuid::Uuid::new_v4());

@@ -2,6 +2,7 @@
 //! file per feature; what they share is `helpers`.
 
 mod auth;
+mod browser;
 mod concurrency;
 mod conditional;
 mod connections;
