@@ -57,6 +57,16 @@ ensure_qemu_arm64() {
   $sudo apt-get install -y -qq qemu-user libc6-arm64-cross >/dev/null
 }
 
+# Headless Chromium for the browser test (local/tests/api/browser.rs), from Debian's `chromium` package.
+ensure_chromium() {
+  if command -v chromium >/dev/null; then return 0; fi
+  echo "scripts: installing chromium (Debian package) for the browser test"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
