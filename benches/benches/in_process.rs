@@ -18,6 +18,7 @@ use meters::store::EmbeddedStore;
 use meters::store::listing::Listing;
 use meters::{App, Endpoint};
 use meters_testkit::jwks::{JwksServer, SigningKey};
+use meters_testkit::meters::tester;
 use meters_testkit::tokens::{hs256_config, token_for};
 use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
 use serde_json::json;
@@ -191,7 +192,11 @@ fn costs(c: &mut Criterion) {
         let new = CreateMeterBody::parse(full_body().as_bytes())
             .expect("body")
             .meter;
-        app.meters.create(&account(), new).await.expect("seed").id
+        app.meters
+            .create(&account(), new, &tester())
+            .await
+            .expect("seed")
+            .id
     });
     let get_event = http_event(
         "GET",
@@ -221,7 +226,10 @@ fn costs(c: &mut Criterion) {
                 communication_type: meter.communication_type,
                 details: MeterChanges::default(),
             };
-            app.meters.create(&listed_account, new).await.expect("seed");
+            app.meters
+                .create(&listed_account, new, &tester())
+                .await
+                .expect("seed");
         }
     });
     c.bench_function("store list of 1,000 meters, in-memory store", |b| {

@@ -103,17 +103,18 @@ impl Cors {
             return Some(HeaderValue::from_static("*"));
         }
         let text = origin.to_str().ok()?.to_ascii_lowercase();
-        self.origins
-            .iter()
-            .any(|allowed| *allowed == text)
-            .then(|| origin.clone())
+        self.origins.contains(&text).then(|| origin.clone())
     }
 
     /// A preflight is an `OPTIONS` with an `Origin` and the method it asks for. With CORS on it is answered
     /// here, 204, with the policy's headers when the origin is allowed and none when it is not (the browser
     /// then blocks the real request). API Gateway answers preflights itself, never reaching a function, so
     /// they are not API requests and leave no request line.
-    pub fn preflight(&self, method: &Method, request: &HeaderMap) -> Option<axum::response::Response> {
+    pub fn preflight(
+        &self,
+        method: &Method,
+        request: &HeaderMap,
+    ) -> Option<axum::response::Response> {
         if !self.is_enabled()
             || method != Method::OPTIONS
             || !request.contains_key(ORIGIN)
@@ -227,12 +228,8 @@ mod tests {
     #[test]
     fn a_preflight_from_an_allowed_origin_gets_the_policy_and_others_get_none() {
         let cors = Cors::from_list("http://allowed.test:8080").unwrap();
-        let asked = |origin| {
-            headers(&[
-                ("origin", origin),
-                ("access-control-request-method", "PUT"),
-            ])
-        };
+        let asked =
+            |origin| headers(&[("origin", origin), ("access-control-request-method", "PUT")]);
         let allowed = cors
             .preflight(&Method::OPTIONS, &asked("http://allowed.test:8080"))
             .unwrap();

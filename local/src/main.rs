@@ -297,7 +297,10 @@ mod tests {
         );
         assert_eq!(options.data_dir, PathBuf::from(".meters-local"));
         assert!(!options.memory);
-        assert!(!options.cors.is_enabled(), "no origin is allowed unless named");
+        assert!(
+            !options.cors.is_enabled(),
+            "no origin is allowed unless named"
+        );
     }
 
     #[test]

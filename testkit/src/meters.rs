@@ -51,3 +51,11 @@ pub fn realistic(id: i64, account: AccountId, n: usize) -> Meter {
     }))
     .expect("a realistic meter")
 }
+
+/// The actor the tests' writes are made by: a user's token, no machine client.
+pub fn tester() -> meters::domain::Actor {
+    meters::domain::Actor {
+        sub: Some("tester".into()),
+        client_id: None,
+    }
+}

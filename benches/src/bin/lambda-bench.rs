@@ -24,7 +24,7 @@ use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, MeterStore};
 use meters_testkit::function::{Function, Output};
 use meters_testkit::measure::{ms, peak_rss_kib, percentile};
-use meters_testkit::meters::new_meter;
+use meters_testkit::meters::{new_meter, tester};
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
@@ -285,7 +285,7 @@ async fn main() {
     for n in 0..20 {
         ids.push(
             store
-                .create(&account, new_meter(&format!("listed-{n:02}")))
+                .create(&account, new_meter(&format!("listed-{n:02}")), &tester())
                 .await
                 .expect("seed")
                 .id,
@@ -293,11 +293,12 @@ async fn main() {
     }
     let pool_size = 2 * (options.runs + options.warm + 1) + options.warm + 1;
     let mut pool: Vec<MeterId> = Vec::with_capacity(pool_size);
+    let actor = tester();
     for chunk in (0..pool_size).collect::<Vec<_>>().chunks(25) {
         let created = futures::future::join_all(
             chunk
                 .iter()
-                .map(|n| store.create(&pool_account, new_meter(&format!("pool-{n}")))),
+                .map(|n| store.create(&pool_account, new_meter(&format!("pool-{n}")), &actor)),
         )
         .await;
         pool.extend(

@@ -169,13 +169,29 @@ async fn a_page_on_an_allowed_origin_creates_reads_updates_lists_and_deletes_thr
             .is_some_and(|location| location.contains(&format!("/api/v1/meters/{id}"))),
         "Location is exposed: {seen:#}"
     );
-    assert!(create["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        create["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
     assert_eq!(seen["replay"]["status"], 201);
-    assert_eq!(seen["replay"]["replayed"], "true", "Idempotent-Replayed is exposed");
-    assert_eq!(seen["replay"]["body"]["data"]["id"], id, "the replay is the same meter");
+    assert_eq!(
+        seen["replay"]["replayed"], "true",
+        "Idempotent-Replayed is exposed"
+    );
+    assert_eq!(
+        seen["replay"]["body"]["data"]["id"], id,
+        "the replay is the same meter"
+    );
     assert_eq!(seen["read"]["status"], 200);
-    assert_eq!(seen["update"]["status"], 200, "If-Match went through: {seen:#}");
-    assert_eq!(seen["update"]["body"]["data"]["name"], "Renamed in the browser");
+    assert_eq!(
+        seen["update"]["status"], 200,
+        "If-Match went through: {seen:#}"
+    );
+    assert_eq!(
+        seen["update"]["body"]["data"]["name"],
+        "Renamed in the browser"
+    );
     assert_eq!(seen["stale"]["status"], 412);
     assert_eq!(seen["stale"]["body"]["code"], "precondition_failed");
     assert_eq!(seen["list"]["status"], 200);
@@ -197,7 +213,10 @@ async fn a_page_on_an_origin_that_is_not_allowed_is_blocked_by_the_browser() {
         "the browser refused the call: {seen:#}"
     );
     let check = reqwest::Client::new()
-        .get(format!("{}/api/v1/meters?account_id={}", api.base, api.account))
+        .get(format!(
+            "{}/api/v1/meters?account_id={}",
+            api.base, api.account
+        ))
         .bearer_auth(&api.token)
         .send()
         .await

@@ -3,7 +3,7 @@
 use meters::domain::meter::{AccountId, Meter, MeterId};
 use meters::store::MeterStore;
 use meters_testkit::dynamodb;
-use meters_testkit::meters::new_meter;
+use meters_testkit::meters::{new_meter, tester};
 
 /// An id another account holds is reported as a conflict and the import exits 1, leaving that meter as it
 /// was; so is an id past the ceiling that keeps room for new ids.
@@ -12,7 +12,10 @@ use meters_testkit::meters::new_meter;
 async fn an_import_of_an_id_another_account_holds_reports_it_and_exits_1() {
     let (config, store) = dynamodb::fresh_table("meters-import-cli").await;
     let holder = AccountId::from(uuid::Uuid::new_v4());
-    let held = store.create(&holder, new_meter("held")).await.unwrap();
+    let held = store
+        .create(&holder, new_meter("held"), &tester())
+        .await
+        .unwrap();
     let importer = AccountId::from(uuid::Uuid::new_v4());
     let at = meters::domain::meter::now();
     let clash = Meter::create(held.id, importer, new_meter("clash"), at);

@@ -1,5 +1,6 @@
 //! The tenant boundary: the accounts an authenticated request may act for.
 
+pub use crate::domain::Actor;
 use crate::domain::meter::AccountId;
 
 /// The accounts an authenticated request may act for, and who it is.
@@ -7,14 +8,6 @@ use crate::domain::meter::AccountId;
 pub struct Grant {
     pub(super) accounts: Vec<AccountId>,
     pub actor: Actor,
-}
-
-/// Who made a request: the token's `sub`, and its `client_id` when it has one (a machine client's token).
-/// Never the token itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Actor {
-    pub sub: Option<String>,
-    pub client_id: Option<String>,
 }
 
 impl Grant {

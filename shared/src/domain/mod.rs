@@ -2,6 +2,7 @@
 //! and preconditions. No I/O, no HTTP, no AWS types: every layer above uses these, and these use nothing
 //! above them.
 
+pub mod actor;
 pub mod field_error;
 pub mod filters;
 pub mod list;
@@ -9,4 +10,5 @@ pub mod meter;
 pub mod params;
 pub mod precondition;
 
+pub use actor::{Actor, WrittenBy};
 pub use field_error::FieldError;

@@ -8,6 +8,7 @@ use super::error::StoreError;
 use crate::domain::list::{ListPage, ListQuery};
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
 use crate::domain::precondition::IfMatch;
+use crate::domain::{Actor, WrittenBy};
 
 /// What `create_with_id` stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,20 +23,26 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     /// An id for a create to come: unique across all accounts, never handed out again.
     async fn reserve_id(&self) -> Result<MeterId, StoreError>;
 
-    /// Stores the meter under `id`, which `reserve_id` gave this create. If the account already holds a
-    /// meter under `id`, that is this create's own earlier attempt (its answer was lost): it is returned as
-    /// stored, and nothing is written.
+    /// Stores the meter under `id`, which `reserve_id` gave this create, recording `actor` as who created
+    /// and last changed it. If the account already holds a meter under `id`, that is this create's own
+    /// earlier attempt (its answer was lost): it is returned as stored, and nothing is written.
     async fn create_with_id(
         &self,
         account: &AccountId,
         id: MeterId,
         meter: NewMeter,
+        actor: &Actor,
     ) -> Result<Created, StoreError>;
 
     /// Assigns a fresh id, unique across all accounts and never one of a live meter, and stores the meter.
-    async fn create(&self, account: &AccountId, meter: NewMeter) -> Result<Meter, StoreError> {
+    async fn create(
+        &self,
+        account: &AccountId,
+        meter: NewMeter,
+        actor: &Actor,
+    ) -> Result<Meter, StoreError> {
         let id = self.reserve_id().await?;
-        Ok(self.create_with_id(account, id, meter).await?.meter)
+        Ok(self.create_with_id(account, id, meter, actor).await?.meter)
     }
 
     /// The meter, read strongly consistently.
@@ -45,9 +52,13 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     /// strongly consistently: no write acknowledged before the call began is missed.
     async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError>;
 
-    /// Applies only the fields in `changes`, sets `updated_at`, raises the version, and returns the meter as
-    /// stored, provided the meter exists in the account, its version is one `if_match` allows, and every field
-    /// in `read_only` still has the echoed value: all checked atomically with the write.
+    /// Who created the meter and who last changed it, read strongly consistently.
+    async fn written_by(&self, account: &AccountId, id: MeterId) -> Result<WrittenBy, StoreError>;
+
+    /// Applies only the fields in `changes`, sets `updated_at`, raises the version, records `actor` as who
+    /// last changed it, and returns the meter as stored, provided the meter exists in the account, its
+    /// version is one `if_match` allows, and every field in `read_only` still has the echoed value: all
+    /// checked atomically with the write.
     async fn update(
         &self,
         account: &AccountId,
@@ -55,14 +66,17 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<Meter, StoreError>;
 
-    /// Removes the meter, provided its version is one `if_match` allows (checked atomically); its id is
-    /// never handed out again.
+    /// Removes the meter, provided its version is one `if_match` allows (checked atomically), recording
+    /// `actor` as who deleted it where the adapter publishes deletions (DynamoDB: the change events); its
+    /// id is never handed out again.
     async fn delete(
         &self,
         account: &AccountId,
         id: MeterId,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<(), StoreError>;
 }

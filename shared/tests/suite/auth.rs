@@ -409,3 +409,60 @@ async fn a_slow_refresh_does_not_stall_requests_with_cached_keys() {
     server.set_held(false);
     assert_eq!(refreshing.await.unwrap(), 401);
 }
+
+/// Every write records who made it: the verified token's `sub` and `client_id`, or in gateway mode the
+/// authorizer's claims of those names.
+#[tokio::test]
+async fn writes_record_the_tokens_subject_and_client_or_the_authorizers_in_gateway_mode() {
+    use meters::domain::Actor;
+    use meters::domain::meter::MeterId;
+    use meters::store::MeterStore;
+    async fn create(app: &App, event: HttpEvent) -> MeterId {
+        let event = event
+            .json_body(&json!({"account_id": ACCOUNT, "name": "audited", "serial_number": "A-1"}));
+        let request = meters::runtime::request_from_event(&event.http_api().to_string()).unwrap();
+        let response = Endpoint::CreateMeter.handle(app, request).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        MeterId::new(body["data"]["id"].as_i64().unwrap()).unwrap()
+    }
+    let account = meters_testkit::tokens::account(ACCOUNT);
+    let expected = Actor {
+        sub: Some("svc-billing".into()),
+        client_id: Some("billing-client".into()),
+    };
+
+    let store = EmbeddedStore::in_memory().unwrap();
+    let config = meters_testkit::tokens::hs256_config(meters_testkit::TEST_SECRET);
+    let app = App::new(store.clone(), Authenticator::new(&config).unwrap());
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"exp": in_ten_minutes(), "account_ids": [ACCOUNT], "sub": "svc-billing",
+                "client_id": "billing-client"}),
+        &jsonwebtoken::EncodingKey::from_secret(meters_testkit::TEST_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let id = create(
+        &app,
+        HttpEvent::new("POST", "/api/v1/meters").bearer(&token),
+    )
+    .await;
+    let written = store.written_by(&account, id).await.unwrap();
+    assert_eq!(written.created_by.as_ref(), Some(&expected));
+    assert_eq!(written.updated_by.as_ref(), Some(&expected));
+
+    let store = EmbeddedStore::in_memory().unwrap();
+    let app = App::new(
+        store.clone(),
+        Authenticator::new(&AuthConfig::read(&Env::of([("AUTH_MODE", "gateway")])).unwrap())
+            .unwrap(),
+    );
+    let verified = HttpEvent::new("POST", "/api/v1/meters").authorizer_claims(&[
+        ("sub", "svc-billing"),
+        ("client_id", "billing-client"),
+        ("account_ids", ACCOUNT),
+    ]);
+    let id = create(&app, verified).await;
+    let written = store.written_by(&account, id).await.unwrap();
+    assert_eq!(written.created_by, Some(expected));
+}

@@ -11,6 +11,7 @@ use meters::domain::meter::{
 use meters::store::{EmbeddedStore, MeterStore};
 use meters_testkit::ACCOUNT;
 use meters_testkit::fixtures::{self, DEVELOPMENT_SECRET, events_dir};
+use meters_testkit::meters::tester;
 use meters_testkit::tokens::{account, hs256_config};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ async fn seeded_app(gateway_mode: bool) -> App {
     };
     assert_eq!(
         store
-            .create(&account(ACCOUNT), meter)
+            .create(&account(ACCOUNT), meter, &tester())
             .await
             .unwrap()
             .id

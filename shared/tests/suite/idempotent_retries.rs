@@ -12,6 +12,7 @@ use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{DynamoDbStore, EmbeddedStore, MeterStore, Store};
 use meters::{App, Endpoint};
 use meters_testkit::fault_proxy::FaultProxy;
+use meters_testkit::meters::tester;
 use meters_testkit::tokens::{hs256_config, token_for};
 use meters_testkit::{HttpEvent, TEST_SECRET};
 use serde_json::{Value, json};
@@ -70,7 +71,10 @@ async fn a_retry_after_a_process_died_after_its_write(store: impl Store + Clone 
     let new = CreateMeterBody::parse(body(&account).as_bytes())
         .unwrap()
         .meter;
-    let written = store.create_with_id(&account, reserved, new).await.unwrap();
+    let written = store
+        .create_with_id(&account, reserved, new, &tester())
+        .await
+        .unwrap();
     let (status, replayed, envelope) = create(&app, &account, "died").await;
     assert_eq!((status, replayed), (201, true), "{envelope}");
     assert_eq!(envelope["data"]["id"], reserved.get());

@@ -20,13 +20,19 @@ pub(crate) async fn create_meter(app: &App, request: &Request) -> Result<Respons
     let account = body.account_id;
     match request::idempotency_key(request)? {
         None => {
-            let meter = app.meters.create(&account, body.meter).await?;
+            let meter = app
+                .meters
+                .create(&account, body.meter, &grant.actor)
+                .await?;
             created(&meter, false)
         }
         Some(key) => {
             let fingerprint = request::body_fingerprint(bytes);
             create_once(app, &account, &key, &fingerprint, |id| async move {
-                let created_now = app.meters.create_with_id(&account, id, body.meter).await?;
+                let created_now = app
+                    .meters
+                    .create_with_id(&account, id, body.meter, &grant.actor)
+                    .await?;
                 created(&created_now.meter, created_now.earlier_attempt)
             })
             .await

@@ -13,7 +13,7 @@ pub(crate) async fn delete_meter(app: &App, request: &Request) -> Result<Respons
     let account = query_params(request).only(&["account_id"])?.account_id()?;
     grant.authorize(&account)?;
     app.meters
-        .delete(&account, id, request::if_match(request, id))
+        .delete(&account, id, request::if_match(request, id), &grant.actor)
         .await?;
     Ok(envelope::no_content())
 }

@@ -28,6 +28,7 @@ pub(crate) async fn update_meter(app: &App, request: &Request) -> Result<Respons
             body.changes,
             body.read_only,
             request::if_match(request, id),
+            &grant.actor,
         )
         .await?;
     Ok(envelope::meter(StatusCode::OK, &meter))

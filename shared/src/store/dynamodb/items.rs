@@ -7,10 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::errors::internal;
 use super::schema::{
-    COUNTER_PARTITION, CREATED_SORT_ATTRIBUTE, HEAD_ID, IDEMPOTENCY_PREFIX, NAME_SORT_ATTRIBUTE,
-    VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    COUNTER_PARTITION, CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, HEAD_ID, IDEMPOTENCY_PREFIX,
+    NAME_SORT_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, Meter, MeterId};
+use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 use crate::store::idempotency::IdempotencyRecord;
 
@@ -27,6 +28,33 @@ pub(super) fn meter_key(account: &AccountId, id: MeterId) -> Item {
         ("account_id".into(), AttributeValue::S(account.to_string())),
         ("id".into(), number(id.get())),
     ])
+}
+
+/// A deleted meter's tombstone: the negated id in its account's partition.
+pub(super) fn tombstone_key(account: &AccountId, id: MeterId) -> Item {
+    HashMap::from([
+        ("account_id".into(), AttributeValue::S(account.to_string())),
+        ("id".into(), number(-id.get())),
+    ])
+}
+
+/// An actor as an attribute: a map of `sub` and `client_id`.
+pub(super) fn actor_value(actor: &Actor) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(actor).map_err(internal)
+}
+
+/// Who created and last changed the meter of this item, as recorded on it.
+pub(super) fn written_by(item: &Item) -> Result<WrittenBy, StoreError> {
+    let actor = |name: &str| {
+        item.get(name)
+            .map(|value| serde_dynamo::from_attribute_value::<_, Actor>(value.clone()))
+            .transpose()
+            .map_err(internal)
+    };
+    Ok(WrittenBy {
+        created_by: actor(CREATED_BY_ATTRIBUTE)?,
+        updated_by: actor(UPDATED_BY_ATTRIBUTE)?,
+    })
 }
 
 /// The account's head: its meter count and list version, at id 0 of its partition.
@@ -75,6 +103,8 @@ pub(super) fn from_item(mut item: Item) -> Result<Meter, StoreError> {
         NAME_SORT_ATTRIBUTE,
         CREATED_SORT_ATTRIBUTE,
         WRITE_TOKEN_ATTRIBUTE,
+        CREATED_BY_ATTRIBUTE,
+        UPDATED_BY_ATTRIBUTE,
     ] {
         item.remove(derived);
     }

@@ -30,8 +30,9 @@ pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
 pub use lists::ListTuning;
 pub use schema::{
-    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, COUNTER_PARTITION, CREATED_INDEX, EXPIRES_AT_ATTRIBUTE,
-    ID_INDEX, LIST_VERSION_ATTRIBUTE, NAME_INDEX, TableDefinition, table_definition,
+    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, COUNTER_PARTITION, CREATED_BY_ATTRIBUTE, CREATED_INDEX,
+    DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX,
+    LIST_VERSION_ATTRIBUTE, NAME_INDEX, TableDefinition, UPDATED_BY_ATTRIBUTE, table_definition,
 };
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::domain::meter::{
     AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
 };
 use crate::domain::precondition::IfMatch;
+use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 use crate::store::idempotency::{Claim, IdempotencyStore, RememberedAnswer};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
@@ -122,8 +124,13 @@ impl MeterStore for DynamoDbStore {
         account: &AccountId,
         id: MeterId,
         new: NewMeter,
+        actor: &Actor,
     ) -> Result<Created, StoreError> {
-        self.table.create_with_id(account, id, new).await
+        self.table.create_with_id(account, id, new, actor).await
+    }
+
+    async fn written_by(&self, account: &AccountId, id: MeterId) -> Result<WrittenBy, StoreError> {
+        self.table.written_by(account, id).await
     }
 
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
@@ -143,9 +150,10 @@ impl MeterStore for DynamoDbStore {
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<Meter, StoreError> {
         self.table
-            .update(account, id, changes, read_only, if_match)
+            .update(account, id, changes, read_only, if_match, actor)
             .await
     }
 
@@ -154,8 +162,9 @@ impl MeterStore for DynamoDbStore {
         account: &AccountId,
         id: MeterId,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<(), StoreError> {
-        self.table.delete(account, id, if_match).await
+        self.table.delete(account, id, if_match, actor).await
     }
 }
 

@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use super::capacity::spend_read;
 use super::client::Table;
 use super::errors::sdk_error;
-use super::items::{from_item, meter_key, number};
+use super::items::{from_item, meter_key, number, written_by};
 use super::schema::ID_INDEX;
+use crate::domain::WrittenBy;
 use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
 
@@ -36,6 +37,17 @@ impl Table {
     pub(super) async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
         match self.read_meter(account, id).await? {
             Some(meter) => Ok(meter),
+            None => Err(self.missing(account, id).await?),
+        }
+    }
+
+    pub(super) async fn written_by(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<WrittenBy, StoreError> {
+        match self.consistent_item(meter_key(account, id)).await? {
+            Some(item) => written_by(&item),
             None => Err(self.missing(account, id).await?),
         }
     }

@@ -36,6 +36,16 @@ pub const EXPIRES_AT_ATTRIBUTE: &str = "expires_at";
 pub(super) const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
 /// Where a meter's version (the ETag's source) is kept; items written before versions existed read as 0.
 pub(super) const VERSION_ATTRIBUTE: &str = "version";
+/// Who created a meter and who last changed it (`{sub, client_id}` maps), kept on its item.
+pub const CREATED_BY_ATTRIBUTE: &str = "created_by";
+pub const UPDATED_BY_ATTRIBUTE: &str = "updated_by";
+/// A deleted meter's tombstone, written in the delete's transaction at the negated id of its account's
+/// partition (no list or index of meters reads ids below 1): who deleted it and when, for the change event
+/// (the stream's record of a delete holds only the item as it was). It expires with the TTL after
+/// `TOMBSTONE_DAYS`, well past the stream's 24 hours.
+pub const DELETED_BY_ATTRIBUTE: &str = "deleted_by";
+pub const DELETED_AT_ATTRIBUTE: &str = "deleted_at";
+pub(super) const TOMBSTONE_DAYS: i64 = 7;
 
 /// The table as CloudFormation's `AWS::DynamoDB::Table` properties name it: the parts the store depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
 //! Meter writes: create, update and delete, each one transaction with the account's head, conditional on
-//! the meter's state, and each recognising its own earlier attempt when an answer was lost.
+//! the meter's state, and each recognising its own earlier attempt when an answer was lost. Each records its
+//! actor: on the meter (`created_by`, `updated_by`), or for a delete on the meter's tombstone.
 
 use std::collections::HashMap;
 
@@ -12,11 +13,15 @@ use aws_sdk_dynamodb::types::{
 use super::capacity::spend_write_all;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
-use super::items::{Item, from_item, head_key, meter_key, name_sort, number, to_item};
-use super::schema::{
-    COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, VERSION_ATTRIBUTE,
-    WRITE_TOKEN_ATTRIBUTE,
+use super::items::{
+    Item, actor_value, from_item, head_key, meter_key, name_sort, number, to_item, tombstone_key,
 };
+use super::schema::{
+    COUNT_ATTRIBUTE, CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE,
+    EXPIRES_AT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, TOMBSTONE_DAYS,
+    UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+};
+use crate::domain::Actor;
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, now};
 use crate::domain::precondition::IfMatch;
 use crate::store::error::{StoreError, read_only_mismatch};
@@ -78,11 +83,15 @@ impl Table {
         account: &AccountId,
         id: MeterId,
         new: NewMeter,
+        actor: &Actor,
     ) -> Result<Created, StoreError> {
         let meter = Meter::create(id, *account, new, now());
+        let mut item = to_item(&meter)?;
+        item.insert(CREATED_BY_ATTRIBUTE.into(), actor_value(actor)?);
+        item.insert(UPDATED_BY_ATTRIBUTE.into(), actor_value(actor)?);
         let put = Put::builder()
             .table_name(&self.name)
-            .set_item(Some(to_item(&meter)?))
+            .set_item(Some(item))
             // Ids are reserved for one create, so an item under this key is this create's own earlier
             // attempt: the SDK's retry of a write whose answer was lost, or an idempotent retry.
             .condition_expression("attribute_not_exists(account_id)")
@@ -92,7 +101,7 @@ impl Table {
         match self
             .write_meter(
                 account,
-                TransactWriteItem::builder().put(put).build(),
+                vec![TransactWriteItem::builder().put(put).build()],
                 Written::Added,
                 SdkRetries::On,
             )
@@ -120,6 +129,7 @@ impl Table {
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<Meter, StoreError> {
         // Check and write on the condition that the version read is still the stored one: the answer is
         // then exactly the meter as written. A write in between refuses it and hands back the meter as it
@@ -139,9 +149,10 @@ impl Table {
             // This write's own mark: if its answer is lost and the SDK's retry fails its condition
             // because the first attempt already landed, the item carries the mark.
             let write_token = uuid::Uuid::new_v4().to_string();
-            let write = self.update_item(account, &stored, &changes, &updated, &write_token)?;
+            let write =
+                self.update_item(account, &stored, &changes, &updated, &write_token, actor)?;
             match self
-                .write_meter(account, write, Written::Changed, SdkRetries::On)
+                .write_meter(account, vec![write], Written::Changed, SdkRetries::On)
                 .await
             {
                 Ok(()) => return Ok(updated),
@@ -172,6 +183,7 @@ impl Table {
         account: &AccountId,
         id: MeterId,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -189,6 +201,7 @@ impl Table {
             .build()
             .map_err(internal)?;
         let delete = TransactWriteItem::builder().delete(delete).build();
+        let tombstone = self.tombstone(account, id, actor)?;
         // Retried here rather than by the SDK: after an attempt whose outcome is unknown (no answer), a
         // retry that finds no item means that attempt deleted it.
         let mut outcome_unknown = false;
@@ -196,7 +209,12 @@ impl Table {
         loop {
             attempt += 1;
             let failure = match self
-                .write_meter(account, delete.clone(), Written::Removed, SdkRetries::Off)
+                .write_meter(
+                    account,
+                    vec![delete.clone(), tombstone.clone()],
+                    Written::Removed,
+                    SdkRetries::Off,
+                )
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -218,6 +236,32 @@ impl Table {
         }
     }
 
+    /// Who deleted the meter and when, beside it in the delete's transaction; gone after `TOMBSTONE_DAYS`.
+    fn tombstone(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+        actor: &Actor,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let at = now();
+        let mut item = tombstone_key(account, id);
+        item.insert(DELETED_BY_ATTRIBUTE.into(), actor_value(actor)?);
+        item.insert(
+            DELETED_AT_ATTRIBUTE.into(),
+            serde_dynamo::to_attribute_value(at).map_err(internal)?,
+        );
+        item.insert(
+            EXPIRES_AT_ATTRIBUTE.into(),
+            number(at.timestamp() + TOMBSTONE_DAYS * 86_400),
+        );
+        let put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// The update of a meter read as `stored`: sets and removes only the fields in `changes`, on the
     /// condition that the stored version is still the one read.
     fn update_item(
@@ -227,6 +271,7 @@ impl Table {
         changes: &MeterChanges,
         updated: &Meter,
         write_token: &str,
+        actor: &Actor,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -237,7 +282,13 @@ impl Table {
             ":next".into(),
             AttributeValue::N(updated.version.to_string()),
         );
-        let mut sets = vec!["#write = :write".to_owned(), "#next = :next".to_owned()];
+        names.insert("#updated_by".into(), UPDATED_BY_ATTRIBUTE.into());
+        values.insert(":updated_by".into(), actor_value(actor)?);
+        let mut sets = vec![
+            "#write = :write".to_owned(),
+            "#next = :next".to_owned(),
+            "#updated_by = :updated_by".to_owned(),
+        ];
         let mut removes = Vec::new();
         // Fields to clear serialise as NULL and become REMOVE; the rest are set.
         let mut changed: Item = serde_dynamo::to_item(changes).map_err(internal)?;
@@ -279,12 +330,13 @@ impl Table {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Writes a meter and, in the same transaction, moves the account's head: its count as `written` says,
-    /// its list version by one. A transaction that met another on the same head is tried again.
+    /// Writes a meter (the first of `writes`, whose condition decides the outcome; the rest go with it) and,
+    /// in the same transaction, moves the account's head: its count as `written` says, its list version by
+    /// one. A transaction that met another on the same head is tried again.
     async fn write_meter(
         &self,
         account: &AccountId,
-        write: TransactWriteItem,
+        writes: Vec<TransactWriteItem>,
         written: Written,
         retries: SdkRetries,
     ) -> Result<(), Refused> {
@@ -305,7 +357,7 @@ impl Table {
             let mut call = self
                 .client
                 .transact_write_items()
-                .transact_items(write.clone())
+                .set_transact_items(Some(writes.clone()))
                 .transact_items(head.clone())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .customize();

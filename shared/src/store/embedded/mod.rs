@@ -14,12 +14,16 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::domain::list::{ListPage, ListQuery};
 use crate::domain::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
 use crate::domain::precondition::IfMatch;
+use crate::domain::{Actor, WrittenBy};
 use crate::store::error::{BoxError, StoreError, read_only_mismatch};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
 use crate::store::meters::{Created, MeterStore};
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
 const METERS: TableDefinition<'static, (&str, i64), &[u8]> = TableDefinition::new("meters");
+/// (account, id) → who created the meter and who last changed it, as JSON: apart from the meters, so that
+/// listings never read it.
+const WRITERS: TableDefinition<'static, (&str, i64), &[u8]> = TableDefinition::new("meter_writers");
 /// id → account, to tell "another account's meter" (403) from "no such meter" (404).
 const OWNERS: TableDefinition<'static, i64, &str> = TableDefinition::new("meter_owners");
 /// The last id handed out; ids are never reused, even after a delete.
@@ -62,6 +66,7 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(internal)?;
         txn.open_table(METERS).map_err(internal)?;
         txn.open_table(OWNERS).map_err(internal)?;
+        txn.open_table(WRITERS).map_err(internal)?;
         txn.open_table(COUNTERS).map_err(internal)?;
         txn.open_table(IDEMPOTENCY).map_err(internal)?;
         txn.commit().map_err(internal)?;
@@ -150,8 +155,13 @@ impl MeterStore for EmbeddedStore {
         account: &AccountId,
         id: MeterId,
         new: NewMeter,
+        actor: &Actor,
     ) -> Result<Created, StoreError> {
         let account = *account;
+        let written_by = WrittenBy {
+            created_by: Some(actor.clone()),
+            updated_by: Some(actor.clone()),
+        };
         let added =
             |listing: &Listing, created: &Created| listing.with_meter(created.meter.clone());
         self.write_meter(
@@ -180,6 +190,7 @@ impl MeterStore for EmbeddedStore {
                                 .map_err(internal)?
                                 .insert(id.get(), key.as_str())
                                 .map_err(internal)?;
+                            record_writers(&txn, &key, id, &written_by)?;
                             Created {
                                 meter,
                                 earlier_attempt: false,
@@ -208,6 +219,31 @@ impl MeterStore for EmbeddedStore {
             {
                 Some(stored) => decode(stored.value()),
                 None => Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?),
+            }
+        })
+        .await
+    }
+
+    async fn written_by(&self, account: &AccountId, id: MeterId) -> Result<WrittenBy, StoreError> {
+        let key = account.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let meters = txn.open_table(METERS).map_err(internal)?;
+            if meters
+                .get((key.as_str(), id.get()))
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?);
+            }
+            match txn
+                .open_table(WRITERS)
+                .map_err(internal)?
+                .get((key.as_str(), id.get()))
+                .map_err(internal)?
+            {
+                Some(stored) => serde_json::from_slice(stored.value()).map_err(internal),
+                None => Ok(WrittenBy::default()),
             }
         })
         .await
@@ -251,8 +287,10 @@ impl MeterStore for EmbeddedStore {
         changes: MeterChanges,
         read_only: ReadOnlyEcho,
         if_match: IfMatch,
+        actor: &Actor,
     ) -> Result<Meter, StoreError> {
         let key = account.to_string();
+        let actor = actor.clone();
         let changed = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
         self.write_meter(
             *account,
@@ -279,6 +317,20 @@ impl MeterStore for EmbeddedStore {
                         .map_err(internal)?;
                     updated
                 };
+                let earlier = txn
+                    .open_table(WRITERS)
+                    .map_err(internal)?
+                    .get((key.as_str(), id.get()))
+                    .map_err(internal)?
+                    .map(|stored| serde_json::from_slice::<WrittenBy>(stored.value()))
+                    .transpose()
+                    .map_err(internal)?
+                    .unwrap_or_default();
+                let written_by = WrittenBy {
+                    updated_by: Some(actor),
+                    ..earlier
+                };
+                record_writers(&txn, &key, id, &written_by)?;
                 txn.commit().map_err(internal)?;
                 Ok(updated)
             },
@@ -292,6 +344,9 @@ impl MeterStore for EmbeddedStore {
         account: &AccountId,
         id: MeterId,
         if_match: IfMatch,
+        // Nothing hears of deletions here (the change events read DynamoDB's stream), so there is nowhere
+        // to keep who deleted.
+        _actor: &Actor,
     ) -> Result<(), StoreError> {
         let key = account.to_string();
         let removed = move |listing: &Listing, _: &()| listing.without(id);
@@ -311,6 +366,10 @@ impl MeterStore for EmbeddedStore {
                     }
                     meters.remove((key.as_str(), id.get())).map_err(internal)?;
                     owners.remove(id.get()).map_err(internal)?;
+                    txn.open_table(WRITERS)
+                        .map_err(internal)?
+                        .remove((key.as_str(), id.get()))
+                        .map_err(internal)?;
                 }
                 txn.commit().map_err(internal)?;
                 Ok(())
@@ -319,6 +378,20 @@ impl MeterStore for EmbeddedStore {
         )
         .await
     }
+}
+
+fn record_writers(
+    txn: &redb::WriteTransaction,
+    key: &str,
+    id: MeterId,
+    written_by: &WrittenBy,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(written_by).map_err(internal)?;
+    txn.open_table(WRITERS)
+        .map_err(internal)?
+        .insert((key, id.get()), json.as_slice())
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// After a miss in the caller's account: 403 if the id lives in another account, else 404.

@@ -60,7 +60,7 @@ async fn a_create_whose_answer_was_lost_reports_the_meter_it_stored_and_stores_o
     let account = account();
     proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     let created = store
-        .create(&account, new_meter("lost answer"))
+        .create(&account, new_meter("lost answer"), &tester())
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
@@ -73,7 +73,10 @@ async fn a_create_whose_answer_was_lost_reports_the_meter_it_stored_and_stores_o
 async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
-    let meter = store.create(&account, new_meter("before")).await.unwrap();
+    let meter = store
+        .create(&account, new_meter("before"), &tester())
+        .await
+        .unwrap();
     // Echoing updated_at (optimistic concurrency) and If-Match: both differ once the first attempt landed.
     let echo = ReadOnlyEcho {
         updated_at: Some(meter.updated_at),
@@ -87,6 +90,7 @@ async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
             rename("after"),
             echo,
             IfMatch::Versions(vec![meter.version]),
+            &tester(),
         )
         .await
         .unwrap();
@@ -103,10 +107,13 @@ async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
 async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
-    let meter = store.create(&account, new_meter("doomed")).await.unwrap();
+    let meter = store
+        .create(&account, new_meter("doomed"), &tester())
+        .await
+        .unwrap();
     proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     store
-        .delete(&account, meter.id, IfMatch::Any)
+        .delete(&account, meter.id, IfMatch::Any, &tester())
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
@@ -123,7 +130,7 @@ async fn a_create_whose_answer_was_dropped_reports_the_meter_it_stored_and_store
     let account = account();
     proxy.drop_next_answer("TransactWriteItems");
     let created = store
-        .create(&account, new_meter("dropped answer"))
+        .create(&account, new_meter("dropped answer"), &tester())
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
@@ -140,7 +147,7 @@ async fn a_frozen_dynamodb_gets_503_at_the_deadline_and_service_resumes_after() 
     let (proxy, store) = dynamodb_with_lost_answers().await;
     let account = account();
     store
-        .create(&account, new_meter("before the freeze"))
+        .create(&account, new_meter("before the freeze"), &tester())
         .await
         .unwrap();
     let app = meters::App::new(
@@ -192,14 +199,20 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
         config.table_name.clone(),
     ));
     let account = account();
-    let first = writer.create(&account, new_meter("first")).await.unwrap();
+    let first = writer
+        .create(&account, new_meter("first"), &tester())
+        .await
+        .unwrap();
     let by_location = ListQuery {
         sort_by: SortField::named("location").unwrap(),
         ..ListQuery::default()
     };
     let warm = reader.list(&account, &by_location).await.unwrap();
     assert_eq!(warm.meters, vec![first.clone()]);
-    let second = writer.create(&account, new_meter("second")).await.unwrap();
+    let second = writer
+        .create(&account, new_meter("second"), &tester())
+        .await
+        .unwrap();
     let listed = reader.list(&account, &by_location).await.unwrap();
     assert_eq!(
         (listed.meters, listed.count),
@@ -212,6 +225,7 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
             rename("first, renamed"),
             ReadOnlyEcho::default(),
             IfMatch::Any,
+            &tester(),
         )
         .await
         .unwrap();
@@ -220,7 +234,7 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
         changed
     );
     writer
-        .delete(&account, second.id, IfMatch::Any)
+        .delete(&account, second.id, IfMatch::Any, &tester())
         .await
         .unwrap();
     let listed = reader.list(&account, &by_location).await.unwrap();
@@ -235,7 +249,7 @@ async fn an_import_keeps_ids_raises_the_counter_past_them_and_counts_the_account
     let (_, store) = meters_testkit::dynamodb::fresh_table("meters-import").await;
     let (first, second) = (account(), account());
     let mut existing = store
-        .create(&first, new_meter("created before"))
+        .create(&first, new_meter("created before"), &tester())
         .await
         .unwrap();
     let legacy = |id: i64, account: AccountId, name: &str| {
@@ -265,7 +279,10 @@ async fn an_import_keeps_ids_raises_the_counter_past_them_and_counts_the_account
     assert_eq!((report.counter, report.accounts), (90_000, 2));
     // This process still holds ids of its block; a new process reserves past the imported ones.
     let fresh = DynamoDbStore::new(store.client().clone(), store.table());
-    let created = fresh.create(&second, new_meter("after")).await.unwrap();
+    let created = fresh
+        .create(&second, new_meter("after"), &tester())
+        .await
+        .unwrap();
     assert!(created.id.get() > 90_000, "{}", created.id);
     let listed = fresh.list(&first, &ListQuery::default()).await.unwrap();
     existing.version = 1;
@@ -310,11 +327,15 @@ async fn importing_from_a_restored_table_brings_back_a_deleted_meter_and_nothing
     let account = account();
     let mut kept = Vec::new();
     for name in ["first", "second", "third"] {
-        kept.push(live.create(&account, new_meter(name)).await.unwrap());
+        kept.push(
+            live.create(&account, new_meter(name), &tester())
+                .await
+                .unwrap(),
+        );
     }
     // The restore: the table as it was, before the accident.
     assert_eq!(restored.import(kept.clone()).await.unwrap().imported, 3);
-    live.delete(&account, kept[1].id, IfMatch::Any)
+    live.delete(&account, kept[1].id, IfMatch::Any, &tester())
         .await
         .unwrap();
     let brought_back = live
@@ -350,13 +371,18 @@ async fn a_create_racing_a_list_pushes_no_acknowledged_meter_off_its_page() {
                 let account = account();
                 let mut old = Vec::new();
                 for name in ["mmm 1", "mmm 2", "mmm 3", "mmm 4", "mmm 5", "zzz old meter"] {
-                    old.push(store.create(&account, new_meter(name)).await.unwrap());
+                    old.push(
+                        store
+                            .create(&account, new_meter(name), &tester())
+                            .await
+                            .unwrap(),
+                    );
                 }
                 // Another process: its own block of ids, above this one's.
                 let writer = DynamoDbStore::new(store.client().clone(), store.table());
                 proxy.before_next("Query", async move {
                     writer
-                        .create(&account, new_meter("aaa new meter"))
+                        .create(&account, new_meter("aaa new meter"), &tester())
                         .await
                         .expect("the racing create");
                 });
@@ -412,7 +438,10 @@ async fn an_import_keeps_ids_unique_across_accounts_and_leaves_room_for_new_ids(
     use meters::store::dynamodb::MAX_IMPORTED_ID;
     let (_, store) = meters_testkit::dynamodb::fresh_table("meters-import-unique").await;
     let (holder, importer) = (account(), account());
-    let held = store.create(&holder, new_meter("held")).await.unwrap();
+    let held = store
+        .create(&holder, new_meter("held"), &tester())
+        .await
+        .unwrap();
     let at = parse_timestamp("created_at", "2021-03-04T05:06:07.891Z").unwrap();
     let clash = Meter::create(held.id, importer, new_meter("clash"), at);
     let too_high = Meter::create(
@@ -433,7 +462,10 @@ async fn an_import_keeps_ids_unique_across_accounts_and_leaves_room_for_new_ids(
         Err(StoreError::OtherAccount(_))
     ));
     let fresh = DynamoDbStore::new(store.client().clone(), store.table());
-    let created = fresh.create(&importer, new_meter("after")).await.unwrap();
+    let created = fresh
+        .create(&importer, new_meter("after"), &tester())
+        .await
+        .unwrap();
     assert!(created.id.get() < MAX_IMPORTED_ID);
 }
 
@@ -480,7 +512,9 @@ async fn a_counter_with_no_room_for_a_block_fails_creates_clearly_and_stays_put(
         .await
         .unwrap();
     for _ in 0..2 {
-        let refused = store.create(&account(), new_meter("no room")).await;
+        let refused = store
+            .create(&account(), new_meter("no room"), &tester())
+            .await;
         let Err(StoreError::Internal(error)) = refused else {
             panic!("a clear failure, not {refused:?}");
         };
@@ -501,7 +535,7 @@ async fn concurrent_searches_in_one_process_share_one_read_of_the_account() {
     let account = account();
     for n in 0..120 {
         store
-            .create(&account, new_meter(&format!("shared {n:03}")))
+            .create(&account, new_meter(&format!("shared {n:03}")), &tester())
             .await
             .unwrap();
     }
@@ -527,4 +561,56 @@ async fn concurrent_searches_in_one_process_share_one_read_of_the_account() {
     );
     assert_eq!(shared, one_read, "eight searches, one read");
     assert!(answers.iter().all(|answer| *answer == alone));
+}
+
+/// The stream's record of a delete holds only the meter as it was; who deleted it is on the tombstone the
+/// delete writes in the same transaction, at the negated id, where no list or count sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_delete_leaves_a_tombstone_naming_who_deleted_it_that_no_list_counts() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (_, store) = meters_testkit::dynamodb::fresh_table("meters-tombstone").await;
+    let account = account();
+    let kept = store
+        .create(&account, new_meter("kept"), &tester())
+        .await
+        .unwrap();
+    let doomed = store
+        .create(&account, new_meter("doomed"), &tester())
+        .await
+        .unwrap();
+    let deleter = meters::domain::Actor {
+        sub: Some("admin-7".into()),
+        client_id: None,
+    };
+    store
+        .delete(&account, doomed.id, IfMatch::Any, &deleter)
+        .await
+        .unwrap();
+    let tombstone = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("account_id", AttributeValue::S(account.to_string()))
+        .key("id", AttributeValue::N((-doomed.id.get()).to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the delete wrote a tombstone");
+    let deleted_by = tombstone["deleted_by"].as_m().unwrap();
+    assert_eq!(deleted_by["sub"].as_s().unwrap(), "admin-7");
+    assert!(tombstone["expires_at"].as_n().is_ok(), "the TTL removes it");
+    for query in [
+        ListQuery::default(),
+        ListQuery {
+            search: Some("e".into()),
+            ..ListQuery::default()
+        },
+    ] {
+        let listed = store.list(&account, &query).await.unwrap();
+        assert_eq!(listed.count, 1);
+        assert_eq!(listed.meters, vec![kept.clone()]);
+    }
 }

@@ -155,12 +155,12 @@ pub(super) async fn a_create_under_a_reserved_id_happens_once(store: Store) {
     let account = account();
     let id = store.reserve_id().await.unwrap();
     let first = store
-        .create_with_id(&account, id, new_meter("reserved"))
+        .create_with_id(&account, id, new_meter("reserved"), &tester())
         .await
         .unwrap();
     assert!(!first.earlier_attempt);
     let again = store
-        .create_with_id(&account, id, new_meter("reserved"))
+        .create_with_id(&account, id, new_meter("reserved"), &tester())
         .await
         .unwrap();
     assert!(again.earlier_attempt);

@@ -4,9 +4,18 @@ use super::*;
 
 pub(super) async fn a_list_holds_only_the_accounts_meters_in_id_order(store: Store) {
     let (mine, theirs) = (account(), account());
-    let first = store.create(&mine, new_meter("a")).await.unwrap();
-    store.create(&theirs, new_meter("b")).await.unwrap();
-    let second = store.create(&mine, new_meter("c")).await.unwrap();
+    let first = store
+        .create(&mine, new_meter("a"), &tester())
+        .await
+        .unwrap();
+    store
+        .create(&theirs, new_meter("b"), &tester())
+        .await
+        .unwrap();
+    let second = store
+        .create(&mine, new_meter("c"), &tester())
+        .await
+        .unwrap();
     let listed = every_meter(&*store, &mine).await;
     assert_eq!(listed, vec![first, second]);
     assert!(every_meter(&*store, &account()).await.is_empty());
@@ -22,7 +31,7 @@ pub(super) async fn a_list_reads_every_page_of_a_partition_larger_than_one_megab
             let store = Arc::clone(&store);
             let mut meter = new_meter(&format!("bulk-{n}"));
             meter.details.description = Change::Set(Description::parse(&description).unwrap());
-            async move { store.create(&account, meter).await.unwrap() }
+            async move { store.create(&account, meter, &tester()).await.unwrap() }
         });
         join_all(creates).await;
     }
@@ -78,7 +87,7 @@ pub(super) async fn a_varied_account(store: &Store) -> (AccountId, Vec<Meter>) {
                 details.billing_direction =
                     Change::Set([BillingDirection::ACCREC, BillingDirection::ACCPAY][n % 2]);
             }
-            async move { store.create(&account, meter).await.unwrap() }
+            async move { store.create(&account, meter, &tester()).await.unwrap() }
         });
         meters.extend(join_all(creates).await);
     }
@@ -256,15 +265,24 @@ pub(super) async fn a_list_right_after_a_write_sees_it_when_the_account_was_list
     store: Store,
 ) {
     let account = account();
-    let kept = store.create(&account, new_meter("kept")).await.unwrap();
-    let doomed = store.create(&account, new_meter("doomed")).await.unwrap();
+    let kept = store
+        .create(&account, new_meter("kept"), &tester())
+        .await
+        .unwrap();
+    let doomed = store
+        .create(&account, new_meter("doomed"), &tester())
+        .await
+        .unwrap();
     // A search needs the whole account: the store now holds its listing.
     let search = |text: &str| ListQuery {
         search: Some(text.to_owned()),
         ..ListQuery::default()
     };
     assert_eq!(store.list(&account, &search("e")).await.unwrap().count, 2);
-    let added = store.create(&account, new_meter("added")).await.unwrap();
+    let added = store
+        .create(&account, new_meter("added"), &tester())
+        .await
+        .unwrap();
     let renamed = store
         .update(
             &account,
@@ -272,11 +290,12 @@ pub(super) async fn a_list_right_after_a_write_sees_it_when_the_account_was_list
             rename("kept, renamed"),
             ReadOnlyEcho::default(),
             IfMatch::Any,
+            &tester(),
         )
         .await
         .unwrap();
     store
-        .delete(&account, doomed.id, IfMatch::Any)
+        .delete(&account, doomed.id, IfMatch::Any, &tester())
         .await
         .unwrap();
     let listed = store.list(&account, &search("e")).await.unwrap();
@@ -304,7 +323,10 @@ pub(super) async fn racing_lists_and_creates(
     let writing = Arc::new(std::sync::atomic::AtomicUsize::new(writers.len()));
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     for name in ["mmm 1", "mmm 2", "zzz old meter"] {
-        let meter = writers[0].create(&account, new_meter(name)).await.unwrap();
+        let meter = writers[0]
+            .create(&account, new_meter(name), &tester())
+            .await
+            .unwrap();
         acknowledged.lock().unwrap().push(meter.id);
     }
     let writer_count = writers.len();
@@ -316,7 +338,10 @@ pub(super) async fn racing_lists_and_creates(
             tokio::spawn(async move {
                 for n in 0..CREATES {
                     let name = format!("aaa {writer}-{n:02}");
-                    let meter = store.create(&account, new_meter(&name)).await.unwrap();
+                    let meter = store
+                        .create(&account, new_meter(&name), &tester())
+                        .await
+                        .unwrap();
                     acknowledged.lock().unwrap().push(meter.id);
                 }
                 writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);

@@ -4,7 +4,10 @@ use super::*;
 
 pub(super) async fn a_created_meter_reads_back_with_every_field(store: Store) {
     let account = account();
-    let created = store.create(&account, full_meter()).await.unwrap();
+    let created = store
+        .create(&account, full_meter(), &tester())
+        .await
+        .unwrap();
     let json = serde_json::to_value(&created).unwrap();
     assert_eq!(json["account_id"], account.to_string());
     assert_eq!(json["name"], "Main incomer");
@@ -25,7 +28,10 @@ pub(super) async fn a_created_meter_reads_back_with_every_field(store: Store) {
 
 pub(super) async fn a_meter_created_with_only_required_fields_has_the_defaults(store: Store) {
     let account = account();
-    let created = store.create(&account, new_meter("plain")).await.unwrap();
+    let created = store
+        .create(&account, new_meter("plain"), &tester())
+        .await
+        .unwrap();
     let read = store.get(&account, created.id).await.unwrap();
     assert_eq!(read, created);
     assert_eq!(read.description, None);
@@ -41,7 +47,7 @@ pub(super) async fn sixty_concurrent_creates_get_sixty_distinct_ids_and_are_all_
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             store
-                .create(&account, new_meter(&format!("m{n}")))
+                .create(&account, new_meter(&format!("m{n}")), &tester())
                 .await
                 .unwrap()
                 .id
@@ -65,7 +71,10 @@ pub(super) async fn sixty_concurrent_creates_get_sixty_distinct_ids_and_are_all_
 
 pub(super) async fn another_accounts_meter_is_forbidden_and_an_unknown_one_not_found(store: Store) {
     let (owner, intruder) = (account(), account());
-    let meter = store.create(&owner, new_meter("private")).await.unwrap();
+    let meter = store
+        .create(&owner, new_meter("private"), &tester())
+        .await
+        .unwrap();
     assert!(
         matches!(store.get(&intruder, meter.id).await, Err(StoreError::OtherAccount(id)) if id == meter.id)
     );
@@ -80,20 +89,24 @@ pub(super) async fn another_accounts_meter_is_forbidden_and_an_unknown_one_not_f
                 unknown,
                 rename("x"),
                 ReadOnlyEcho::default(),
-                IfMatch::Any
+                IfMatch::Any,
+                &tester()
             )
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete(&owner, unknown, IfMatch::Any).await,
+        store.delete(&owner, unknown, IfMatch::Any, &tester()).await,
         Err(StoreError::NotFound(_))
     ));
 }
 
 pub(super) async fn an_update_changes_only_the_fields_sent(store: Store) {
     let account = account();
-    let created = store.create(&account, full_meter()).await.unwrap();
+    let created = store
+        .create(&account, full_meter(), &tester())
+        .await
+        .unwrap();
     let changes = MeterChanges {
         location: Change::Set(Location::parse("Roof").unwrap()),
         ..rename("Renamed")
@@ -105,6 +118,7 @@ pub(super) async fn an_update_changes_only_the_fields_sent(store: Store) {
             changes,
             ReadOnlyEcho::default(),
             IfMatch::Any,
+            &tester(),
         )
         .await
         .unwrap();
@@ -128,7 +142,10 @@ pub(super) async fn an_update_changes_only_the_fields_sent(store: Store) {
 
 pub(super) async fn null_clears_a_field(store: Store) {
     let account = account();
-    let created = store.create(&account, full_meter()).await.unwrap();
+    let created = store
+        .create(&account, full_meter(), &tester())
+        .await
+        .unwrap();
     let changes = MeterChanges {
         tariff_id: Change::Clear,
         last_reading_at: Change::Clear,
@@ -141,6 +158,7 @@ pub(super) async fn null_clears_a_field(store: Store) {
             changes,
             ReadOnlyEcho::default(),
             IfMatch::Any,
+            &tester(),
         )
         .await
         .unwrap();
@@ -157,7 +175,7 @@ pub(super) async fn concurrent_plain_updates_of_one_meter_all_apply(store: Store
     const UPDATES: usize = 12;
     let account = account();
     let meter = store
-        .create(&account, new_meter("contended"))
+        .create(&account, new_meter("contended"), &tester())
         .await
         .unwrap();
     let updates = (0..UPDATES).map(|n| {
@@ -181,6 +199,7 @@ pub(super) async fn concurrent_plain_updates_of_one_meter_all_apply(store: Store
                     changes,
                     ReadOnlyEcho::default(),
                     IfMatch::Any,
+                    &tester(),
                 )
                 .await
         })
@@ -218,7 +237,7 @@ pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Stor
     let account = account();
     for round in 0..10 {
         let meter = store
-            .create(&account, new_meter(&format!("race-{round}")))
+            .create(&account, new_meter(&format!("race-{round}")), &tester())
             .await
             .unwrap();
         let name_change = rename(&format!("renamed-{round}"));
@@ -235,6 +254,7 @@ pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Stor
                     name_change,
                     ReadOnlyEcho::default(),
                     IfMatch::Any,
+                    &tester(),
                 )
                 .await
             }),
@@ -245,6 +265,7 @@ pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Stor
                     location_change,
                     ReadOnlyEcho::default(),
                     IfMatch::Any,
+                    &tester(),
                 )
                 .await
             }),
@@ -262,7 +283,10 @@ pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Stor
 
 pub(super) async fn read_only_fields_echoed_unchanged_are_accepted(store: Store) {
     let account = account();
-    let created = store.create(&account, full_meter()).await.unwrap();
+    let created = store
+        .create(&account, full_meter(), &tester())
+        .await
+        .unwrap();
     let echo = ReadOnlyEcho {
         serial_number: Some(created.serial_number.clone()),
         meter_type: Some(created.meter_type),
@@ -277,6 +301,7 @@ pub(super) async fn read_only_fields_echoed_unchanged_are_accepted(store: Store)
             rename("edited after GET"),
             echo,
             IfMatch::Any,
+            &tester(),
         )
         .await
         .unwrap();
@@ -285,7 +310,10 @@ pub(super) async fn read_only_fields_echoed_unchanged_are_accepted(store: Store)
 
 pub(super) async fn a_changed_read_only_field_is_refused_and_nothing_is_written(store: Store) {
     let account = account();
-    let created = store.create(&account, full_meter()).await.unwrap();
+    let created = store
+        .create(&account, full_meter(), &tester())
+        .await
+        .unwrap();
     let attempts = [
         (
             "serial_number",
@@ -332,6 +360,7 @@ pub(super) async fn a_changed_read_only_field_is_refused_and_nothing_is_written(
                 rename("should not land"),
                 echo,
                 IfMatch::Any,
+                &tester(),
             )
             .await
         {
@@ -344,27 +373,46 @@ pub(super) async fn a_changed_read_only_field_is_refused_and_nothing_is_written(
 
 pub(super) async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: Store) {
     let account = account();
-    let first = store.create(&account, new_meter("first")).await.unwrap();
-    let last = store.create(&account, new_meter("last")).await.unwrap();
-    store.delete(&account, last.id, IfMatch::Any).await.unwrap();
+    let first = store
+        .create(&account, new_meter("first"), &tester())
+        .await
+        .unwrap();
+    let last = store
+        .create(&account, new_meter("last"), &tester())
+        .await
+        .unwrap();
+    store
+        .delete(&account, last.id, IfMatch::Any, &tester())
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&account, last.id).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete(&account, last.id, IfMatch::Any).await,
+        store
+            .delete(&account, last.id, IfMatch::Any, &tester())
+            .await,
         Err(StoreError::NotFound(_))
     ));
-    let next = store.create(&account, new_meter("next")).await.unwrap();
+    let next = store
+        .create(&account, new_meter("next"), &tester())
+        .await
+        .unwrap();
     assert!(next.id > last.id, "id {} was handed out again", next.id);
     assert_eq!(every_meter(&*store, &account).await, vec![first, next]);
 }
 
 pub(super) async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(store: Store) {
     let (owner, intruder) = (account(), account());
-    let meter = store.create(&owner, new_meter("guarded")).await.unwrap();
+    let meter = store
+        .create(&owner, new_meter("guarded"), &tester())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.delete(&intruder, meter.id, IfMatch::Any).await,
+        store
+            .delete(&intruder, meter.id, IfMatch::Any, &tester())
+            .await,
         Err(StoreError::OtherAccount(_))
     ));
     assert!(matches!(
@@ -374,7 +422,8 @@ pub(super) async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(
                 meter.id,
                 rename("hijacked"),
                 ReadOnlyEcho::default(),
-                IfMatch::Any
+                IfMatch::Any,
+                &tester()
             )
             .await,
         Err(StoreError::OtherAccount(_))
@@ -385,7 +434,7 @@ pub(super) async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(
 pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_it(store: Store) {
     let account = account();
     let created = store
-        .create(&account, new_meter("versioned"))
+        .create(&account, new_meter("versioned"), &tester())
         .await
         .unwrap();
     assert_eq!(created.version, 1);
@@ -397,6 +446,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
             rename("v2"),
             ReadOnlyEcho::default(),
             IfMatch::Versions(vec![1]),
+            &tester(),
         )
         .await
         .unwrap();
@@ -408,6 +458,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
             rename("lost"),
             ReadOnlyEcho::default(),
             IfMatch::Versions(vec![1]),
+            &tester(),
         )
         .await;
     assert!(
@@ -415,7 +466,12 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
         "{stale:?}"
     );
     let stale_delete = store
-        .delete(&account, created.id, IfMatch::Versions(vec![1, 7]))
+        .delete(
+            &account,
+            created.id,
+            IfMatch::Versions(vec![1, 7]),
+            &tester(),
+        )
         .await;
     assert!(
         matches!(stale_delete, Err(StoreError::PreconditionFailed(_))),
@@ -424,11 +480,16 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
     let unchanged = store.get(&account, created.id).await.unwrap();
     assert_eq!((unchanged.version, unchanged.name.as_str()), (2, "v2"));
     let none_named = store
-        .delete(&account, created.id, IfMatch::Versions(vec![]))
+        .delete(&account, created.id, IfMatch::Versions(vec![]), &tester())
         .await;
     assert!(matches!(none_named, Err(StoreError::PreconditionFailed(_))));
     store
-        .delete(&account, created.id, IfMatch::Versions(vec![5, 2]))
+        .delete(
+            &account,
+            created.id,
+            IfMatch::Versions(vec![5, 2]),
+            &tester(),
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -440,7 +501,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
 pub(super) async fn of_concurrent_updates_naming_the_same_version_exactly_one_wins(store: Store) {
     let account = account();
     let meter = store
-        .create(&account, new_meter("contested"))
+        .create(&account, new_meter("contested"), &tester())
         .await
         .unwrap();
     let attempts = join_all((0..8).map(|n| {
@@ -453,6 +514,7 @@ pub(super) async fn of_concurrent_updates_naming_the_same_version_exactly_one_wi
                     rename(&format!("writer {n}")),
                     ReadOnlyEcho::default(),
                     IfMatch::Versions(vec![meter.version]),
+                    &tester(),
                 )
                 .await
         }
@@ -499,7 +561,7 @@ pub(super) async fn reading_values_come_back_as_exactly_the_same_double(store: S
     for value in values {
         let mut meter = new_meter("reading");
         meter.details.last_reading_value = Change::Set(ReadingValue::parse(value).unwrap());
-        let created = store.create(&account, meter).await.unwrap();
+        let created = store.create(&account, meter, &tester()).await.unwrap();
         let read = store.get(&account, created.id).await.unwrap();
         for (what, got) in [
             ("created", created.last_reading_value),
@@ -512,4 +574,57 @@ pub(super) async fn reading_values_come_back_as_exactly_the_same_double(store: S
             );
         }
     }
+}
+
+/// Who wrote a meter is kept with it: the creator from the create on, the last writer from each update.
+/// Another account cannot ask, and a deleted meter has no writers to tell.
+pub(super) async fn every_write_records_its_actor_and_the_creator_is_kept(store: Store) {
+    use meters::domain::{Actor, WrittenBy};
+    let (account, other) = (account(), account());
+    let user = tester();
+    let machine = Actor {
+        sub: Some("svc-billing".into()),
+        client_id: Some("billing-client".into()),
+    };
+    let meter = store
+        .create(&account, new_meter("audited"), &user)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.written_by(&account, meter.id).await.unwrap(),
+        WrittenBy {
+            created_by: Some(user.clone()),
+            updated_by: Some(user.clone()),
+        }
+    );
+    store
+        .update(
+            &account,
+            meter.id,
+            rename("audited, renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+            &machine,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.written_by(&account, meter.id).await.unwrap(),
+        WrittenBy {
+            created_by: Some(user.clone()),
+            updated_by: Some(machine.clone()),
+        }
+    );
+    assert!(matches!(
+        store.written_by(&other, meter.id).await,
+        Err(StoreError::OtherAccount(_))
+    ));
+    store
+        .delete(&account, meter.id, IfMatch::Any, &machine)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.written_by(&account, meter.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use meters_testkit::meters::new_meter;
+use meters_testkit::meters::{new_meter, tester};
 
 use futures::future::join_all;
 use meters::domain::filters::Filters;
@@ -80,6 +80,7 @@ macro_rules! contract {
                 every_list_variant_follows_the_list_conventions_over_several_store_pages,
                 a_list_right_after_a_write_sees_it_when_the_account_was_listed_before,
                 lists_racing_creates_miss_no_acknowledged_meter,
+                every_write_records_its_actor_and_the_creator_is_kept,
             );
         }
     };
