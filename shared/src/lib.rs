@@ -7,9 +7,10 @@
 //! 3. `store`: the ports (`MeterStore`, `IdempotencyStore`) and their adapters: DynamoDB, redb, and the
 //!    in-memory listing both answer lists from;
 //! 4. `auth`: Bearer JWT checks and which accounts a token may act for;
-//! 5. `http`: reading requests, the envelope, every failure and its status code, one handler per endpoint,
+//! 5. `events`: the table's stream read into change events and published to EventBridge;
+//! 6. `http`: reading requests, the envelope, every failure and its status code, one handler per endpoint,
 //!    the idempotency protocol;
-//! 6. `runtime`: how a function binary starts, and the guard for events `lambda_http` cannot parse.
+//! 7. `runtime`: how a function binary starts, and the guard for events `lambda_http` cannot parse.
 
 pub mod config;
 pub mod telemetry;
@@ -19,6 +20,8 @@ pub mod domain;
 pub mod store;
 
 pub mod auth;
+
+pub mod events;
 
 pub mod http;
 

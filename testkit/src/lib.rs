@@ -2,9 +2,11 @@
 //! (`events`), development tokens (`tokens`), DynamoDB Local (`dynamodb`), a Lambda Runtime API on loopback
 //! and the function processes it drives (`runtime_api`, `function`), an identity provider's key set over HTTP (`jwks`),
 //! the fixtures in `events/` (`fixtures`), meters to store (`meters`), what benchmarks read off a run
-//! (`measure`), and the crate's import graph (`module_graph`).
+//! (`measure`), the crate's import graph (`module_graph`), a table's stream as Lambda batches (`streams`)
+//! and EventBridge's PutEvents captured (`eventbridge`).
 
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod events;
 pub mod fault_proxy;
 pub mod fixtures;
@@ -14,6 +16,7 @@ pub mod measure;
 pub mod meters;
 pub mod module_graph;
 pub mod runtime_api;
+pub mod streams;
 pub mod tls_proxy;
 pub mod tokens;
 

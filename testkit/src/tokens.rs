@@ -30,3 +30,14 @@ pub fn token_for(secret: &str, accounts: &[AccountId]) -> String {
         .issue(accounts, Duration::from_secs(300))
         .expect("a token is signed")
 }
+
+/// An HS256 token signed with `secret` carrying exactly `claims` (give it an `exp`): for callers with a
+/// `sub` and `client_id` of their own, as machine clients' tokens have.
+pub fn token_with_claims(secret: &str, claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("a token is signed")
+}

@@ -1,9 +1,12 @@
 //! How a function binary starts: configuration and clients built once at cold start, then every event
-//! through the event guard and the endpoint's handler.
+//! through the event guard and the endpoint's handler; or, for `meter-events`, every batch of stream
+//! records to the change events.
 
 mod event_guard;
+mod meter_events;
 
 pub use event_guard::{EventGuard, Guarded, RawEvent, request_from_event};
+pub use meter_events::run_meter_events;
 
 use lambda_http::{Adapter, Request, service_fn};
 

@@ -14,9 +14,10 @@ fn layer(module: &str) -> usize {
         "domain" => 2,
         "store" => 3,
         "auth" => 4,
-        "http" => 5,
-        "runtime" => 6,
-        "crate" => 7,
+        "events" => 5,
+        "http" => 6,
+        "runtime" => 7,
+        "crate" => 8,
         other => {
             panic!("module `{other}` has no layer: add it to tests/suite/layers.rs and lib.rs")
         }

@@ -9,7 +9,9 @@
 //! - two local secondary indexes (strongly consistent, unlike global ones) that hold the account's meters
 //!   in name and in creation order, so the first pages of those sorts read only the page (`lists`);
 //! - a keys-only global index on `id` that tells another account's meter (403) from no meter (404) (`reads`);
-//! - idempotency records with a TTL (`idempotency`).
+//! - idempotency records with a TTL (`idempotency`);
+//! - each deleted meter's tombstone, at the negated id, naming who deleted it (`writes`), read with the
+//!   table's stream by the change events (`stream`).
 //!
 //! The table's shape is `schema`; items and keys are `items`; failures in the store's terms are `errors`.
 
@@ -23,6 +25,7 @@ mod items;
 mod lists;
 mod reads;
 mod schema;
+mod stream;
 mod writes;
 
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
@@ -34,6 +37,7 @@ pub use schema::{
     DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX,
     LIST_VERSION_ATTRIBUTE, NAME_INDEX, TableDefinition, UPDATED_BY_ATTRIBUTE, table_definition,
 };
+pub use stream::{Deletion, meter_keys, meter_of_image};
 
 use std::sync::Arc;
 
@@ -105,6 +109,17 @@ impl DynamoDbStore {
     /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say).
     pub async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
         self.table.meters_of_table(source).await
+    }
+
+    /// The tombstone of meter `id`, read strongly consistently: written in the delete's own transaction, so
+    /// it is there when the stream's record of the delete is; `None` for a meter removed another way (or
+    /// whose tombstone has expired).
+    pub async fn deletion(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<Option<Deletion>, StoreError> {
+        self.table.deletion(account, id).await
     }
 
     /// Counts the account's meters and writes the figure to its head, advancing its list version.

@@ -5,7 +5,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use serde::Serialize;
 
@@ -57,6 +58,14 @@ pub struct TableDefinition {
     pub global_secondary_indexes: Vec<IndexDef>,
     pub local_secondary_indexes: Vec<IndexDef>,
     pub time_to_live_specification: TimeToLive,
+    pub stream_specification: Stream,
+}
+
+/// The table's stream, which the change events read: every change with the item before and after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stream {
+    pub stream_view_type: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,7 +107,7 @@ pub struct TimeToLive {
 }
 
 /// The schema: one on-demand table, partition key `account_id` (S), sort key `id` (N), the id index and the
-/// two sort indexes, and the idempotency records' TTL.
+/// two sort indexes, the TTL of idempotency records and tombstones, and a stream of new and old images.
 pub fn table_definition() -> TableDefinition {
     let key = |attribute_name, key_type| KeyDef {
         attribute_name,
@@ -138,6 +147,9 @@ pub fn table_definition() -> TableDefinition {
         time_to_live_specification: TimeToLive {
             attribute_name: EXPIRES_AT_ATTRIBUTE,
             enabled: true,
+        },
+        stream_specification: Stream {
+            stream_view_type: "NEW_AND_OLD_IMAGES",
         },
     }
 }
@@ -181,7 +193,16 @@ impl Table {
             .create_table()
             .table_name(&self.name)
             .billing_mode(BillingMode::from(definition.billing_mode))
-            .set_key_schema(Some(keys(&definition.key_schema)?));
+            .set_key_schema(Some(keys(&definition.key_schema)?))
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(
+                        definition.stream_specification.stream_view_type,
+                    ))
+                    .build()
+                    .map_err(internal)?,
+            );
         for attribute in &definition.attribute_definitions {
             create = create.attribute_definitions(
                 AttributeDefinition::builder()
