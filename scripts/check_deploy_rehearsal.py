@@ -61,7 +61,7 @@ def functions_code():
             assert uri.startswith(f"s3://{bucket}/{stack}/"), f"{name}: {uri}"
             tested = (build / built[name]["Properties"]["CodeUri"] / "bootstrap").read_bytes()
             code[name] = (uri.removeprefix(f"s3://{bucket}/"), tested)
-    assert len(code) == 5, sorted(code)
+    assert len(code) == 6, sorted(code)
     return code
 
 

@@ -243,9 +243,14 @@ def checks():
         lambda: {"Api5xxRateAlarm", "Api4xxRateAlarm", "ApiLatencyAlarm", "LambdaThrottlesAlarm", "TableThrottlesAlarm",
                  "TableSystemErrorsAlarm"} <= set(paging) and all(
             a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in paging.values())
-    yield "no paging alarm fires on one period: each needs three 5-minute periods running", \
+    # One message in the change events' failures queue is an event that was never delivered: that pages at
+    # once. Every other paging alarm waits out noise.
+    immediate = {"MeterEventsFailuresAlarm"}
+    yield "no paging alarm fires on one period but the undelivered events': the others need three 5-minute periods running", \
         lambda: all(a["Properties"]["EvaluationPeriods"] >= 3 and a["Properties"].get("DatapointsToAlarm", 0) >= 3
-                    for a in paging.values())
+                    for name, a in paging.items() if name not in immediate) and all(
+            paging[name]["Properties"]["Threshold"] == 0 for name in immediate)
+    yield from change_event_checks(resources)
     yield "the 4xx alarm is a rate: 4xx answers per request", \
         lambda: ("100 * failed / answered" in str(alarms["Api4xxRateAlarm"]["Properties"]["Metrics"])
                  and "'MetricName': '4xx'" in str(alarms["Api4xxRateAlarm"]["Properties"]["Metrics"]))
@@ -312,6 +317,77 @@ def checks():
         lambda: integrations == set(FUNCTIONS) and permissions == set(FUNCTIONS)
 
 
+# Stream records as Lambda's event source mapping filters them: a meter's, and the bookkeeping beside it.
+ACCOUNT = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22"
+METER_IMAGE = {"account_id": {"S": ACCOUNT}, "id": {"N": "7"}, "name": {"S": "Main"}, "serial_number": {"S": "EM-1"}}
+BOOKKEEPING = {
+    "the account's head": {"account_id": {"S": ACCOUNT}, "id": {"N": "0"}, "meter_count": {"N": "1"}},
+    "a tombstone": {"account_id": {"S": ACCOUNT}, "id": {"N": "-7"}, "deleted_by": {"M": {}}},
+    "the id counter": {"account_id": {"S": "#meter-id-counter"}, "id": {"N": "0"}, "last_id": {"N": "7"}},
+    "an idempotency record": {"account_id": {"S": f"#idempotency#{ACCOUNT}#k"}, "id": {"N": "0"}, "body": {"S": "{}"}},
+}
+
+
+def stream_record(event_name, item):
+    images = {"INSERT": ["NewImage"], "MODIFY": ["NewImage", "OldImage"], "REMOVE": ["OldImage"]}[event_name]
+    return {"eventName": event_name, "dynamodb": {"Keys": {k: item[k] for k in ("account_id", "id")},
+                                                  **{image: item for image in images}}}
+
+
+def matches(pattern, event):
+    """The part of EventBridge's pattern language the filters use: lists of values, and `exists`."""
+    for key, wanted in pattern.items():
+        if isinstance(wanted, dict):
+            if not isinstance(event.get(key), dict) or not matches(wanted, event[key]):
+                return False
+            continue
+        present = key in event
+        if not any((isinstance(w, dict) and w.get("exists") == present) or (present and event[key] == w) for w in wanted):
+            return False
+    return True
+
+
+def change_event_checks(resources):
+    function = resources["MeterEventsFunction"]["Properties"]
+    source = function["Events"]["TableStream"]["Properties"]
+    filters = [json.loads(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
+    delivered = lambda record: any(matches(f, record) for f in filters)
+    yield "meter-events reads the table's stream, which carries new and old images", \
+        lambda: source["Stream"] == {"Fn::GetAtt": ["MetersTable", "StreamArn"]} and \
+        resources["MetersTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    yield "meter-events reports partial batch failures, bisects, retries a bounded number of times, then hands the batch to the failures queue", \
+        lambda: source["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and source["BisectBatchOnFunctionError"] is True \
+        and 0 < source["MaximumRetryAttempts"] <= 100 and source["DestinationConfig"]["OnFailure"] == {
+            "Type": "SQS", "Destination": {"Fn::GetAtt": ["MeterEventsFailures", "Arn"]}}
+    for event_name in ("INSERT", "MODIFY", "REMOVE"):
+        yield f"the stream filter lets a meter's {event_name} through", \
+            lambda e=event_name: delivered(stream_record(e, METER_IMAGE))
+        for what, item in BOOKKEEPING.items():
+            yield f"the stream filter stops {what}'s {event_name}", \
+                lambda e=event_name, i=item: not delivered(stream_record(e, i))
+    yield "meter-events publishes to the stack's bus (EVENT_BUS_NAME) and holds no secret", \
+        lambda: function["Environment"]["Variables"] == {"EVENT_BUS_NAME": {"Ref": "MeterEventsBus"}, "JWT_SECRET": ""}
+    statements = function["Policies"][0]["Statement"]
+    yield "meter-events may put events on its bus, send to its failures queue and read accounts' items, nothing else", \
+        lambda: sorted((st["Action"], json.dumps(st["Resource"])) for st in statements) == sorted([
+            ("events:PutEvents", json.dumps({"Fn::GetAtt": ["MeterEventsBus", "Arn"]})),
+            ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["MeterEventsFailures", "Arn"]})),
+            ("dynamodb:GetItem", json.dumps({"Fn::GetAtt": ["MetersTable", "Arn"]}))]) and all(
+            "dynamodb:LeadingKeys" in str(st.get("Condition")) for st in statements if "dynamodb" in st["Action"])
+    policy = resources["MeterEventsBusPolicy"]["Properties"]
+    yield "the bus's policy refuses PutEvents to every principal but the stack's publisher", \
+        lambda: policy["EventBusName"] == {"Ref": "MeterEventsBus"} and policy["Statement"] == {
+            "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
+            "Resource": {"Fn::GetAtt": ["MeterEventsBus", "Arn"]},
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["MeterEventsFunctionRole", "Arn"]}}}}
+    alarms = {name: resources[name]["Properties"] for name in ("MeterEventsFailuresAlarm", "MeterEventsIteratorAgeAlarm")}
+    yield "a message in the failures queue and a stream falling behind both page", \
+        lambda: alarms["MeterEventsFailuresAlarm"]["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": ["MeterEventsFailures", "QueueName"]}}] \
+        and alarms["MeterEventsIteratorAgeAlarm"]["MetricName"] == "IteratorAge" \
+        and all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
 def pipeline_checks():
     """pipeline/bootstrap.yaml: GitHub's OIDC provider and, per environment, a deploy role GitHub may assume only
     from that environment, which may only change its own stack and pass its own execution role."""
@@ -344,8 +420,9 @@ def pipeline_checks():
             lambda st=statements, e=env: all(f"stack/${{{e}StackName}}/*" in str(x["Resource"])
                                              for x in st if "cloudformation:" in str(x["Action"]))
         managed = resources[f"{env}StackResources"]["Properties"]["PolicyDocument"]["Statement"]
-        yield f"pipeline: the {env.lower()} execution role reaches only its stack's resources (by name, or by the stack's tag; HTTP APIs and log delivery have no name to scope by)", \
+        yield f"pipeline: the {env.lower()} execution role reaches only its stack's resources (by name, by the stack's tag, or by the stack's function a stream mapping feeds; HTTP APIs and log delivery have no name to scope by)", \
             lambda m=managed, e=env: all(f"${{{e}StackName}}" in str(x["Resource"]) or f"'Ref': '{e}StackName'" in str(x.get("Condition"))
+                                         or f"function:${{{e}StackName}}-*" in str(x.get("Condition"))
                                          or x["Sid"] in ("AccessLogDelivery", "HttpApi") for x in m)
 
 

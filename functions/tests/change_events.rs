@@ -8,7 +8,7 @@ use std::time::Duration;
 use meters::auth::Authenticator;
 use meters::{App, Endpoint};
 use meters_testkit::eventbridge::EventBridgeStub;
-use meters_testkit::function::Function;
+use meters_testkit::function::{Function, built_artefact};
 use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::{hs256_config, token_with_claims};
 use meters_testkit::{ACCOUNT, HttpEvent, OTHER_ACCOUNT, TEST_SECRET, dynamodb, streams};
@@ -100,6 +100,10 @@ struct EventsFunction {
 
 impl EventsFunction {
     async fn start(table: &str, bus: &EventBridgeStub) -> Self {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_meter-events")), table, bus).await
+    }
+
+    async fn start_binary(binary: &Path, table: &str, bus: &EventBridgeStub) -> Self {
         let runtime = RuntimeApi::start().await;
         let env = [
             ("EVENT_BUS_NAME", BUS.to_owned()),
@@ -111,11 +115,7 @@ impl EventsFunction {
             ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ];
-        let function = Function::start(
-            Path::new(env!("CARGO_BIN_EXE_meter-events")),
-            &runtime,
-            &env,
-        );
+        let function = Function::start(binary, &runtime, &env);
         Self {
             runtime,
             function: Some(function),
@@ -155,6 +155,19 @@ fn details_of(events: &[Value], id: i64) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
 async fn every_meter_change_reaches_the_bus_in_order_with_who_made_it_and_nothing_else_does() {
+    publishes_every_change(Path::new(env!("CARGO_BIN_EXE_meter-events"))).await;
+}
+
+/// The same, with what `sam build` made of meter-events (arm64 under qemu-user): scripts/sam-build-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs sam build and DynamoDB Local: run by scripts/sam-build-check"]
+async fn the_built_meter_events_artefact_publishes_every_change() {
+    let wrappers = std::env::temp_dir().join(format!("meters-artefacts-{}", uuid::Uuid::new_v4()));
+    publishes_every_change(&built_artefact("MeterEventsFunction", &wrappers)).await;
+    let _ = std::fs::remove_dir_all(wrappers);
+}
+
+async fn publishes_every_change(binary: &Path) {
     let (config, store) = dynamodb::fresh_table("meters-events").await;
     let app = App::new(
         store,
@@ -172,7 +185,7 @@ async fn every_meter_change_reaches_the_bus_in_order_with_who_made_it_and_nothin
     let bus = EventBridgeStub::start().await;
     // EventBridge refuses the first update once: the publisher must send it again, before anything after.
     bus.refuse_once(|entry| entry["DetailType"] == "MeterUpdated");
-    let mut function = EventsFunction::start(&config.table_name, &bus).await;
+    let mut function = EventsFunction::start_binary(binary, &config.table_name, &bus).await;
     let answer = function.deliver(&batch).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
 
@@ -182,6 +195,12 @@ async fn every_meter_change_reaches_the_bus_in_order_with_who_made_it_and_nothin
         5,
         "one event per meter change, none for bookkeeping: {events:#?}"
     );
+    // For scripts/check_event_schema.py, which holds them to the schema consumers are given.
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("meter-events-published.json"),
+        serde_json::to_string_pretty(&events).unwrap(),
+    )
+    .unwrap();
     for event in &events {
         assert_eq!(event["Source"], "meters-api");
         assert_eq!(event["EventBusName"], BUS);

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use meters_testkit::fault_proxy::FaultProxy;
-use meters_testkit::function::{Function, GatewayResponse, invoke};
+use meters_testkit::function::{Function, GatewayResponse, built_artefact, invoke};
 use meters_testkit::runtime_api::RuntimeApi;
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET, dynamodb};
@@ -61,12 +61,7 @@ async fn each_function_binary_serves_an_api_gateway_event_against_dynamodb_local
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs sam build and DynamoDB Local: run by scripts/sam-build-check"]
 async fn the_built_artefacts_serve_each_route_against_dynamodb_local() {
-    let artefacts = std::path::PathBuf::from(
-        std::env::var("METERS_ARTEFACTS").expect("METERS_ARTEFACTS names the sam build folder"),
-    );
-    let runner = std::env::var("METERS_ARTEFACT_RUNNER").unwrap_or_default();
     let wrappers = std::env::temp_dir().join(format!("meters-artefacts-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&wrappers).unwrap();
     let resolve = |function: &str| {
         let folder = match function {
             "list-meters" => "ListMetersFunction",
@@ -76,18 +71,7 @@ async fn the_built_artefacts_serve_each_route_against_dynamodb_local() {
             "delete-meter" => "DeleteMeterFunction",
             other => panic!("no function {other}"),
         };
-        let bootstrap = artefacts.join(folder).join("bootstrap");
-        assert!(bootstrap.is_file(), "{} is missing", bootstrap.display());
-        // Function::start runs a program by path: a script that runs the bootstrap under the runner.
-        let wrapper = wrappers.join(function);
-        std::fs::write(
-            &wrapper,
-            format!("#!/bin/sh\nexec {runner} {} \"$@\"\n", bootstrap.display()),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        wrapper
+        built_artefact(folder, &wrappers)
     };
     serve_each_route(&resolve).await;
     let _ = std::fs::remove_dir_all(wrappers);

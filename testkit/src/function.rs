@@ -173,3 +173,26 @@ pub async fn invoke(runtime: &mut RuntimeApi, event: &Value) -> (String, Gateway
         other => panic!("the function did not answer with a response: {other:?}"),
     }
 }
+
+/// What `sam build` put in `METERS_ARTEFACTS` for the template's function `folder`, as a program to start:
+/// a script that runs its bootstrap under `METERS_ARTEFACT_RUNNER` (for arm64 artefacts on another machine,
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu`), written into `wrappers`.
+pub fn built_artefact(folder: &str, wrappers: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let artefacts = std::path::PathBuf::from(
+        std::env::var("METERS_ARTEFACTS").expect("METERS_ARTEFACTS names the sam build folder"),
+    );
+    let runner = std::env::var("METERS_ARTEFACT_RUNNER").unwrap_or_default();
+    let bootstrap = artefacts.join(folder).join("bootstrap");
+    assert!(bootstrap.is_file(), "{} is missing", bootstrap.display());
+    std::fs::create_dir_all(wrappers).expect("a folder for the wrappers");
+    let wrapper = wrappers.join(folder);
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {runner} {} \"$@\"\n", bootstrap.display()),
+    )
+    .expect("the wrapper is written");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .expect("the wrapper is made executable");
+    wrapper
+}

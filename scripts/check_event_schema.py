@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The change events against their JSON Schema (events/meter-events/meter-change.schema.json):
+
+- the schema is valid JSON Schema (2020-12), and its meter is openapi.yaml's Meter: its `$defs` are
+  openapi.yaml's schemas that Meter uses, so the events' `meter` and `previous` are the API's JSON shape;
+- each example (events/meter-events/MeterCreated.json, MeterUpdated.json, MeterDeleted.json) is valid;
+- every event meter-events published in the end-to-end test (functions/tests/change_events.rs writes them to
+  target/tmp/meter-events-published.json) is valid, and there is one of each type;
+- the README's "Change events" section names the schema and each type.
+
+Usage: check_event_schema.py [--write-defs]   (prints `event-schema: N passed, M failed`; --write-defs
+copies openapi.yaml's schemas into the schema's $defs after openapi.yaml changed)
+"""
+import json
+import pathlib
+import sys
+
+import jsonschema
+import yaml
+
+from checks import run
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "events" / "meter-events"
+SCHEMA_PATH = FOLDER / "meter-change.schema.json"
+TYPES = ["MeterCreated", "MeterUpdated", "MeterDeleted"]
+PUBLISHED = ROOT / "target" / "tmp" / "meter-events-published.json"
+
+
+def openapi_defs():
+    """openapi.yaml's Meter and every schema it refers to, with references rewritten to `#/$defs/…`."""
+    schemas = yaml.safe_load((ROOT / "openapi.yaml").read_text())["components"]["schemas"]
+    wanted, found = ["Meter"], {}
+    while wanted:
+        name = wanted.pop()
+        if name in found:
+            continue
+        text = json.dumps(schemas[name]).replace("#/components/schemas/", "#/$defs/")
+        found[name] = json.loads(text)
+        wanted += [ref.split("/")[-1] for ref in _refs(found[name])]
+    return dict(sorted(found.items()))
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def main():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    if sys.argv[1:] == ["--write-defs"]:
+        schema["$defs"] = {**{k: v for k, v in schema["$defs"].items() if k in ("Actor", "Detail")}, **openapi_defs()}
+        SCHEMA_PATH.write_text(json.dumps(schema, indent=2) + "\n")
+        return 0
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+    def valid(event):
+        errors = sorted(validator.iter_errors(event), key=str)
+        for error in errors[:5]:
+            print(f"  {'/'.join(map(str, error.absolute_path))}: {error.message}")
+        return not errors
+
+    checks = [
+        ("the schema is valid JSON Schema 2020-12", lambda: jsonschema.Draft202012Validator.check_schema(schema) is None),
+        ("its meter is openapi.yaml's Meter ($defs copied from openapi.yaml)",
+         lambda: {k: v for k, v in schema["$defs"].items() if k not in ("Actor", "Detail")} == openapi_defs()),
+    ]
+    for kind in TYPES:
+        example = json.loads((FOLDER / f"{kind}.json").read_text())
+        checks.append((f"the example {kind}.json is valid and is a {kind}",
+                       lambda e=example, k=kind: valid(e) and e["detail-type"] == k))
+    # What the bus received in the end-to-end test, as EventBridge delivers it to a rule's target.
+    published = json.loads(PUBLISHED.read_text()) if PUBLISHED.exists() else []
+    checks.append(("meter-events published events in the end-to-end test (run cargo test first)", lambda: bool(published)))
+    for n, entry in enumerate(published):
+        event = {"version": "0", "id": "00000000-0000-0000-0000-000000000000", "detail-type": entry["DetailType"],
+                 "source": entry["Source"], "account": "123456789012", "time": "2026-12-01T00:00:00Z",
+                 "region": "eu-west-1", "resources": [], "detail": entry["Detail"]}
+        checks.append((f"published event {n + 1} ({entry['DetailType']}) is valid", lambda e=event: valid(e)))
+    checks.append(("one of each type was published", lambda: {e["DetailType"] for e in published} == set(TYPES)))
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Change events", 1)[-1].split("\n## ", 1)[0]
+    checks.append(("the README's Change events section names the schema, the examples and each type",
+                   lambda: "## Change events" in readme and "meter-change.schema.json" in section
+                   and all(kind in section for kind in TYPES)))
+    return run("event-schema", checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
