@@ -26,5 +26,7 @@ pub async fn run_meter_events() -> Result<(), lambda_runtime::Error> {
                 .map_err(lambda_runtime::Error::from)
         }
     });
-    lambda_runtime::run(handler).await
+    // Boxed: the runtime's layered future is deep enough that the binary's `main` would otherwise pass the
+    // compiler's type-layout recursion limit once the workspace's features are unified (`cargo test`).
+    Box::pin(lambda_runtime::run(handler)).await
 }
