@@ -103,7 +103,9 @@ fn every_fixture_file_on_disk_is_one_the_testkit_writes() {
     let mut on_disk = Vec::new();
     for function in std::fs::read_dir(events_dir()).unwrap() {
         let function = function.unwrap().path();
-        if function.is_dir() {
+        // meter-events/ holds what that function publishes, not API Gateway events: its schema and
+        // examples are scripts/check_event_schema.py's.
+        if function.is_dir() && !function.ends_with("meter-events") {
             for fixture in std::fs::read_dir(&function).unwrap() {
                 let fixture = fixture.unwrap().path();
                 let function_name = function.file_name().unwrap().to_string_lossy();
