@@ -66,7 +66,10 @@ fn options() -> Options {
             other => panic!("unknown argument {other}"),
         }
     }
-    assert!(!options.base.is_empty() && options.pid > 0, "--base and --pid are required");
+    assert!(
+        !options.base.is_empty() && options.pid > 0,
+        "--base and --pid are required"
+    );
     options
 }
 
@@ -89,7 +92,10 @@ async fn main() {
     let collection = format!("{}/api/v1/meters", options.base);
     // Warm: the first list loads the account.
     let warm = client
-        .get(format!("{collection}?account_id={}&query=needle", options.account))
+        .get(format!(
+            "{collection}?account_id={}&query=needle",
+            options.account
+        ))
         .bearer_auth(&options.token)
         .send()
         .await
@@ -153,7 +159,10 @@ async fn main() {
                 };
                 let begun = Instant::now();
                 let answer = client
-                    .get(format!("{collection}?account_id={}&{query}", options.account))
+                    .get(format!(
+                        "{collection}?account_id={}&{query}",
+                        options.account
+                    ))
                     .bearer_auth(&options.token)
                     .send()
                     .await;
@@ -214,6 +223,7 @@ async fn main() {
         options.idle,
     );
     if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report).expect("json")).expect("written");
+        std::fs::write(path, serde_json::to_string_pretty(&report).expect("json"))
+            .expect("written");
     }
 }
