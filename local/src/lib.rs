@@ -226,9 +226,13 @@ pub async fn start(
     address: SocketAddr,
 ) -> Result<(TcpListener, App), StartError> {
     let authenticator = Authenticator::new(auth)?;
+    let embedded = |store: EmbeddedStore| {
+        release_idle_listings(store.clone());
+        store
+    };
     let app = match storage {
-        Storage::Embedded(dir) => App::new(EmbeddedStore::open(dir)?, authenticator),
-        Storage::Memory => App::new(EmbeddedStore::in_memory()?, authenticator),
+        Storage::Embedded(dir) => App::new(embedded(EmbeddedStore::open(dir)?), authenticator),
+        Storage::Memory => App::new(embedded(EmbeddedStore::in_memory()?), authenticator),
         Storage::DynamoDb(config) => {
             let store = DynamoDbStore::new(
                 meters::store::dynamodb::dynamodb_client(config).await,
@@ -239,6 +243,23 @@ pub async fn start(
         }
     };
     Ok((TcpListener::bind(address).await?, app))
+}
+
+/// How long an account's listing is kept after its last list; a server nobody lists gives the memory back.
+pub const LISTING_IDLE: Duration = Duration::from_secs(60);
+
+/// Every 10 s, lets go of the listings not read for `LISTING_IDLE`.
+fn release_idle_listings(store: EmbeddedStore) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            ticks.tick().await;
+            let released = store.release_idle_listings(LISTING_IDLE);
+            if released > 0 {
+                tracing::debug!(released, "idle listings released");
+            }
+        }
+    });
 }
 
 pub async fn serve(

@@ -86,6 +86,12 @@ impl EmbeddedStore {
         }
     }
 
+    /// Lets go of the listings no list has read for `idle` (see `ListingCache::release_idle`); returns
+    /// how many. The local server calls it now and then.
+    pub fn release_idle_listings(&self, idle: std::time::Duration) -> usize {
+        self.listings.release_idle(idle)
+    }
+
     /// Runs a meter write, then applies what it wrote to `account`'s listing if one is held.
     async fn write_meter<T: Send + 'static>(
         &self,

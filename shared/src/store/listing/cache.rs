@@ -1,0 +1,215 @@
+//! The listings of recently listed accounts, kept within a byte budget.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::pages::Listing;
+use crate::domain::meter::AccountId;
+
+/// The listings of recently listed accounts, each valid for one version of its account, within a byte
+/// budget: the least recently used go first, and a listing larger than the whole budget is not kept.
+#[derive(Debug)]
+pub struct ListingCache {
+    budget: usize,
+    entries: Mutex<Entries>,
+    /// Per account, the turn to read its listing: one read at a time, which the others then find held.
+    reads: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_account: HashMap<AccountId, Entry>,
+    bytes: usize,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    version: u64,
+    listing: Arc<Listing>,
+    used: u64,
+    /// When a list last read it (or it was kept), for `release_idle`.
+    last_read: Instant,
+}
+
+/// The listings a process keeps, by their estimate: at 50,000 realistic meters a listing estimates at about
+/// 30 MB. Set in code (`with_listing_budget`); no variable sets it.
+pub const DEFAULT_CACHE_BYTES: usize = 40 << 20;
+
+impl ListingCache {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            entries: Mutex::default(),
+            reads: Mutex::default(),
+        }
+    }
+
+    /// `account`'s listing as of `version`: held, or read by `read` and kept. Concurrent requests that need
+    /// it share one read: each waits for the read under way, then finds its listing held. (A listing larger
+    /// than the whole budget is not kept, so its readers each read it, one after another.)
+    pub async fn read_once<F, Fut, E>(
+        &self,
+        account: &AccountId,
+        version: u64,
+        read: F,
+    ) -> Result<Arc<Listing>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Listing, E>>,
+    {
+        let turn = Arc::clone(
+            self.reads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(*account)
+                .or_default(),
+        );
+        let read_listing = async {
+            let _turn = turn.lock().await;
+            if let Some(listing) = self.get(account, version) {
+                return Ok(listing);
+            }
+            let listing = Arc::new(read().await?);
+            self.put(account, version, Arc::clone(&listing));
+            Ok(listing)
+        };
+        let listing = read_listing.await;
+        // The last one out takes the account's turn away, so that accounts listed once do not pile up.
+        let mut reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if Arc::strong_count(&turn) == 2 {
+            reads.remove(account);
+        }
+        listing
+    }
+
+    /// The listing of `account` as of `version`, if held.
+    pub fn get(&self, account: &AccountId, version: u64) -> Option<Arc<Listing>> {
+        let mut entries = self.lock();
+        entries.clock += 1;
+        let now = entries.clock;
+        let entry = entries.by_account.get_mut(account)?;
+        if entry.version != version {
+            return None;
+        }
+        entry.used = now;
+        entry.last_read = Instant::now();
+        Some(Arc::clone(&entry.listing))
+    }
+
+    /// Keeps `listing` as `account`'s at `version`, replacing any other.
+    pub fn put(&self, account: &AccountId, version: u64, listing: Arc<Listing>) {
+        self.keep(account, version, listing, Instant::now());
+    }
+
+    fn keep(&self, account: &AccountId, version: u64, listing: Arc<Listing>, last_read: Instant) {
+        let mut entries = self.lock();
+        entries.remove(account);
+        if listing.bytes() > self.budget {
+            return;
+        }
+        while entries.bytes + listing.bytes() > self.budget {
+            let Some(oldest) = entries
+                .by_account
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(account, _)| *account)
+            else {
+                break;
+            };
+            entries.remove(&oldest);
+        }
+        entries.clock += 1;
+        entries.bytes += listing.bytes();
+        let used = entries.clock;
+        entries.by_account.insert(
+            *account,
+            Entry {
+                version,
+                listing,
+                used,
+                last_read,
+            },
+        );
+    }
+
+    /// Replaces `account`'s listing, if held, by `change(listing)`, keeping its version.
+    pub fn change(&self, account: &AccountId, change: impl FnOnce(&Listing) -> Listing) {
+        let held = {
+            let entries = self.lock();
+            entries
+                .by_account
+                .get(account)
+                .map(|entry| (entry.version, Arc::clone(&entry.listing), entry.last_read))
+        };
+        if let Some((version, listing, last_read)) = held {
+            self.keep(account, version, Arc::new(change(&listing)), last_read);
+        }
+    }
+
+    /// Lets go of the listings no list has read for `idle`: a server that has stopped listing an account
+    /// gives its memory back rather than holding it until another account needs the room. Writes keep a
+    /// held listing current but do not count as reads.
+    pub fn release_idle(&self, idle: Duration) -> usize {
+        let mut entries = self.lock();
+        let stale: Vec<AccountId> = entries
+            .by_account
+            .iter()
+            .filter(|(_, entry)| entry.last_read.elapsed() >= idle)
+            .map(|(account, _)| *account)
+            .collect();
+        for account in &stale {
+            entries.remove(account);
+        }
+        stale.len()
+    }
+
+    pub fn forget(&self, account: &AccountId) {
+        self.lock().remove(account);
+    }
+
+    /// Bytes held, by the listings' estimate.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Entries {
+    fn remove(&mut self, account: &AccountId) {
+        if let Some(entry) = self.by_account.remove(account) {
+            self.bytes -= entry.listing.bytes();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_not_read_for_the_idle_time_are_let_go_and_read_ones_kept() {
+        let cache = ListingCache::new(1 << 20);
+        let (idle, busy) = (
+            AccountId::from(uuid::Uuid::new_v4()),
+            AccountId::from(uuid::Uuid::new_v4()),
+        );
+        cache.put(&idle, 1, Arc::new(Listing::default()));
+        cache.put(&busy, 1, Arc::new(Listing::default()));
+        assert_eq!(cache.release_idle(Duration::from_secs(3600)), 0);
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(&busy, 1).is_some());
+        assert_eq!(cache.release_idle(Duration::from_millis(20)), 1);
+        assert!(cache.get(&idle, 1).is_none());
+        assert!(cache.get(&busy, 1).is_some());
+    }
+}
