@@ -2,11 +2,16 @@
 //! so no item is written by every create. Each account's head holds its meter count and the version of its
 //! listing, which every meter write moves in the same transaction.
 
+use std::collections::HashMap;
+
 use super::capacity::spend_write;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::items::{counter_key, head_key, number};
-use super::schema::{COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, LIST_VERSION_ATTRIBUTE};
+use super::schema::{
+    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_ATTRIBUTE,
+    RECENT_SINCE_ATTRIBUTE,
+};
 use crate::domain::meter::{AccountId, MeterId};
 use crate::store::error::StoreError;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
@@ -49,10 +54,22 @@ impl IdBlocks {
 }
 
 /// An account's head: how many meters it has, and the version of its listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Head {
     pub count: usize,
     pub version: u64,
+    /// The meters written since `recent.since`, if the head keeps them (heads written before it did
+    /// have none).
+    pub recent: Option<Recent>,
+}
+
+/// The account's recent changes (`schema::RECENT_ATTRIBUTE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Recent {
+    /// Every meter written after this list version has its entry.
+    pub since: u64,
+    /// Meter id → its version now; 0 for a meter deleted.
+    pub versions: HashMap<i64, u64>,
 }
 
 impl Table {
@@ -107,9 +124,22 @@ impl Table {
                 .and_then(|n| n.parse::<i64>().ok())
                 .unwrap_or(0)
         };
+        let recent = item
+            .get(RECENT_ATTRIBUTE)
+            .and_then(|value| value.as_m().ok())
+            .map(|entries| Recent {
+                since: figure(RECENT_SINCE_ATTRIBUTE) as u64,
+                versions: entries
+                    .iter()
+                    .filter_map(|(id, version)| {
+                        Some((id.parse().ok()?, version.as_n().ok()?.parse().ok()?))
+                    })
+                    .collect(),
+            });
         Ok(Some(Head {
             count: figure(COUNT_ATTRIBUTE).max(0) as usize,
             version: figure(LIST_VERSION_ATTRIBUTE) as u64,
+            recent,
         }))
     }
 }

@@ -1,6 +1,8 @@
 //! Lists: one page of an account's meters, exact and strongly consistent, read from the cheapest place that
 //! can answer it (README, "DynamoDB").
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
@@ -61,6 +63,10 @@ impl Table {
             if let Some(listing) = listings.get(account, head.version) {
                 return Ok(listing.page(query));
             }
+            // A listing of an earlier version, brought current from the head's recent changes.
+            if let Some(listing) = self.refresh_held(listings, account, &head).await? {
+                return Ok(listing.page(query));
+            }
             let Some(window) = Window::plan(query, head.count, tuning.window_meters) else {
                 return self
                     .read_and_keep_listing(listings, tuning, account, head, query)
@@ -81,6 +87,45 @@ impl Table {
         };
         self.read_and_keep_listing(listings, tuning, account, head, query)
             .await
+    }
+
+    /// The listing this process holds of `account`, brought current to `head` (once, however many requests
+    /// need it at once) and kept under its version; `None` when it holds none, or one older than the
+    /// head's recent changes reach.
+    async fn refresh_held(
+        &self,
+        listings: &ListingCache,
+        account: &AccountId,
+        head: &Head,
+    ) -> Result<Option<Arc<Listing>>, StoreError> {
+        let reachable = |held: u64| {
+            head.recent
+                .as_ref()
+                .is_some_and(|recent| (recent.since..=head.version).contains(&held))
+        };
+        if !listings
+            .latest(account)
+            .is_some_and(|(held, _)| reachable(held))
+        {
+            return Ok(None);
+        }
+        let brought_current = listings
+            .read_once(account, head.version, || async {
+                let Some((held_version, held)) = listings.latest(account) else {
+                    return Err(None);
+                };
+                match self.refreshed(account, &held, held_version, head).await {
+                    Ok(Some(listing)) => Ok(listing),
+                    Ok(None) => Err(None),
+                    Err(error) => Err(Some(error)),
+                }
+            })
+            .await;
+        match brought_current {
+            Ok(listing) => Ok(Some(listing)),
+            Err(None) => Ok(None),
+            Err(Some(error)) => Err(error),
+        }
     }
 
     /// The account's listing, read whole (once, however many requests of this process need it at once) and

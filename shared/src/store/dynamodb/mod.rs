@@ -24,6 +24,7 @@ mod import;
 mod items;
 mod lists;
 mod reads;
+mod refresh;
 mod schema;
 mod stream;
 mod writes;

@@ -29,6 +29,14 @@ pub const COUNTER_ATTRIBUTE: &str = "last_id";
 pub(super) const HEAD_ID: i64 = 0;
 pub const COUNT_ATTRIBUTE: &str = "meter_count";
 pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
+/// The account's recent changes, on its head: `recent` maps the id of each meter written since list version
+/// `recent_since` to its version now (0 once deleted). Every meter write sets its entry in the same
+/// transaction that moves the head, so a process holding the account's listing at a version from
+/// `recent_since` on brings it current by reading only the meters the map says changed (`lists`). At
+/// `RECENT_CAP` entries a write starts the map afresh, keeping the head under 1 KB (one write unit).
+pub(super) const RECENT_ATTRIBUTE: &str = "recent";
+pub(super) const RECENT_SINCE_ATTRIBUTE: &str = "recent_since";
+pub(super) const RECENT_CAP: usize = 40;
 /// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
 pub(super) const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
 /// The TTL attribute: idempotency records carry their expiry, and DynamoDB deletes them after it.

@@ -18,8 +18,9 @@ use super::items::{
 };
 use super::schema::{
     COUNT_ATTRIBUTE, CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE,
-    EXPIRES_AT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, TOMBSTONE_DAYS,
-    UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    EXPIRES_AT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, NAME_SORT_ATTRIBUTE, RECENT_ATTRIBUTE,
+    RECENT_CAP, RECENT_SINCE_ATTRIBUTE, TOMBSTONE_DAYS, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE,
+    WRITE_TOKEN_ATTRIBUTE,
 };
 use crate::domain::Actor;
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, now};
@@ -43,22 +44,38 @@ enum Refused {
     Store(StoreError),
 }
 
-/// What a meter write did to the meter, and so to its account's count.
+/// What a meter write did to the meter (and its version now), and so to its account's count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Written {
-    Added,
-    Changed,
-    Removed,
+    Added(MeterId, u64),
+    Changed(MeterId, u64),
+    Removed(MeterId),
 }
 
 impl Written {
     fn count_change(self) -> i64 {
         match self {
-            Written::Added => 1,
-            Written::Changed => 0,
-            Written::Removed => -1,
+            Written::Added(..) => 1,
+            Written::Changed(..) => 0,
+            Written::Removed(_) => -1,
         }
     }
+
+    /// The meter's entry in the head's recent changes: its id, and its version now (0: deleted).
+    fn recent_entry(self) -> (MeterId, u64) {
+        match self {
+            Written::Added(id, version) | Written::Changed(id, version) => (id, version),
+            Written::Removed(id) => (id, 0),
+        }
+    }
+}
+
+/// How a write moves the head's recent changes: adds its entry, or, when the map is full (or the head
+/// has none yet), starts it afresh from the list version the head was at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecentChanges {
+    Add,
+    StartAfresh { seen: Option<u64> },
 }
 
 /// Whether the SDK retries a transaction whose answer was lost. A delete retries itself instead, because
@@ -102,7 +119,7 @@ impl Table {
             .write_meter(
                 account,
                 vec![TransactWriteItem::builder().put(put).build()],
-                Written::Added,
+                Written::Added(id, meter.version),
                 SdkRetries::On,
             )
             .await
@@ -152,7 +169,12 @@ impl Table {
             let write =
                 self.update_item(account, &stored, &changes, &updated, &write_token, actor)?;
             match self
-                .write_meter(account, vec![write], Written::Changed, SdkRetries::On)
+                .write_meter(
+                    account,
+                    vec![write],
+                    Written::Changed(id, updated.version),
+                    SdkRetries::On,
+                )
                 .await
             {
                 Ok(()) => return Ok(updated),
@@ -212,7 +234,7 @@ impl Table {
                 .write_meter(
                     account,
                     vec![delete.clone(), tombstone.clone()],
-                    Written::Removed,
+                    Written::Removed(id),
                     SdkRetries::Off,
                 )
                 .await
@@ -340,25 +362,19 @@ impl Table {
         written: Written,
         retries: SdkRetries,
     ) -> Result<(), Refused> {
-        let head = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(head_key(account)))
-            .update_expression("ADD #count :change, #version :one")
-            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
-            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
-            .expression_attribute_values(":change", number(written.count_change()))
-            .expression_attribute_values(":one", number(1))
-            .build()
-            .map_err(|error| Refused::Store(internal(error)))?;
-        let head = TransactWriteItem::builder().update(head).build();
+        let head_at = writes.len();
+        let mut recent = RecentChanges::Add;
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let head = self
+                .head_update(account, written, recent)
+                .map_err(Refused::Store)?;
             let mut call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(writes.clone()))
-                .transact_items(head.clone())
+                .transact_items(head)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .customize();
             if retries == SdkRetries::Off {
@@ -385,6 +401,21 @@ impl Table {
                 let item = reasons.first().and_then(|reason| reason.item()).cloned();
                 return Err(Refused::Condition(item));
             }
+            if code(head_at) == Some("ConditionalCheckFailed") && attempt < TRANSACTION_ATTEMPTS {
+                // The recent changes are full, missing, or were started afresh by another write since
+                // this one looked: go again from the head as the refusal found it.
+                let seen = reasons
+                    .get(head_at)
+                    .and_then(|reason| reason.item())
+                    .and_then(|head| head.get(LIST_VERSION_ATTRIBUTE))
+                    .and_then(|version| version.as_n().ok())
+                    .and_then(|version| version.parse().ok());
+                recent = match recent {
+                    RecentChanges::Add => RecentChanges::StartAfresh { seen },
+                    RecentChanges::StartAfresh { .. } => RecentChanges::Add,
+                };
+                continue;
+            }
             let any = |codes: &[&str]| {
                 reasons
                     .iter()
@@ -398,11 +429,59 @@ impl Table {
                 return Err(Refused::Store(sdk_error(error)));
             }
             // Another write of the same account holds its head: contention, not an outage.
-            if attempt == TRANSACTION_ATTEMPTS {
+            if attempt >= TRANSACTION_ATTEMPTS {
                 return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
             }
             contention_pause(attempt).await;
         }
+    }
+
+    /// The head's part of a meter write: its count as `written` says, its list version by one, and the
+    /// meter's entry in its recent changes (`schema::RECENT_ATTRIBUTE`), added or, when `recent` says so,
+    /// in a map started afresh.
+    fn head_update(
+        &self,
+        account: &AccountId,
+        written: Written,
+        recent: RecentChanges,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (id, version) = written.recent_entry();
+        let update = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(head_key(account)))
+            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
+            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
+            .expression_attribute_names("#recent", RECENT_ATTRIBUTE)
+            .expression_attribute_values(":change", number(written.count_change()))
+            .expression_attribute_values(":one", number(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = match recent {
+            RecentChanges::Add => update
+                .update_expression("ADD #count :change, #version :one SET #recent.#id = :entry")
+                .condition_expression("attribute_exists(#recent) AND size(#recent) < :cap")
+                .expression_attribute_names("#id", id.get().to_string())
+                .expression_attribute_values(":entry", AttributeValue::N(version.to_string()))
+                .expression_attribute_values(":cap", number(RECENT_CAP as i64)),
+            RecentChanges::StartAfresh { seen } => {
+                let fresh =
+                    HashMap::from([(id.get().to_string(), AttributeValue::N(version.to_string()))]);
+                let update = update
+                    .update_expression(
+                        "ADD #count :change, #version :one SET #recent = :fresh, #since = :seen",
+                    )
+                    .expression_attribute_names("#since", RECENT_SINCE_ATTRIBUTE)
+                    .expression_attribute_values(":fresh", AttributeValue::M(fresh))
+                    .expression_attribute_values(":seen", number(seen.unwrap_or(0) as i64));
+                // Only from the version it saw: every write after it is then in the fresh map.
+                match seen {
+                    Some(_) => update.condition_expression("#version = :seen"),
+                    None => update.condition_expression("attribute_not_exists(#version)"),
+                }
+            }
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(internal)?)
+            .build())
     }
 }
 

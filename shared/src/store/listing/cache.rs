@@ -87,6 +87,13 @@ impl ListingCache {
         listing
     }
 
+    /// The listing of `account` this process holds, whatever its version, and that version.
+    pub fn latest(&self, account: &AccountId) -> Option<(u64, Arc<Listing>)> {
+        let entries = self.lock();
+        let entry = entries.by_account.get(account)?;
+        Some((entry.version, Arc::clone(&entry.listing)))
+    }
+
     /// The listing of `account` as of `version`, if held.
     pub fn get(&self, account: &AccountId, version: u64) -> Option<Arc<Listing>> {
         let mut entries = self.lock();

@@ -135,6 +135,20 @@ impl Listing {
         }
     }
 
+    /// The version of meter `id` this listing holds, if it holds the meter.
+    pub fn version_of(&self, id: MeterId) -> Option<u64> {
+        self.entries
+            .binary_search_by_key(&id, |held| held.meter.id)
+            .ok()
+            .map(|at| self.entries[at].meter.version)
+    }
+
+    /// This listing without the meters `ids`.
+    pub fn without_all(&self, ids: &[MeterId]) -> Self {
+        ids.iter()
+            .fold(self.carried_over(), |listing, &id| listing.without(id))
+    }
+
     /// This listing without meter `id`.
     pub fn without(&self, id: MeterId) -> Self {
         let Ok(at) = self.entries.binary_search_by_key(&id, |held| held.meter.id) else {

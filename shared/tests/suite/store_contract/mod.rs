@@ -23,6 +23,7 @@ use meters::store::{
 
 mod dynamodb_only;
 mod idempotency;
+mod listing_refresh;
 mod lists;
 mod meter_writes;
 

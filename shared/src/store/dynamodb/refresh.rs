@@ -1,0 +1,110 @@
+//! A listing this process holds, brought current from its account's head: the head's recent changes
+//! (`schema::RECENT_ATTRIBUTE`) name every meter written since their start with its version now, so a
+//! listing from that start on needs only the meters whose version it does not have, read by key.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
+
+use super::capacity::spend_read;
+use super::client::Table;
+use super::errors::{internal, sdk_error};
+use super::ids::Head;
+use super::items::{Item, from_item, meter_key};
+use crate::domain::meter::{AccountId, Meter, MeterId};
+use crate::store::error::StoreError;
+use crate::store::listing::Listing;
+
+/// BatchGetItem reads at most 100 keys per call.
+const KEYS_PER_BATCH: usize = 100;
+
+impl Table {
+    /// `held` (the listing of `account` at list version `held_version`) as of `head`, or `None` when the
+    /// head's recent changes do not reach back to `held_version` and the account must be read whole.
+    /// Exact: every meter written after `held_version` has its entry, with its version now; a meter
+    /// whose entry the listing already matches is left as it is, the others are read strongly
+    /// consistently (a read may find one newer still, which is then what the listing holds).
+    pub(super) async fn refreshed(
+        &self,
+        account: &AccountId,
+        held: &Listing,
+        held_version: u64,
+        head: &Head,
+    ) -> Result<Option<Listing>, StoreError> {
+        let Some(recent) = &head.recent else {
+            return Ok(None);
+        };
+        if held_version < recent.since || held_version > head.version {
+            return Ok(None);
+        }
+        let mut removed = Vec::new();
+        let mut stale = Vec::new();
+        for (&id, &version) in &recent.versions {
+            let Ok(id) = MeterId::new(id) else {
+                continue;
+            };
+            match (version, held.version_of(id)) {
+                (0, Some(_)) => removed.push(id),
+                (0, None) => {}
+                (now, Some(held)) if held >= now => {}
+                _ => stale.push(id),
+            }
+        }
+        let mut fetched = self.consistent_meters(account, &stale).await?;
+        let mut listing = held.without_all(&removed);
+        for id in stale {
+            listing = match fetched.remove(&id) {
+                Some(meter) => listing.with_meter(meter),
+                // Deleted since the head was read.
+                None => listing.without(id),
+            };
+        }
+        // The head counts what the account holds: a listing that disagrees was not brought current.
+        Ok((listing.len() == head.count).then_some(listing))
+    }
+
+    /// The meters of `account` with these ids that exist, read strongly consistently by key.
+    async fn consistent_meters(
+        &self,
+        account: &AccountId,
+        ids: &[MeterId],
+    ) -> Result<HashMap<MeterId, Meter>, StoreError> {
+        let mut meters = HashMap::new();
+        for batch in ids.chunks(KEYS_PER_BATCH) {
+            let mut keys: Vec<Item> = batch.iter().map(|&id| meter_key(account, id)).collect();
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(internal)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                for consumed in output.consumed_capacity() {
+                    spend_read(Some(consumed));
+                }
+                for item in output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.name))
+                    .unwrap_or_default()
+                {
+                    let meter = from_item(item)?;
+                    meters.insert(meter.id, meter);
+                }
+                // What DynamoDB left for later (its capacity per call), asked again.
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.name))
+                    .map(|left| left.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(meters)
+    }
+}

@@ -1,0 +1,142 @@
+//! A warm process's listing under another process's writes (DynamoDB only): brought current from the
+//! account head's recent changes by reading only the meters written since, exactly, and read whole when
+//! the head no longer reaches back to it.
+
+use super::*;
+
+/// What `work` read, in capacity units, as the request's log line would say.
+async fn read_units<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
+    let invocation = meters::telemetry::Invocation::new(None, None, None);
+    meters::telemetry::within_request(invocation, async {
+        let output = work.await;
+        (output, meters::telemetry::current().capacity.read)
+    })
+    .await
+}
+
+fn searched(text: &str) -> ListQuery {
+    ListQuery {
+        search: Some(text.to_owned()),
+        sort_by: SortField::named("location").unwrap(),
+        limit: 100,
+        ..ListQuery::default()
+    }
+}
+
+async fn two_processes() -> (DynamoDbStore, DynamoDbStore) {
+    let (config, writer) = meters_testkit::dynamodb::fresh_table("meters-refresh").await;
+    let reader = small_tuning(DynamoDbStore::new(
+        meters::store::dynamodb::dynamodb_client(&config).await,
+        config.table_name.clone(),
+    ));
+    (writer, reader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_warm_listing_is_brought_current_by_reading_only_the_meters_written_since() {
+    let (writer, reader) = two_processes().await;
+    let account = account();
+    let mut created = Vec::new();
+    for n in 0..200 {
+        created.push(
+            writer
+                .create(&account, new_meter(&format!("m{n}")), &tester())
+                .await
+                .unwrap(),
+        );
+    }
+    let (_, whole) = read_units(reader.list(&account, &searched("m1"))).await;
+    let (_, held) = read_units(reader.list(&account, &searched("m1"))).await;
+    assert_eq!(
+        held, 1.0,
+        "a listing held at the head's version costs the head"
+    );
+
+    for meter in &created[..3] {
+        writer
+            .update(
+                &account,
+                meter.id,
+                rename(&format!("{}, renamed", meter.name.as_str())),
+                ReadOnlyEcho::default(),
+                IfMatch::Any,
+                &tester(),
+            )
+            .await
+            .unwrap();
+    }
+    writer
+        .delete(&account, created[10].id, IfMatch::Any, &tester())
+        .await
+        .unwrap();
+    writer
+        .create(&account, new_meter("m1 new"), &tester())
+        .await
+        .unwrap();
+
+    let (listed, refreshed) = read_units(reader.list(&account, &searched("m1"))).await;
+    let afresh = small_tuning(DynamoDbStore::new(writer.client().clone(), writer.table()))
+        .list(&account, &searched("m1"))
+        .await
+        .unwrap();
+    assert_eq!(listed.unwrap(), afresh, "brought current exactly");
+    // The head, then the four meters written since (three updates and a create) by key.
+    assert_eq!(refreshed, 5.0, "whole: {whole} RCU");
+    assert!(
+        whole > 3.0 * refreshed,
+        "whole: {whole} RCU, brought current: {refreshed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_read_whole_and_exact() {
+    let (writer, reader) = two_processes().await;
+    let account = account();
+    let first = writer
+        .create(&account, new_meter("first"), &tester())
+        .await
+        .unwrap();
+    reader.list(&account, &searched("f")).await.unwrap();
+    let mut latest = first.clone();
+    for n in 0..50 {
+        latest = writer
+            .update(
+                &account,
+                first.id,
+                rename(&format!("first {n}")),
+                ReadOnlyEcho::default(),
+                IfMatch::Any,
+                &tester(),
+            )
+            .await
+            .unwrap();
+        writer
+            .create(&account, new_meter(&format!("other {n}")), &tester())
+            .await
+            .unwrap();
+    }
+    let listed = reader.list(&account, &searched("first")).await.unwrap();
+    assert_eq!((listed.meters, listed.count), (vec![latest], 1));
+    let everything = reader.list(&account, &searched("")).await.unwrap();
+    assert_eq!(everything.count, 51);
+    // The head stays one write unit: its recent changes never pass their cap.
+    let head = writer
+        .client()
+        .get_item()
+        .table_name(writer.table())
+        .key(
+            "account_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(account.to_string()),
+        )
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let recent = head["recent"].as_m().unwrap();
+    assert!(!recent.is_empty() && recent.len() <= 40, "{}", recent.len());
+}
