@@ -27,6 +27,7 @@ mod reads;
 mod refresh;
 mod schema;
 mod stream;
+mod transaction;
 mod writes;
 
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
