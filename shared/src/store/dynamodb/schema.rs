@@ -36,7 +36,7 @@ pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
 /// `RECENT_CAP` entries a write starts the map afresh, keeping the head under 1 KB (one write unit).
 pub(super) const RECENT_ATTRIBUTE: &str = "recent";
 pub(super) const RECENT_SINCE_ATTRIBUTE: &str = "recent_since";
-pub(super) const RECENT_CAP: usize = 40;
+pub(super) const RECENT_CAP: usize = 32;
 /// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
 pub(super) const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
 /// The TTL attribute: idempotency records carry their expiry, and DynamoDB deletes them after it.

@@ -138,5 +138,5 @@ async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_read_whole_and_
         .item
         .unwrap();
     let recent = head["recent"].as_m().unwrap();
-    assert!(!recent.is_empty() && recent.len() <= 40, "{}", recent.len());
+    assert!(!recent.is_empty() && recent.len() <= 32, "{}", recent.len());
 }
