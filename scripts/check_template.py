@@ -185,7 +185,7 @@ def checks():
         lambda: [(name, st["Action"]) for name, sts in statements.items() for st in sts
                  if "#meter-id-counter" in str(st.get("Condition"))] == [("CreateMeterFunction", "dynamodb:UpdateItem")]
     yield "list and get may only read", \
-        lambda: all(action in ("dynamodb:GetItem", "dynamodb:Query")
+        lambda: all(action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
                     for name in ("ListMetersFunction", "GetMeterFunction") for st in statements[name]
                     for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
     # The store's own schema (table_definition() in shared/src/store/dynamodb/schema.rs), as meters-local

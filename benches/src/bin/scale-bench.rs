@@ -3,7 +3,12 @@
 //! meters (name, serial, location, ~100-character description).
 //!
 //! Usage: scale-bench BIN_DIR [--sizes 1000,10000,50000] [--warm 30] [--label after] [--legacy]
-//!        [--json FILE]   (needs DYNAMODB_ENDPOINT)
+//!        [--json FILE] [--under-writes SECONDS]   (needs DYNAMODB_ENDPOINT)
+//!
+//! `--under-writes`: instead, one warm list-meters process searched continually (a search, a filter, an
+//! unindexed sort and a deep page in turn) for SECONDS while another process updates a meter of the same
+//! account every second; per variant, the RCU and latency of every list after the first, and the writes'
+//! WCU (issue 20, item 2).
 //!
 //! Per list variant, a fresh process: its first list (what a cold process pays: the worst case when the
 //! list needs the whole account), then `--warm` repeats of it (what a warm process pays when nothing was
@@ -40,6 +45,7 @@ struct Options {
     label: String,
     legacy: bool,
     json: Option<PathBuf>,
+    under_writes: Option<u64>,
 }
 
 fn options() -> Options {
@@ -51,6 +57,7 @@ fn options() -> Options {
         label: "after".into(),
         legacy: false,
         json: None,
+        under_writes: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -66,6 +73,10 @@ fn options() -> Options {
             "--label" => options.label = args.next().expect("--label NAME"),
             "--legacy" => options.legacy = true,
             "--json" => options.json = args.next().map(PathBuf::from),
+            "--under-writes" => {
+                options.under_writes = args.next().and_then(|n| n.parse().ok());
+                assert!(options.under_writes.is_some(), "--under-writes SECONDS");
+            }
             dir => options.bin_dir = PathBuf::from(dir),
         }
     }
@@ -139,6 +150,132 @@ async fn call(runtime: &mut RuntimeApi, function: &Running, event: String, logs:
         status,
         capacity: function.logged_capacity(logs),
     }
+}
+
+/// A warm list-meters process searched continually while the account takes one update a second from
+/// another process: per variant, every list's RCU and latency, and the writes' WCU.
+#[allow(clippy::too_many_arguments)]
+async fn under_writes(
+    binary: &Path,
+    config: &[(String, String)],
+    store: &DynamoDbStore,
+    account: AccountId,
+    token: &str,
+    size: usize,
+    seconds: u64,
+    label: &str,
+) -> Vec<Row> {
+    use meters::store::MeterStore;
+    let variants = [
+        ("under writes: query, few match", "query=needle".to_owned()),
+        (
+            "under writes: filter meter_type=GAS",
+            "meter_type=GAS&limit=20".to_owned(),
+        ),
+        (
+            "under writes: sortBy=location (no index)",
+            "sortBy=location".to_owned(),
+        ),
+        ("under writes: deep page", format!("page={}", size / 40)),
+    ];
+    let event = |query: &str| {
+        HttpEvent::new("GET", "/api/v1/meters")
+            .bearer(token)
+            .query(&format!("account_id={account}&{query}"))
+            .http_api()
+            .to_string()
+    };
+    let mut runtime = RuntimeApi::start().await;
+    let function = Running::start(binary, &runtime, config);
+    // The first list of each variant reads the account whole (a cold process); the rest is what is measured.
+    for (_, query) in &variants {
+        call(&mut runtime, &function, event(query), true).await;
+    }
+    let writes = {
+        let (store, stop_at) = (store.clone(), Instant::now() + Duration::from_secs(seconds));
+        tokio::spawn(async move {
+            let mut units = Vec::new();
+            let mut ticks = tokio::time::interval(Duration::from_secs(1));
+            let mut n = 0u64;
+            while Instant::now() < stop_at {
+                ticks.tick().await;
+                n += 1;
+                let id = meters::domain::meter::MeterId::new(1 + (n * 7919 % size as u64) as i64)
+                    .expect("an id");
+                let changes = meters::domain::meter::MeterChanges {
+                    name: Some(
+                        meters::domain::meter::MeterName::parse(&format!("Renamed {n}"))
+                            .expect("a name"),
+                    ),
+                    ..Default::default()
+                };
+                let invocation = meters::telemetry::Invocation::new(None, None, None);
+                let wcu = meters::telemetry::within_request(invocation, async {
+                    store
+                        .update(
+                            &account,
+                            id,
+                            changes,
+                            Default::default(),
+                            meters::domain::precondition::IfMatch::Any,
+                            &meters_testkit::meters::tester(),
+                        )
+                        .await
+                        .expect("an update");
+                    meters::telemetry::current().capacity.write
+                })
+                .await;
+                units.push(wcu);
+            }
+            units
+        })
+    };
+    let started = Instant::now();
+    let mut calls: Vec<Vec<Call>> = variants.iter().map(|_| Vec::new()).collect();
+    let mut turn = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let at = turn % variants.len();
+        calls[at].push(call(&mut runtime, &function, event(&variants[at].1), true).await);
+        turn += 1;
+    }
+    let write_units = writes.await.expect("the writer");
+    let peak = function.peak_rss_kib();
+    let mut rows: Vec<Row> = variants
+        .iter()
+        .zip(&calls)
+        .map(|((name, _), calls)| {
+            let latencies: Vec<Duration> = calls.iter().map(|c| c.latency).collect();
+            let rcus: Vec<f64> = calls
+                .iter()
+                .filter_map(|c| c.capacity.map(|c| c.0))
+                .collect();
+            let most = rcus.iter().copied().reduce(f64::max).unwrap_or(0.0);
+            Row {
+                label: label.to_owned(),
+                meters: size,
+                operation: format!("{name} ({} lists, at most {most:.0} RCU)", calls.len()),
+                first_ms: None,
+                first_rcu: None,
+                first_cpu_ms: None,
+                p50_ms: percentile(&latencies, 0.5),
+                p99_ms: percentile(&latencies, 0.99),
+                rcu: mean(rcus.iter().copied()),
+                wcu: None,
+                cpu_ms: 0.0,
+                peak_rss_mib: peak as f64 / 1024.0,
+                statuses: statuses(&calls.iter().collect::<Vec<_>>()),
+            }
+        })
+        .collect();
+    rows.push(Row {
+        label: label.to_owned(),
+        meters: size,
+        operation: format!("under writes: the {} updates", write_units.len()),
+        wcu: mean(write_units.iter().copied()),
+        first_rcu: None,
+        ..Row::default()
+    });
+    rows
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -375,6 +512,24 @@ async fn main() {
         );
         let config = meters_testkit::dynamodb::function_environment(&dynamodb, SECRET);
         let token = token_for(SECRET, &[account]);
+        if let Some(seconds) = options.under_writes {
+            let binary = options.bin_dir.join("list-meters");
+            rows.extend(
+                under_writes(
+                    &binary,
+                    &config,
+                    &store,
+                    account,
+                    &token,
+                    size,
+                    seconds,
+                    &options.label,
+                )
+                .await,
+            );
+            let _ = client.delete_table().table_name(&table).send().await;
+            continue;
+        }
         let logs = !options.legacy;
         let legacy_list = if options.legacy {
             Some(legacy_list_rcu(&client, &table, account).await)

@@ -9,7 +9,7 @@ use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::items::{counter_key, head_key, number};
 use super::schema::{
-    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_ATTRIBUTE,
+    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_ENTRY_PREFIX,
     RECENT_SINCE_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, MeterId};
@@ -63,7 +63,7 @@ pub(super) struct Head {
     pub recent: Option<Recent>,
 }
 
-/// The account's recent changes (`schema::RECENT_ATTRIBUTE`).
+/// The account's recent changes (`schema::RECENT_SINCE_ATTRIBUTE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Recent {
     /// Every meter written after this list version has its entry.
@@ -124,18 +124,18 @@ impl Table {
                 .and_then(|n| n.parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let recent = item
-            .get(RECENT_ATTRIBUTE)
-            .and_then(|value| value.as_m().ok())
-            .map(|entries| Recent {
-                since: figure(RECENT_SINCE_ATTRIBUTE) as u64,
-                versions: entries
-                    .iter()
-                    .filter_map(|(id, version)| {
-                        Some((id.parse().ok()?, version.as_n().ok()?.parse().ok()?))
-                    })
-                    .collect(),
-            });
+        // Only a head that keeps its recent changes has `recent_since`; one from before does not, and its
+        // account's listings are read whole until a write starts them.
+        let recent = item.contains_key(RECENT_SINCE_ATTRIBUTE).then(|| Recent {
+            since: figure(RECENT_SINCE_ATTRIBUTE) as u64,
+            versions: item
+                .iter()
+                .filter_map(|(name, version)| {
+                    let id = name.strip_prefix(RECENT_ENTRY_PREFIX)?.parse().ok()?;
+                    Some((id, version.as_n().ok()?.parse().ok()?))
+                })
+                .collect(),
+        });
         Ok(Some(Head {
             count: figure(COUNT_ATTRIBUTE).max(0) as usize,
             version: figure(LIST_VERSION_ATTRIBUTE) as u64,

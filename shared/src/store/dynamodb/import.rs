@@ -10,7 +10,7 @@ use super::errors::sdk_error;
 use super::ids::MAX_IMPORTED_ID;
 use super::items::{counter_key, from_item, head_key, number, to_item};
 use super::schema::{
-    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, HEAD_ID, LIST_VERSION_ATTRIBUTE, RECENT_ATTRIBUTE,
+    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, HEAD_ID, LIST_VERSION_ATTRIBUTE, RECENT_SINCE_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
@@ -188,12 +188,12 @@ impl Table {
             .update_item()
             .table_name(&self.name)
             .set_key(Some(head_key(account)))
-            // Meters imported have no entry in the recent changes: dropping them makes every listing held
-            // elsewhere read the account whole, rather than miss them.
-            .update_expression("SET #count = :count ADD #version :one REMOVE #recent")
+            // Meters imported have no entry in the recent changes: dropping them (their start) makes every
+            // listing held elsewhere read the account whole, rather than miss them.
+            .update_expression("SET #count = :count ADD #version :one REMOVE #since")
             .expression_attribute_names("#count", COUNT_ATTRIBUTE)
             .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
-            .expression_attribute_names("#recent", RECENT_ATTRIBUTE)
+            .expression_attribute_names("#since", RECENT_SINCE_ATTRIBUTE)
             .expression_attribute_values(":count", number(count as i64))
             .expression_attribute_values(":one", number(1))
             .send()

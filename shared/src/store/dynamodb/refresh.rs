@@ -1,5 +1,5 @@
 //! A listing this process holds, brought current from its account's head: the head's recent changes
-//! (`schema::RECENT_ATTRIBUTE`) name every meter written since their start with its version now, so a
+//! (`schema::RECENT_SINCE_ATTRIBUTE`) name every meter written since their start with its version now, so a
 //! listing from that start on needs only the meters whose version it does not have, read by key.
 
 use std::collections::HashMap;

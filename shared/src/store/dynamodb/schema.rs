@@ -29,12 +29,15 @@ pub const COUNTER_ATTRIBUTE: &str = "last_id";
 pub(super) const HEAD_ID: i64 = 0;
 pub const COUNT_ATTRIBUTE: &str = "meter_count";
 pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
-/// The account's recent changes, on its head: `recent` maps the id of each meter written since list version
-/// `recent_since` to its version now (0 once deleted). Every meter write sets its entry in the same
-/// transaction that moves the head, so a process holding the account's listing at a version from
-/// `recent_since` on brings it current by reading only the meters the map says changed (`lists`). At
-/// `RECENT_CAP` entries a write starts the map afresh, keeping the head under 1 KB (one write unit).
-pub(super) const RECENT_ATTRIBUTE: &str = "recent";
+/// The account's recent changes, on its head: for each meter written since list version `recent_since`, an
+/// attribute `r<id>` holding its version now (0 once deleted), and `recent_count`, the writes since. Every
+/// meter write sets its entry in the same transaction that moves the head, so a process holding the
+/// account's listing at a version from `recent_since` on brings it current by reading only the meters the
+/// entries say changed (`refresh`). At `RECENT_CAP` writes one starts them afresh, which keeps the head
+/// under 1 KB (one write unit). Top-level attributes rather than a map, so that a new account's first write
+/// can add its entry to a head that does not exist yet.
+pub(super) const RECENT_ENTRY_PREFIX: &str = "r";
+pub(super) const RECENT_COUNT_ATTRIBUTE: &str = "recent_count";
 pub(super) const RECENT_SINCE_ATTRIBUTE: &str = "recent_since";
 pub(super) const RECENT_CAP: usize = 32;
 /// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.

@@ -15,7 +15,8 @@ use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::items::{Item, head_key, number};
 use super::schema::{
-    COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_ATTRIBUTE, RECENT_CAP, RECENT_SINCE_ATTRIBUTE,
+    COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_CAP, RECENT_COUNT_ATTRIBUTE,
+    RECENT_ENTRY_PREFIX, RECENT_SINCE_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, MeterId};
 use crate::store::error::StoreError;
@@ -56,12 +57,13 @@ impl Written {
     }
 }
 
-/// How a write moves the head's recent changes: adds its entry, or, when the map is full (or the head
-/// has none yet), starts it afresh from the list version the head was at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a write moves the head's recent changes: adds its entry, or, when they are full (or the head is
+/// from before them), starts them afresh from the list version the head was at, removing the entries
+/// it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum RecentChanges {
     Add,
-    StartAfresh { seen: Option<u64> },
+    StartAfresh { seen: u64, entries: Vec<String> },
 }
 
 /// Whether the SDK retries a transaction whose answer was lost. A delete retries itself instead, because
@@ -97,7 +99,7 @@ impl Table {
         loop {
             attempt += 1;
             let head = self
-                .head_update(account, written, recent)
+                .head_update(account, written, &recent)
                 .map_err(Refused::Store)?;
             let mut call = self
                 .client
@@ -131,16 +133,13 @@ impl Table {
                 return Err(Refused::Condition(item));
             }
             if code(head_at) == Some("ConditionalCheckFailed") && attempt < TRANSACTION_ATTEMPTS {
-                // The recent changes are full, missing, or were started afresh by another write since
-                // this one looked: go again from the head as the refusal found it.
-                let seen = reasons
-                    .get(head_at)
-                    .and_then(|reason| reason.item())
-                    .and_then(|head| head.get(LIST_VERSION_ATTRIBUTE))
-                    .and_then(|version| version.as_n().ok())
-                    .and_then(|version| version.parse().ok());
+                // The recent changes are full, from before them, or were started afresh by another write
+                // since this one looked: go again from the head as the refusal found it.
                 recent = match recent {
-                    RecentChanges::Add => RecentChanges::StartAfresh { seen },
+                    RecentChanges::Add => {
+                        let held = reasons.get(head_at).and_then(|reason| reason.item());
+                        restart_of(held)
+                    }
                     RecentChanges::StartAfresh { .. } => RecentChanges::Add,
                 };
                 continue;
@@ -166,50 +165,86 @@ impl Table {
     }
 
     /// The head's part of a meter write: its count as `written` says, its list version by one, and the
-    /// meter's entry in its recent changes (`schema::RECENT_ATTRIBUTE`), added or, when `recent` says so,
-    /// in a map started afresh.
+    /// meter's entry in its recent changes (`schema::RECENT_SINCE_ATTRIBUTE`): added, or, when `recent`
+    /// says so, in recent changes started afresh.
     fn head_update(
         &self,
         account: &AccountId,
         written: Written,
-        recent: RecentChanges,
+        recent: &RecentChanges,
     ) -> Result<TransactWriteItem, StoreError> {
         let (id, version) = written.recent_entry();
+        let own_entry = format!("{RECENT_ENTRY_PREFIX}{}", id.get());
         let update = Update::builder()
             .table_name(&self.name)
             .set_key(Some(head_key(account)))
             .expression_attribute_names("#count", COUNT_ATTRIBUTE)
             .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
-            .expression_attribute_names("#recent", RECENT_ATTRIBUTE)
+            .expression_attribute_names("#since", RECENT_SINCE_ATTRIBUTE)
+            .expression_attribute_names("#writes", RECENT_COUNT_ATTRIBUTE)
+            .expression_attribute_names("#entry", &own_entry)
             .expression_attribute_values(":change", number(written.count_change()))
             .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":entry", AttributeValue::N(version.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let update = match recent {
+            // A head that keeps recent changes, or none yet (this write makes it): add the entry while
+            // fewer than RECENT_CAP writes are kept.
             RecentChanges::Add => update
-                .update_expression("ADD #count :change, #version :one SET #recent.#id = :entry")
-                .condition_expression("attribute_exists(#recent) AND size(#recent) < :cap")
-                .expression_attribute_names("#id", id.get().to_string())
-                .expression_attribute_values(":entry", AttributeValue::N(version.to_string()))
+                .update_expression(
+                    "ADD #count :change, #version :one, #writes :one \
+                     SET #since = if_not_exists(#since, :zero), #entry = :entry",
+                )
+                .condition_expression(
+                    "(attribute_exists(#since) OR attribute_not_exists(#version)) \
+                     AND (attribute_not_exists(#writes) OR #writes < :cap)",
+                )
+                .expression_attribute_values(":zero", number(0))
                 .expression_attribute_values(":cap", number(RECENT_CAP as i64)),
-            RecentChanges::StartAfresh { seen } => {
-                let fresh =
-                    HashMap::from([(id.get().to_string(), AttributeValue::N(version.to_string()))]);
-                let update = update
-                    .update_expression(
-                        "ADD #count :change, #version :one SET #recent = :fresh, #since = :seen",
-                    )
-                    .expression_attribute_names("#since", RECENT_SINCE_ATTRIBUTE)
-                    .expression_attribute_values(":fresh", AttributeValue::M(fresh))
-                    .expression_attribute_values(":seen", number(seen.unwrap_or(0) as i64));
-                // Only from the version it saw: every write after it is then in the fresh map.
-                match seen {
-                    Some(_) => update.condition_expression("#version = :seen"),
-                    None => update.condition_expression("attribute_not_exists(#version)"),
+            // Only from the version it saw: every write after it then has its entry.
+            RecentChanges::StartAfresh { seen, entries } => {
+                let mut expression = "ADD #count :change, #version :one \
+                                      SET #since = :seen, #writes = :one, #entry = :entry"
+                    .to_owned();
+                // Every entry held but this write's own, which the new one replaces.
+                let others: Vec<&String> = entries.iter().filter(|e| **e != own_entry).collect();
+                let stale: Vec<String> = (0..others.len()).map(|n| format!("#stale{n}")).collect();
+                let mut update = update
+                    .condition_expression("#version = :seen")
+                    .expression_attribute_values(":seen", number(*seen as i64));
+                for (name, entry) in stale.iter().zip(others) {
+                    update = update.expression_attribute_names(name, entry);
                 }
+                if !stale.is_empty() {
+                    expression.push_str(&format!(" REMOVE {}", stale.join(", ")));
+                }
+                update.update_expression(expression)
             }
         };
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(internal)?)
             .build())
     }
+}
+
+/// Recent changes started afresh from the head the refusal returned: from its list version, without
+/// the entries it held.
+fn restart_of(head: Option<&HashMap<String, AttributeValue>>) -> RecentChanges {
+    let seen = head
+        .and_then(|head| head.get(LIST_VERSION_ATTRIBUTE))
+        .and_then(|version| version.as_n().ok())
+        .and_then(|version| version.parse().ok())
+        .unwrap_or(0);
+    let entries = head
+        .map(|head| {
+            head.keys()
+                .filter(|name| {
+                    name.strip_prefix(RECENT_ENTRY_PREFIX)
+                        .is_some_and(|id| id.parse::<i64>().is_ok())
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    RecentChanges::StartAfresh { seen, entries }
 }
