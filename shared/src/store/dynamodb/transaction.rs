@@ -132,7 +132,11 @@ impl Table {
                 let item = reasons.first().and_then(|reason| reason.item()).cloned();
                 return Err(Refused::Condition(item));
             }
-            if code(head_at) == Some("ConditionalCheckFailed") && attempt < TRANSACTION_ATTEMPTS {
+            if code(head_at) == Some("ConditionalCheckFailed") {
+                if attempt >= TRANSACTION_ATTEMPTS {
+                    // Other writes kept moving the head under this one: contention, not an outage.
+                    return Err(Refused::Store(StoreError::Unavailable(Box::new(error))));
+                }
                 // The recent changes are full, from before them, or were started afresh by another write
                 // since this one looked: go again from the head as the refusal found it.
                 recent = match recent {
