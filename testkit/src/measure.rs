@@ -17,10 +17,20 @@ pub fn ms(duration: Duration) -> f64 {
 
 /// The process's peak resident memory so far (`VmHWM`), in KiB.
 pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
+}
+
+/// The process's resident memory now (`VmRSS`), in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// A figure in KiB from the process's `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -58,6 +68,7 @@ mod tests {
         let spin: u64 = (0..5_000_000u64).fold(0, |sum, n| sum.wrapping_add(n * n));
         assert!(spin > 0);
         assert!(peak_rss_kib(pid) > 0);
+        assert!(rss_kib(pid) > 0 && rss_kib(pid) <= peak_rss_kib(pid));
         assert!(cpu_time(pid) > Duration::ZERO);
     }
 }

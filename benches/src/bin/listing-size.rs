@@ -7,14 +7,10 @@
 use meters::domain::list::{ListQuery, SortField, SortOrder};
 use meters::domain::meter::{AccountId, Meter};
 use meters::store::listing::Listing;
+use meters_testkit::measure;
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    measure::rss_kib(std::process::id())
 }
 
 fn main() {

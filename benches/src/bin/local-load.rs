@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use meters_testkit::measure::{ms, percentile};
+use meters_testkit::measure::{ms, peak_rss_kib, percentile, rss_kib};
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -73,15 +73,6 @@ fn options() -> Options {
     options
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     let options = Arc::new(options());
@@ -101,7 +92,7 @@ async fn main() {
         .await
         .expect("the server answers");
     assert!(warm.status().is_success(), "{:?}", warm.text().await);
-    let rss_before = rss_kib(options.pid, "VmRSS:");
+    let rss_before = rss_kib(options.pid);
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -187,10 +178,10 @@ async fn main() {
     for searcher in searchers {
         searches.extend(searcher.await.expect("a searcher"));
     }
-    let peak = rss_kib(options.pid, "VmHWM:");
-    let rss_loaded = rss_kib(options.pid, "VmRSS:");
+    let peak = peak_rss_kib(options.pid);
+    let rss_loaded = rss_kib(options.pid);
     tokio::time::sleep(Duration::from_secs(options.idle)).await;
-    let rss_idle = rss_kib(options.pid, "VmRSS:");
+    let rss_idle = rss_kib(options.pid);
     let report = json!({
         "label": options.label,
         "meters": options.meters,

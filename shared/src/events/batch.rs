@@ -60,15 +60,30 @@ impl ChangePublisher {
             .get("Records")
             .and_then(Value::as_array)
             .ok_or(NotABatch("no Records array"))?;
-        let mut changes: Vec<(&str, MeterChange)> = Vec::new();
+        let mut changes: Vec<Pending<'_>> = Vec::new();
         let mut stopped_at = None;
         let mut skipped = 0;
         for record in records {
             let sequence = sequence_number(record).ok_or(NotABatch(
                 "a record without dynamodb.SequenceNumber, which no failure could name",
             ))?;
-            match change_of(record, &self.store).await {
-                Ok(Some(change)) => changes.push((sequence, change)),
+            // Each detail is written once: its size cuts the calls, and it is what is sent.
+            let detail = change_of(record, &self.store).await.and_then(|change| {
+                change
+                    .map(|change| match change.detail() {
+                        Ok(detail) => Ok((change, detail)),
+                        Err(error) => Err(RecordError::Poison(format!(
+                            "the change cannot be written as JSON: {error}"
+                        ))),
+                    })
+                    .transpose()
+            });
+            match detail {
+                Ok(Some((change, detail))) => changes.push(Pending {
+                    sequence,
+                    change,
+                    detail,
+                }),
                 Ok(None) => skipped += 1,
                 Err(error) => {
                     match &error {
@@ -86,20 +101,14 @@ impl ChangePublisher {
         }
         let mut published = 0;
         for run in runs(&changes) {
-            let refused = match self
-                .bus
-                .put(&run.iter().map(|(_, c)| c).collect::<Vec<_>>())
-                .await
-            {
-                Ok(refused) => refused,
-                Err(error) => {
-                    tracing::error!(%error, "a change could not be written as an event");
-                    vec![0]
-                }
-            };
+            let entries: Vec<(&MeterChange, &str)> = run
+                .iter()
+                .map(|pending| (&pending.change, pending.detail.as_str()))
+                .collect();
+            let refused = self.bus.put(&entries).await;
             published += run.len() - refused.len();
             if let Some(&first) = refused.first() {
-                stopped_at = Some(run[first].0);
+                stopped_at = Some(run[first].sequence);
                 break;
             }
         }
@@ -121,18 +130,24 @@ impl ChangePublisher {
     }
 }
 
+/// A change to publish: the record it came from, and its detail, written once.
+#[derive(Debug)]
+struct Pending<'a> {
+    sequence: &'a str,
+    change: MeterChange,
+    detail: String,
+}
+
 /// The changes cut into `PutEvents` calls, in order: at most `MAX_ENTRIES` and about `MAX_CALL_BYTES` each
-/// (the meter's JSON twice is the bulk of an entry), and a new call before a meter's second change.
-fn runs<'a>(changes: &'a [(&'a str, MeterChange)]) -> Vec<&'a [(&'a str, MeterChange)]> {
+/// (the detail is the bulk of an entry), and a new call before a meter's second change.
+fn runs<'a, 'b>(changes: &'b [Pending<'a>]) -> Vec<&'b [Pending<'a>]> {
     let mut runs = Vec::new();
     let (mut start, mut bytes) = (0, 0);
-    for (at, (_, change)) in changes.iter().enumerate() {
-        let size = change
-            .detail()
-            .map_or(MAX_CALL_BYTES, |detail| detail.len())
-            + 256;
-        let repeats = changes[start..at].iter().any(|(_, earlier)| {
-            earlier.account_id == change.account_id && earlier.meter_id == change.meter_id
+    for (at, pending) in changes.iter().enumerate() {
+        let (change, size) = (&pending.change, pending.detail.len() + 256);
+        let repeats = changes[start..at].iter().any(|earlier| {
+            earlier.change.account_id == change.account_id
+                && earlier.change.meter_id == change.meter_id
         });
         if at > start && (at - start == MAX_ENTRIES || repeats || bytes + size > MAX_CALL_BYTES) {
             runs.push(&changes[start..at]);
@@ -168,7 +183,14 @@ mod tests {
     fn calls_hold_at_most_ten_changes_and_never_two_of_one_meter() {
         let account = AccountId::from(uuid::Uuid::new_v4());
         let ids = [1, 2, 3, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-        let changes: Vec<_> = ids.iter().map(|&id| ("s", change(account, id))).collect();
+        let changes: Vec<_> = ids
+            .iter()
+            .map(|&id| Pending {
+                sequence: "s",
+                change: change(account, id),
+                detail: String::new(),
+            })
+            .collect();
         let sizes: Vec<usize> = runs(&changes).iter().map(|run| run.len()).collect();
         assert_eq!(sizes, vec![3, 10, 1]);
         assert_eq!(runs(&[]).len(), 0);

@@ -47,13 +47,13 @@ impl EventBus {
         })
     }
 
-    /// Publishes `changes` (at most `MAX_ENTRIES`, each of another meter) and returns the positions of those
-    /// still refused after `PUT_ATTEMPTS`, in order; only refused entries are sent again.
-    pub async fn put(&self, changes: &[&MeterChange]) -> Result<Vec<usize>, serde_json::Error> {
-        let mut entries = Vec::with_capacity(changes.len());
-        for change in changes {
-            entries.push(self.entry(change)?);
-        }
+    /// Publishes `changes` with their details (at most `MAX_ENTRIES`, each of another meter) and returns the
+    /// positions of those still refused after `PUT_ATTEMPTS`, in order; only refused entries are sent again.
+    pub async fn put(&self, changes: &[(&MeterChange, &str)]) -> Vec<usize> {
+        let entries: Vec<PutEventsRequestEntry> = changes
+            .iter()
+            .map(|(change, detail)| self.entry(change, detail))
+            .collect();
         let mut unsent: Vec<usize> = (0..entries.len()).collect();
         for attempt in 1..=PUT_ATTEMPTS {
             if attempt > 1 {
@@ -92,19 +92,19 @@ impl EventBus {
                 "EventBridge refused entries"
             );
         }
-        Ok(unsent)
+        unsent
     }
 
-    fn entry(&self, change: &MeterChange) -> Result<PutEventsRequestEntry, serde_json::Error> {
+    fn entry(&self, change: &MeterChange, detail: &str) -> PutEventsRequestEntry {
         let time = aws_sdk_eventbridge::primitives::DateTime::from_millis(
             change.occurred_at.timestamp_millis(),
         );
-        Ok(PutEventsRequestEntry::builder()
+        PutEventsRequestEntry::builder()
             .event_bus_name(&self.name)
             .source(SOURCE)
             .detail_type(change.kind.detail_type())
-            .detail(change.detail()?)
+            .detail(detail)
             .time(time)
-            .build())
+            .build()
     }
 }

@@ -56,7 +56,7 @@ pub async fn change_of(
     let record = StreamRecord::deserialize(record)
         .map_err(|error| RecordError::Poison(format!("not a DynamoDB stream record: {error}")))?;
     let change = record.dynamodb;
-    let Some((account_id, meter_id)) = meter_keys(&change.keys.clone().into()) else {
+    let Some((account_id, meter_id)) = meter_keys(&change.keys.into()) else {
         return Ok(None);
     };
     let image = |image: Option<serde_dynamo::Item>, which: &str| {

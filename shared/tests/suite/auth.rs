@@ -435,13 +435,11 @@ async fn writes_record_the_tokens_subject_and_client_or_the_authorizers_in_gatew
     let store = EmbeddedStore::in_memory().unwrap();
     let config = meters_testkit::tokens::hs256_config(meters_testkit::TEST_SECRET);
     let app = App::new(store.clone(), Authenticator::new(&config).unwrap());
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
+    let token = meters_testkit::tokens::token_with_claims(
+        meters_testkit::TEST_SECRET,
         &json!({"exp": in_ten_minutes(), "account_ids": [ACCOUNT], "sub": "svc-billing",
                 "client_id": "billing-client"}),
-        &jsonwebtoken::EncodingKey::from_secret(meters_testkit::TEST_SECRET.as_bytes()),
-    )
-    .unwrap();
+    );
     let id = create(
         &app,
         HttpEvent::new("POST", "/api/v1/meters").bearer(&token),
