@@ -110,6 +110,33 @@ start_dynamodb_local() {
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 }
 
+# moto's server (PyPI moto[server], pinned as the deploy rehearsal pins it), as the S3 the listing snapshots are
+# kept in during tests: on a free loopback port, named in S3_ENDPOINT (testkit::s3). Stopped by
+# stop_s3_emulator (use a trap).
+MOTO="moto[server]==5.2.5"
+
+start_s3_emulator() {
+  if [ -n "${S3_EMULATOR_PID:-}" ] && kill -0 "$S3_EMULATOR_PID" 2>/dev/null; then return 0; fi
+  ensure_venv "$MOTO"
+  local port
+  port=$(free_port)
+  mkdir -p target
+  moto_server -H 127.0.0.1 -p "$port" >target/moto-s3.log 2>&1 &
+  S3_EMULATOR_PID=$!
+  wait_for_port "$port" "$S3_EMULATOR_PID" "moto_server" || { cat target/moto-s3.log >&2; return 1; }
+  echo "scripts: moto's server (S3) listening on 127.0.0.1:$port"
+  export S3_ENDPOINT="http://127.0.0.1:$port"
+}
+
+stop_s3_emulator() {
+  if [ -n "${S3_EMULATOR_PID:-}" ]; then
+    kill "$S3_EMULATOR_PID" 2>/dev/null || true
+    wait "$S3_EMULATOR_PID" 2>/dev/null || true
+    S3_EMULATOR_PID=
+  fi
+  unset S3_ENDPOINT
+}
+
 # Stops DynamoDB Local if this shell started it.
 stop_dynamodb_local() {
   if [ -n "${DYNAMODB_LOCAL_PID:-}" ]; then

@@ -3,7 +3,7 @@
 //! and the function processes it drives (`runtime_api`, `function`), an identity provider's key set over HTTP (`jwks`),
 //! the fixtures in `events/` (`fixtures`), meters to store (`meters`), what benchmarks read off a run
 //! (`measure`), the crate's import graph (`module_graph`), a table's stream as Lambda batches (`streams`)
-//! and EventBridge's PutEvents captured (`eventbridge`).
+//! EventBridge's PutEvents captured (`eventbridge`) and an S3 emulator's buckets (`s3`).
 
 pub mod dynamodb;
 pub mod eventbridge;
@@ -16,6 +16,7 @@ pub mod measure;
 pub mod meters;
 pub mod module_graph;
 pub mod runtime_api;
+pub mod s3;
 pub mod streams;
 pub mod tls_proxy;
 pub mod tokens;

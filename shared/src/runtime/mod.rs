@@ -14,6 +14,7 @@ use crate::auth::{AuthConfig, Authenticator};
 use crate::config::{ConfigError, Env};
 use crate::http::{App, Endpoint, request_deadline};
 use crate::store::dynamodb::{DynamoDbConfig, DynamoDbStore, dynamodb_client};
+use crate::store::snapshots::S3Snapshots;
 
 /// A function binary's whole life: read configuration (exiting with one log line naming the variable if
 /// it is missing), build the DynamoDB client once, and serve `endpoint` until Lambda stops the process.
@@ -42,6 +43,11 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     tracing::info!(auth_mode = auth_config.key.describe(), "authentication");
     let deadline = request_deadline(&env)?;
     let dynamodb = DynamoDbConfig::read(&env)?;
-    let store = DynamoDbStore::new(dynamodb_client(&dynamodb).await, dynamodb.table_name);
+    let mut store = DynamoDbStore::new(dynamodb_client(&dynamodb).await, dynamodb.table_name);
+    // Only list-meters has a bucket: the other functions never read an account's listing.
+    if let Some(snapshots) = S3Snapshots::from_env(&env).await? {
+        tracing::info!(bucket = snapshots.bucket(), "listing snapshots");
+        store = store.with_snapshots(std::sync::Arc::new(snapshots));
+    }
     Ok(App::new(store, auth).with_deadline(deadline))
 }

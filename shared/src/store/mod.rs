@@ -1,7 +1,8 @@
 //! The storage port and its adapters. The port is two traits: `MeterStore` (the meters) and
 //! `IdempotencyStore` (the records of idempotent creates); both adapters implement both, over one table or
 //! one file: `dynamodb` (production) and `embedded` (redb, for the local server and tests). `listing` is an
-//! account's meters held in memory, which both answer lists from.
+//! account's meters held in memory, which both answer lists from; `snapshots` keeps listings between
+//! processes (S3), where the DynamoDB store starts a cold process's listing from.
 
 pub mod dynamodb;
 mod embedded;
@@ -9,6 +10,7 @@ mod error;
 mod idempotency;
 pub mod listing;
 mod meters;
+pub mod snapshots;
 
 pub use dynamodb::{DynamoDbStore, ImportReport, ListTuning};
 pub use embedded::EmbeddedStore;

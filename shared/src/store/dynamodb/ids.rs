@@ -14,7 +14,7 @@ use super::schema::{
 };
 use crate::domain::meter::{AccountId, MeterId};
 use crate::store::error::StoreError;
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 
 /// Ids a process reserves with one counter write. Ids a process does not use before it ends are never
 /// handed out: ids are unique and never reused, not dense.
@@ -128,13 +128,7 @@ impl Table {
         // account's listings are read whole until a write starts them.
         let recent = item.contains_key(RECENT_SINCE_ATTRIBUTE).then(|| Recent {
             since: figure(RECENT_SINCE_ATTRIBUTE) as u64,
-            versions: item
-                .iter()
-                .filter_map(|(name, version)| {
-                    let id = name.strip_prefix(RECENT_ENTRY_PREFIX)?.parse().ok()?;
-                    Some((id, version.as_n().ok()?.parse().ok()?))
-                })
-                .collect(),
+            versions: recent_entries(&item),
         });
         Ok(Some(Head {
             count: figure(COUNT_ATTRIBUTE).max(0) as usize,
@@ -142,4 +136,14 @@ impl Table {
             recent,
         }))
     }
+}
+
+/// The `r<id>` entries of a head (or a change log item): meter id → its version then.
+pub(super) fn recent_entries(item: &HashMap<String, AttributeValue>) -> HashMap<i64, u64> {
+    item.iter()
+        .filter_map(|(name, version)| {
+            let id = name.strip_prefix(RECENT_ENTRY_PREFIX)?.parse().ok()?;
+            Some((id, version.as_n().ok()?.parse().ok()?))
+        })
+        .collect()
 }

@@ -7,6 +7,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
 use super::capacity::spend_read;
+use super::changelog::MAX_LOG_WRITES;
+use super::cold::Snapshotting;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::ids::Head;
@@ -49,6 +51,7 @@ impl Table {
     pub(super) async fn list(
         &self,
         listings: &ListingCache,
+        snapshotting: Option<&Snapshotting>,
         tuning: ListTuning,
         account: &AccountId,
         query: &ListQuery,
@@ -65,11 +68,14 @@ impl Table {
             }
             // A listing of an earlier version, brought current from the head's recent changes.
             if let Some(listing) = self.refresh_held(listings, account, &head).await? {
+                if let Some(snapshotting) = snapshotting {
+                    snapshotting.keep_if_due(account, head.version, &listing);
+                }
                 return Ok(listing.page(query));
             }
             let Some(window) = Window::plan(query, head.count, tuning.window_meters) else {
                 return self
-                    .read_and_keep_listing(listings, tuning, account, head, query)
+                    .read_and_keep_listing(listings, snapshotting, tuning, account, head, query)
                     .await;
             };
             let page = self.read_window(account, query, window, head.count).await?;
@@ -85,7 +91,7 @@ impl Table {
         let Some(head) = self.head(account).await? else {
             return Ok(self.read_listing(tuning, account, None).await?.page(query));
         };
-        self.read_and_keep_listing(listings, tuning, account, head, query)
+        self.read_and_keep_listing(listings, snapshotting, tuning, account, head, query)
             .await
     }
 
@@ -98,10 +104,11 @@ impl Table {
         account: &AccountId,
         head: &Head,
     ) -> Result<Option<Arc<Listing>>, StoreError> {
+        // Within the head's recent changes, or the log before them (`changelog`).
         let reachable = |held: u64| {
-            head.recent
-                .as_ref()
-                .is_some_and(|recent| (recent.since..=head.version).contains(&held))
+            head.recent.as_ref().is_some_and(|recent| {
+                held <= head.version && held.saturating_add(MAX_LOG_WRITES) >= recent.since
+            })
         };
         if !listings
             .latest(account)
@@ -128,11 +135,12 @@ impl Table {
         }
     }
 
-    /// The account's listing, read whole (once, however many requests of this process need it at once) and
-    /// kept under `head`'s version (read before it), and `query`'s page of it.
+    /// The account's listing as of `head` (read before it), come by once however many requests of this
+    /// process need it at once (`cold`), kept under `head`'s version, and `query`'s page of it.
     async fn read_and_keep_listing(
         &self,
         listings: &ListingCache,
+        snapshotting: Option<&Snapshotting>,
         tuning: ListTuning,
         account: &AccountId,
         head: Head,
@@ -140,9 +148,14 @@ impl Table {
     ) -> Result<ListPage, StoreError> {
         let listing = listings
             .read_once(account, head.version, || {
-                self.read_listing(tuning, account, Some(head.count))
+                self.cold_listing(snapshotting, account, &head, || {
+                    self.read_listing(tuning, account, Some(head.count))
+                })
             })
             .await?;
+        if let Some(snapshotting) = snapshotting {
+            snapshotting.keep_if_due(account, head.version, &listing);
+        }
         Ok(listing.page(query))
     }
 
@@ -215,7 +228,7 @@ impl Table {
     }
 
     /// The account's meters, read in parallel segments of its id range when it is large.
-    async fn read_listing(
+    pub(super) async fn read_listing(
         &self,
         tuning: ListTuning,
         account: &AccountId,

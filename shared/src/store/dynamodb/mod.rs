@@ -10,13 +10,18 @@
 //!   in name and in creation order, so the first pages of those sorts read only the page (`lists`);
 //! - a keys-only global index on `id` that tells another account's meter (403) from no meter (404) (`reads`);
 //! - idempotency records with a TTL (`idempotency`);
+//! - the account's change log: the head's recent changes as each window of them closes (`changelog`), from
+//!   which a listing of an earlier version, or a snapshot of one (`cold`, `store::snapshots`), is brought
+//!   current by reading only the meters written since (`refresh`);
 //! - each deleted meter's tombstone, at the negated id, naming who deleted it (`writes`), read with the
 //!   table's stream by the change events (`stream`).
 //!
 //! The table's shape is `schema`; items and keys are `items`; failures in the store's terms are `errors`.
 
 mod capacity;
+mod changelog;
 mod client;
+mod cold;
 mod errors;
 mod idempotency;
 mod ids;
@@ -30,6 +35,7 @@ mod stream;
 mod transaction;
 mod writes;
 
+pub use cold::SNAPSHOT_EVERY_WRITES;
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
 pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
@@ -55,6 +61,8 @@ use crate::store::error::StoreError;
 use crate::store::idempotency::{Claim, IdempotencyStore, RememberedAnswer};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
 use crate::store::meters::{Created, MeterStore};
+use crate::store::snapshots::ListingSnapshots;
+use cold::Snapshotting;
 use ids::IdBlocks;
 
 /// The store on one table: the table, this process's listings and id block, and how lists read.
@@ -64,6 +72,7 @@ pub struct DynamoDbStore {
     listings: Arc<ListingCache>,
     ids: Arc<IdBlocks>,
     tuning: ListTuning,
+    snapshotting: Option<Arc<Snapshotting>>,
 }
 
 impl DynamoDbStore {
@@ -74,6 +83,16 @@ impl DynamoDbStore {
             listings: Arc::new(ListingCache::new(DEFAULT_CACHE_BYTES)),
             ids: Arc::default(),
             tuning: ListTuning::default(),
+            snapshotting: None,
+        }
+    }
+
+    /// Starts the listings of accounts this process holds none of from their snapshots in `snapshots`,
+    /// and keeps those snapshots near the account (`cold`).
+    pub fn with_snapshots(self, snapshots: Arc<dyn ListingSnapshots>) -> Self {
+        Self {
+            snapshotting: Some(Arc::new(Snapshotting::new(snapshots))),
+            ..self
         }
     }
 
@@ -156,7 +175,13 @@ impl MeterStore for DynamoDbStore {
 
     async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError> {
         self.table
-            .list(&self.listings, self.tuning, account, query)
+            .list(
+                &self.listings,
+                self.snapshotting.as_deref(),
+                self.tuning,
+                account,
+                query,
+            )
             .await
     }
 

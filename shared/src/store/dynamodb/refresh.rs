@@ -1,6 +1,7 @@
-//! A listing this process holds, brought current from its account's head: the head's recent changes
-//! (`schema::RECENT_SINCE_ATTRIBUTE`) name every meter written since their start with its version now, so a
-//! listing from that start on needs only the meters whose version it does not have, read by key.
+//! A listing of an earlier list version (one this process holds, or a snapshot), brought current: the head's
+//! recent changes (`schema::RECENT_SINCE_ATTRIBUTE`) and the change log before them (`changelog`) name every
+//! meter written since with its version now, so the listing needs only the meters whose version it does not
+//! have, read by key.
 
 use std::collections::HashMap;
 
@@ -15,12 +16,15 @@ use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
 use crate::store::listing::Listing;
 
+/// Up to this many changes are made one at a time, keeping the orders the listing has worked out; more are
+/// made in one pass (`Listing::with_changes`).
+const ONE_BY_ONE: usize = 64;
 /// BatchGetItem reads at most 100 keys per call.
 const KEYS_PER_BATCH: usize = 100;
 
 impl Table {
     /// `held` (the listing of `account` at list version `held_version`) as of `head`, or `None` when the
-    /// head's recent changes do not reach back to `held_version` and the account must be read whole.
+    /// head's recent changes and the log do not reach back to `held_version`.
     /// Exact: every meter written after `held_version` has its entry, with its version now; a meter
     /// whose entry the listing already matches is left as it is, the others are read strongly
     /// consistently (a read may find one newer still, which is then what the listing holds).
@@ -31,15 +35,12 @@ impl Table {
         held_version: u64,
         head: &Head,
     ) -> Result<Option<Listing>, StoreError> {
-        let Some(recent) = &head.recent else {
+        let Some(changes) = self.changes_since(account, held_version, head).await? else {
             return Ok(None);
         };
-        if held_version < recent.since || held_version > head.version {
-            return Ok(None);
-        }
         let mut removed = Vec::new();
         let mut stale = Vec::new();
-        for (&id, &version) in &recent.versions {
+        for (id, version) in changes {
             let Ok(id) = MeterId::new(id) else {
                 continue;
             };
@@ -51,14 +52,19 @@ impl Table {
             }
         }
         let mut fetched = self.consistent_meters(account, &stale).await?;
-        let mut listing = held.without_all(&removed);
-        for id in stale {
-            listing = match fetched.remove(&id) {
-                Some(meter) => listing.with_meter(meter),
-                // Deleted since the head was read.
-                None => listing.without(id),
-            };
-        }
+        // Deleted since the head was read.
+        removed.extend(stale.iter().filter(|id| !fetched.contains_key(id)));
+        let listing = if removed.len() + fetched.len() > ONE_BY_ONE {
+            held.with_changes(fetched.into_values().collect(), &removed)
+        } else {
+            let mut listing = held.without_all(&removed);
+            for id in stale {
+                if let Some(meter) = fetched.remove(&id) {
+                    listing = listing.with_meter(meter);
+                }
+            }
+            listing
+        };
         // The head counts what the account holds: a listing that disagrees was not brought current.
         Ok((listing.len() == head.count).then_some(listing))
     }

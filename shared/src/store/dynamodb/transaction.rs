@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::capacity::spend_write_all;
+use super::changelog::closed_window;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
 use super::items::{Item, head_key, number};
@@ -60,10 +61,15 @@ impl Written {
 /// How a write moves the head's recent changes: adds its entry, or, when they are full (or the head is
 /// from before them), starts them afresh from the list version the head was at, removing the entries
 /// it held.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum RecentChanges {
     Add,
-    StartAfresh { seen: u64, entries: Vec<String> },
+    StartAfresh {
+        seen: u64,
+        entries: Vec<String>,
+        /// The window closed, kept in the change log (`changelog`).
+        closed: Option<Box<TransactWriteItem>>,
+    },
 }
 
 /// Whether the SDK retries a transaction whose answer was lost. A delete retries itself instead, because
@@ -101,11 +107,19 @@ impl Table {
             let head = self
                 .head_update(account, written, &recent)
                 .map_err(Refused::Store)?;
+            let mut items = writes.clone();
+            items.push(head);
+            if let RecentChanges::StartAfresh {
+                closed: Some(closed),
+                ..
+            } = &recent
+            {
+                items.push(TransactWriteItem::clone(closed));
+            }
             let mut call = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .transact_items(head)
+                .set_transact_items(Some(items))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .customize();
             if retries == SdkRetries::Off {
@@ -142,7 +156,7 @@ impl Table {
                 recent = match recent {
                     RecentChanges::Add => {
                         let held = reasons.get(head_at).and_then(|reason| reason.item());
-                        restart_of(held)
+                        self.restart_of(account, held)?
                     }
                     RecentChanges::StartAfresh { .. } => RecentChanges::Add,
                 };
@@ -206,7 +220,7 @@ impl Table {
                 .expression_attribute_values(":zero", number(0))
                 .expression_attribute_values(":cap", number(RECENT_CAP as i64)),
             // Only from the version it saw: every write after it then has its entry.
-            RecentChanges::StartAfresh { seen, entries } => {
+            RecentChanges::StartAfresh { seen, entries, .. } => {
                 let mut expression = "ADD #count :change, #version :one \
                                       SET #since = :seen, #writes = :one, #entry = :entry"
                     .to_owned();
@@ -231,24 +245,40 @@ impl Table {
     }
 }
 
-/// Recent changes started afresh from the head the refusal returned: from its list version, without
-/// the entries it held.
-fn restart_of(head: Option<&HashMap<String, AttributeValue>>) -> RecentChanges {
-    let seen = head
-        .and_then(|head| head.get(LIST_VERSION_ATTRIBUTE))
-        .and_then(|version| version.as_n().ok())
-        .and_then(|version| version.parse().ok())
-        .unwrap_or(0);
-    let entries = head
-        .map(|head| {
-            head.keys()
-                .filter(|name| {
-                    name.strip_prefix(RECENT_ENTRY_PREFIX)
-                        .is_some_and(|id| id.parse::<i64>().is_ok())
-                })
-                .cloned()
-                .collect()
+impl Table {
+    /// Recent changes started afresh from the head the refusal returned: from its list version, without
+    /// the entries it held, which go to the change log.
+    fn restart_of(
+        &self,
+        account: &AccountId,
+        head: Option<&HashMap<String, AttributeValue>>,
+    ) -> Result<RecentChanges, Refused> {
+        let seen = head
+            .and_then(|head| head.get(LIST_VERSION_ATTRIBUTE))
+            .and_then(|version| version.as_n().ok())
+            .and_then(|version| version.parse().ok())
+            .unwrap_or(0);
+        let entries = head
+            .map(|head| {
+                head.keys()
+                    .filter(|name| {
+                        name.strip_prefix(RECENT_ENTRY_PREFIX)
+                            .is_some_and(|id| id.parse::<i64>().is_ok())
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let closed = match head {
+            Some(head) => closed_window(&self.name, account, head, chrono::Utc::now().timestamp())
+                .map_err(Refused::Store)?
+                .map(Box::new),
+            None => None,
+        };
+        Ok(RecentChanges::StartAfresh {
+            seen,
+            entries,
+            closed,
         })
-        .unwrap_or_default();
-    RecentChanges::StartAfresh { seen, entries }
+    }
 }

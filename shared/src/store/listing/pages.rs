@@ -135,6 +135,36 @@ impl Listing {
         }
     }
 
+    /// This listing with `changed` added or replaced and `removed` gone, in one pass: for many changes at
+    /// once (a snapshot brought current), where one at a time would copy the listing for each. The orders
+    /// are worked out again when next asked for.
+    pub fn with_changes(&self, changed: Vec<Meter>, removed: &[MeterId]) -> Self {
+        let replaced: std::collections::HashSet<MeterId> = changed
+            .iter()
+            .map(|meter| meter.id)
+            .chain(removed.iter().copied())
+            .collect();
+        let mut entries: Vec<Arc<Entry>> = self
+            .entries
+            .iter()
+            .filter(|entry| !replaced.contains(&entry.meter.id))
+            .cloned()
+            .chain(changed.into_iter().map(Entry::new))
+            .collect();
+        entries.sort_unstable_by_key(|entry| entry.meter.id);
+        let bytes = entries.iter().map(|entry| held_bytes(entry)).sum();
+        Self {
+            entries,
+            orders: Mutex::default(),
+            bytes,
+        }
+    }
+
+    /// The meters held, in id order.
+    pub fn meters(&self) -> impl Iterator<Item = &Meter> {
+        self.entries.iter().map(|entry| &entry.meter)
+    }
+
     /// The version of meter `id` this listing holds, if it holds the meter.
     pub fn version_of(&self, id: MeterId) -> Option<u64> {
         self.entries

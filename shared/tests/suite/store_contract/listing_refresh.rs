@@ -1,11 +1,13 @@
 //! A warm process's listing under another process's writes (DynamoDB only): brought current from the
-//! account head's recent changes by reading only the meters written since, exactly, and read whole when
-//! the head no longer reaches back to it.
+//! account head's recent changes and the change log before them by reading only the meters written since,
+//! exactly, and read whole when the log no longer reaches back to it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::*;
 
 /// What `work` read, in capacity units, as the request's log line would say.
-async fn read_units<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
+pub(super) async fn read_units<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
     let invocation = meters::telemetry::Invocation::new(None, None, None);
     meters::telemetry::within_request(invocation, async {
         let output = work.await;
@@ -14,7 +16,7 @@ async fn read_units<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
     .await
 }
 
-fn searched(text: &str) -> ListQuery {
+pub(super) fn searched(text: &str) -> ListQuery {
     ListQuery {
         search: Some(text.to_owned()),
         sort_by: SortField::named("location").unwrap(),
@@ -91,7 +93,89 @@ async fn a_warm_listing_is_brought_current_by_reading_only_the_meters_written_si
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
-async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_read_whole_and_exact() {
+async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current_from_the_change_log() {
+    let (writer, reader) = two_processes().await;
+    let account = account();
+    let mut created = Vec::new();
+    for n in 0..200 {
+        created.push(
+            writer
+                .create(&account, new_meter(&format!("m{n}")), &tester())
+                .await
+                .unwrap(),
+        );
+    }
+    let (_, whole) = read_units(reader.list(&account, &searched("m"))).await;
+    let first = &created[0];
+    let mut latest = first.clone();
+    for n in 0..70 {
+        latest = writer
+            .update(
+                &account,
+                first.id,
+                rename(&format!("first {n}")),
+                ReadOnlyEcho::default(),
+                IfMatch::Any,
+                &tester(),
+            )
+            .await
+            .unwrap();
+    }
+    writer
+        .delete(&account, created[1].id, IfMatch::Any, &tester())
+        .await
+        .unwrap();
+    writer
+        .create(&account, new_meter("first new"), &tester())
+        .await
+        .unwrap();
+
+    let (listed, refreshed) = read_units(reader.list(&account, &searched("first"))).await;
+    let listed = listed.unwrap();
+    let afresh = small_tuning(DynamoDbStore::new(writer.client().clone(), writer.table()))
+        .list(&account, &searched("first"))
+        .await
+        .unwrap();
+    assert_eq!(listed, afresh, "brought current exactly");
+    assert_eq!(listed.count, 2);
+    assert!(listed.meters.contains(&latest));
+    // The head, the log's two closed windows (one read), and the two meters written since, by key.
+    assert!(
+        refreshed <= 5.0 && whole > 3.0 * refreshed,
+        "whole: {whole} RCU, brought current: {refreshed}"
+    );
+    let everything = reader.list(&account, &searched("")).await.unwrap();
+    assert_eq!(everything.count, 200);
+    // The head stays one write unit: its recent changes never pass their cap.
+    let head = writer
+        .client()
+        .get_item()
+        .table_name(writer.table())
+        .key("account_id", AttributeValue::S(account.to_string()))
+        .key("id", AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let entries = head
+        .keys()
+        .filter(|name| {
+            name.strip_prefix('r')
+                .is_some_and(|id| id.parse::<i64>().is_ok())
+        })
+        .count();
+    let writes: usize = head["recent_count"].as_n().unwrap().parse().unwrap();
+    assert!(
+        (1..=32).contains(&entries) && writes <= 32,
+        "{entries} entries, {writes} writes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_warm_listing_older_than_the_change_log_reaches_is_read_whole_and_exact() {
     let (writer, reader) = two_processes().await;
     let account = account();
     let first = writer
@@ -117,36 +201,39 @@ async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_read_whole_and_
             .await
             .unwrap();
     }
+    // As if the log's windows had expired.
+    assert!(forget_change_log(&writer, &account).await > 0);
     let listed = reader.list(&account, &searched("first")).await.unwrap();
     assert_eq!((listed.meters, listed.count), (vec![latest], 1));
     let everything = reader.list(&account, &searched("")).await.unwrap();
     assert_eq!(everything.count, 51);
-    // The head stays one write unit: its recent changes never pass their cap.
-    let head = writer
+}
+
+/// Deletes the account's change log items (ids below every i64), as their expiry would; how many there were.
+pub(super) async fn forget_change_log(store: &DynamoDbStore, account: &AccountId) -> usize {
+    let items = store
         .client()
-        .get_item()
-        .table_name(writer.table())
-        .key(
-            "account_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(account.to_string()),
-        )
-        .key("id", aws_sdk_dynamodb::types::AttributeValue::N("0".into()))
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("account_id = :account AND id < :lowest_meter")
+        .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
+        .expression_attribute_values(":lowest_meter", AttributeValue::N(i64::MIN.to_string()))
         .consistent_read(true)
         .send()
         .await
         .unwrap()
-        .item
-        .unwrap();
-    let entries = head
-        .keys()
-        .filter(|name| {
-            name.strip_prefix('r')
-                .is_some_and(|id| id.parse::<i64>().is_ok())
-        })
-        .count();
-    let writes: usize = head["recent_count"].as_n().unwrap().parse().unwrap();
-    assert!(
-        (1..=32).contains(&entries) && writes <= 32,
-        "{entries} entries, {writes} writes"
-    );
+        .items
+        .unwrap_or_default();
+    for item in &items {
+        store
+            .client()
+            .delete_item()
+            .table_name(store.table())
+            .key("account_id", item["account_id"].clone())
+            .key("id", item["id"].clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    items.len()
 }

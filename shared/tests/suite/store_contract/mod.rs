@@ -26,6 +26,7 @@ mod idempotency;
 mod listing_refresh;
 mod lists;
 mod meter_writes;
+mod snapshots;
 
 use idempotency::*;
 use lists::*;
