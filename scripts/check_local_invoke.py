@@ -78,6 +78,9 @@ def checks():
             yield f"{env_file}, {name}: {sorted(expected.items())}", \
                 lambda r=resolved, x=expected: all(r().get(key) == value for key, value in x.items())
             yield f"{env_file}, {name}: table meters-local", lambda r=resolved: r()["TABLE_NAME"] == "meters-local"
+            # The stack's bucket does not exist locally: the fixtures leave list-meters without snapshots.
+            yield f"{env_file}, {name}: no snapshot bucket (SNAPSHOT_BUCKET empty or absent)", \
+                lambda r=resolved: r().get("SNAPSHOT_BUCKET", "") == ""
             yield f"{env_file}, {name}: built for x86_64", \
                 lambda f=function: list(f.architectures or []) == ["x86_64"]
 

@@ -180,14 +180,38 @@ def checks():
     statements = {name: TEMPLATE["Resources"][name]["Properties"]["Policies"][0]["Statement"] for name in FUNCTIONS}
     yield "every table permission of every function is limited by partition key (dynamodb:LeadingKeys)", \
         lambda: all("dynamodb:LeadingKeys" in str(st.get("Condition")) for sts in statements.values()
-                    for st in sts if "id-index" not in str(st["Resource"]))
+                    for st in sts if "dynamodb:" in str(st["Action"]) and "id-index" not in str(st["Resource"]))
     yield "only create may write the id counter, and only by UpdateItem", \
         lambda: [(name, st["Action"]) for name, sts in statements.items() for st in sts
                  if "#meter-id-counter" in str(st.get("Condition"))] == [("CreateMeterFunction", "dynamodb:UpdateItem")]
-    yield "list and get may only read", \
+    actions = lambda st: [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+    table_statements = lambda name: [st for st in statements[name] if "dynamodb:" in str(st["Action"])]
+    yield "list and get may only read the table", \
         lambda: all(action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
-                    for name in ("ListMetersFunction", "GetMeterFunction") for st in statements[name]
-                    for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+                    for name in ("ListMetersFunction", "GetMeterFunction") for st in table_statements(name)
+                    for action in actions(st))
+    yield "create, update and delete may put items in accounts' partitions (a write that closes the head's window keeps it in the change log)", \
+        lambda: all(any("dynamodb:PutItem" in actions(st) and "????????-????" in str(st.get("Condition"))
+                        for st in statements[name])
+                    for name in ("CreateMeterFunction", "UpdateMeterFunction", "DeleteMeterFunction"))
+    snapshot_statements = lambda name: [st for st in statements[name] if "s3:" in str(st["Action"])]
+    yield "only list may reach the snapshots: objects under listings/ read and replaced, the bucket listed", \
+        lambda: (all(snapshot_statements(name) == [] for name in FUNCTIONS if name != "ListMetersFunction")
+                 and [(actions(st), st["Resource"]) for st in snapshot_statements("ListMetersFunction")] == [
+                     (["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${ListingSnapshots.Arn}/listings/*"}),
+                     (["s3:ListBucket"], {"Fn::GetAtt": ["ListingSnapshots", "Arn"]})])
+    function_env = lambda name: TEMPLATE["Resources"][name]["Properties"].get("Environment", {}).get("Variables", {})
+    yield "only list has SNAPSHOT_BUCKET, naming the stack's bucket", \
+        lambda: ([name for name in FUNCTIONS if "SNAPSHOT_BUCKET" in function_env(name)] == ["ListMetersFunction"]
+                 and function_env("ListMetersFunction")["SNAPSHOT_BUCKET"] == {"Ref": "ListingSnapshots"})
+    bucket = TEMPLATE["Resources"]["ListingSnapshots"]["Properties"]
+    yield "the snapshot bucket is encrypted, private, owner-enforced, TLS-only, and lets unreplaced snapshots expire", \
+        lambda: (bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+                 and all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+                 and bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+                 and bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] >= 14
+                 and TEMPLATE["Resources"]["ListingSnapshotsPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"]
+                 == {"Bool": {"aws:SecureTransport": False}})
     # The store's own schema (table_definition() in shared/src/store/dynamodb/schema.rs), as meters-local
     # prints it: the table the template declares must be the one the store creates and reads.
     dump = subprocess.run(["cargo", "run", "--quiet", "--locked", "-p", "meters-local", "--", "table-definition"],

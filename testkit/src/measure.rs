@@ -50,6 +50,40 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// A cgroup v1 CPU group with Lambda's CPU share for a memory size: `memory_mb / 1769` of one core (Lambda
+/// gives a full vCPU at 1,769 MB), as a CFS quota per 100 ms period. Needs the controller writable (root).
+#[derive(Debug)]
+pub struct CpuShare {
+    group: std::path::PathBuf,
+}
+
+/// Memory (MB) at which Lambda gives one full vCPU.
+pub const FULL_CORE_MB: u32 = 1_769;
+
+impl CpuShare {
+    /// A new group named `name` (unique per run), or why none can be made here.
+    pub fn of_memory(memory_mb: u32, name: &str) -> std::io::Result<Self> {
+        let group = std::path::PathBuf::from("/sys/fs/cgroup/cpu").join(name);
+        std::fs::create_dir_all(&group)?;
+        std::fs::write(group.join("cpu.cfs_period_us"), "100000")?;
+        let quota = 100_000u64 * u64::from(memory_mb) / u64::from(FULL_CORE_MB);
+        std::fs::write(group.join("cpu.cfs_quota_us"), quota.to_string())?;
+        Ok(Self { group })
+    }
+
+    /// Moves process `pid` (every thread of it, and all it starts later) into the group.
+    pub fn join(&self, pid: u32) -> std::io::Result<()> {
+        std::fs::write(self.group.join("cgroup.procs"), pid.to_string())
+    }
+}
+
+impl Drop for CpuShare {
+    fn drop(&mut self) {
+        // Only empty once its processes have ended; a group left behind is harmless and named by its run.
+        let _ = std::fs::remove_dir(&self.group);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
