@@ -151,8 +151,17 @@ fn parse_ttl(raw: &str) -> Result<Duration, String> {
     }
 }
 
+// jemalloc returns the pages a released listing held (after its 10 s decay); glibc's allocator kept them, so the
+// server's memory never came back when idle (BENCHMARKS.md, "Under writes").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Purging runs on jemalloc's own thread, so it happens when no request allocates too.
+    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("meters-local: jemalloc's background purging is off ({error})");
+    }
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

@@ -39,7 +39,13 @@ pub async fn fresh_bucket(prefix: &str) -> (String, S3Snapshots) {
 
 /// The bytes of `key` in `bucket`, if it is there.
 pub async fn object(bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let object = client().get_object().bucket(bucket).key(key).send().await.ok()?;
+    let object = client()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
     Some(object.body.collect().await.ok()?.into_bytes().to_vec())
 }
 

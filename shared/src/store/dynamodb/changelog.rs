@@ -62,7 +62,10 @@ pub(super) fn closed_window(
     item.insert("account_id".into(), AttributeValue::S(account.to_string()));
     item.insert("id".into(), log_id(until));
     item.insert(RECENT_SINCE_ATTRIBUTE.into(), since.clone());
-    item.insert(LOG_UNTIL_ATTRIBUTE.into(), AttributeValue::N(until.to_string()));
+    item.insert(
+        LOG_UNTIL_ATTRIBUTE.into(),
+        AttributeValue::N(until.to_string()),
+    );
     item.insert(
         EXPIRES_AT_ATTRIBUTE.into(),
         AttributeValue::N((now + LOG_DAYS * 86_400).to_string()),
@@ -99,6 +102,8 @@ impl Table {
             return Ok(None);
         }
         let mut windows = self.windows_after(account, held).await?;
+        // A window closed after the head was read holds writes the head's version does not count yet.
+        windows.retain(|(_, until)| *until <= recent.since);
         windows.sort_by_key(|(_, until)| *until);
         // The windows must follow one another from at or before `held` up to the head's.
         let mut reached = match windows.first() {
@@ -134,7 +139,9 @@ impl Table {
                 .client
                 .query()
                 .table_name(&self.name)
-                .key_condition_expression("account_id = :account AND id BETWEEN :lowest AND :highest")
+                .key_condition_expression(
+                    "account_id = :account AND id BETWEEN :lowest AND :highest",
+                )
                 .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
                 .expression_attribute_values(":lowest", log_id(u64::MAX))
                 .expression_attribute_values(":highest", log_id(held + 1))

@@ -65,7 +65,9 @@ impl Snapshotting {
                     ms = started.elapsed().as_millis() as u64,
                     "listing snapshot written"
                 ),
-                Err(error) => tracing::warn!(%account, version, %error, "listing snapshot not written"),
+                Err(error) => {
+                    tracing::warn!(%account, version, %error, "listing snapshot not written")
+                }
             }
         });
     }

@@ -8,8 +8,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::capacity::spend_read;
 use super::changelog::MAX_LOG_WRITES;
-use super::cold::Snapshotting;
 use super::client::Table;
+use super::cold::Snapshotting;
 use super::errors::{internal, sdk_error};
 use super::ids::Head;
 use super::items::{Item, from_item, number};

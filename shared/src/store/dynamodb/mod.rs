@@ -35,8 +35,8 @@ mod stream;
 mod transaction;
 mod writes;
 
-pub use cold::SNAPSHOT_EVERY_WRITES;
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
+pub use cold::SNAPSHOT_EVERY_WRITES;
 pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
 pub use lists::ListTuning;

@@ -30,7 +30,11 @@ fn unreadable(reason: impl ToString) -> SnapshotError {
 }
 
 /// `listing` as `account`'s snapshot at `version`.
-pub fn encode(account: &AccountId, version: u64, listing: &Listing) -> Result<Vec<u8>, SnapshotError> {
+pub fn encode(
+    account: &AccountId,
+    version: u64,
+    listing: &Listing,
+) -> Result<Vec<u8>, SnapshotError> {
     // Fast compression: the writer is a list request's process, often at a small CPU share.
     let gzip = GzEncoder::new(Vec::new(), Compression::fast());
     let mut out = BufWriter::with_capacity(256 * 1024, gzip);
@@ -64,7 +68,10 @@ pub fn decode(account: &AccountId, bytes: &[u8]) -> Result<Snapshot, SnapshotErr
     }
     let header: Header = serde_json::from_slice(&line).map_err(unreadable)?;
     if header.format != FORMAT {
-        return Err(unreadable(format!("format {} is not {FORMAT}", header.format)));
+        return Err(unreadable(format!(
+            "format {} is not {FORMAT}",
+            header.format
+        )));
     }
     let other_account = || {
         unreadable(format!(

@@ -35,7 +35,8 @@ impl S3Snapshots {
             .load()
             .await;
         // An emulator answers at one host, not at `<bucket>.<host>`.
-        let emulated = env.get("AWS_ENDPOINT_URL_S3").is_some() || env.get("AWS_ENDPOINT_URL").is_some();
+        let emulated =
+            env.get("AWS_ENDPOINT_URL_S3").is_some() || env.get("AWS_ENDPOINT_URL").is_some();
         let config = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(emulated)
             .timeout_config(

@@ -93,7 +93,8 @@ async fn a_warm_listing_is_brought_current_by_reading_only_the_meters_written_si
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
-async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current_from_the_change_log() {
+async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current_from_the_change_log()
+ {
     let (writer, reader) = two_processes().await;
     let account = account();
     let mut created = Vec::new();
@@ -207,6 +208,90 @@ async fn a_warm_listing_older_than_the_change_log_reaches_is_read_whole_and_exac
     assert_eq!((listed.meters, listed.count), (vec![latest], 1));
     let everything = reader.list(&account, &searched("")).await.unwrap();
     assert_eq!(everything.count, 51);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_window_closed_after_the_head_was_read_does_not_stop_a_listing_being_brought_current() {
+    let (writer, reader) = two_processes().await;
+    let account = account();
+    let first = writer
+        .create(&account, new_meter("first"), &tester())
+        .await
+        .unwrap();
+    for n in 0..150 {
+        writer
+            .create(&account, new_meter(&format!("other {n}")), &tester())
+            .await
+            .unwrap();
+    }
+    let (_, whole) = read_units(reader.list(&account, &searched("f"))).await;
+    for n in 0..40 {
+        writer
+            .update(
+                &account,
+                first.id,
+                rename(&format!("first {n}")),
+                ReadOnlyEcho::default(),
+                IfMatch::Any,
+                &tester(),
+            )
+            .await
+            .unwrap();
+    }
+    // As a write racing this list would leave it: the window the head holds now, already closed in the log.
+    let head = head_item(&writer, &account).await;
+    let (since, version): (i128, i128) = (
+        head["recent_since"].as_n().unwrap().parse().unwrap(),
+        head["list_version"].as_n().unwrap().parse().unwrap(),
+    );
+    let mut raced: std::collections::HashMap<String, AttributeValue> = head
+        .iter()
+        .filter(|(name, _)| name.starts_with('r') && name[1..].parse::<i64>().is_ok())
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    raced.insert("account_id".into(), AttributeValue::S(account.to_string()));
+    let until = version + 1;
+    raced.insert(
+        "id".into(),
+        AttributeValue::N((-10_000_000_000_000_000_000i128 - until).to_string()),
+    );
+    raced.insert("recent_since".into(), AttributeValue::N(since.to_string()));
+    raced.insert("log_until".into(), AttributeValue::N(until.to_string()));
+    writer
+        .client()
+        .put_item()
+        .table_name(writer.table())
+        .set_item(Some(raced))
+        .send()
+        .await
+        .unwrap();
+
+    let (listed, units) = read_units(reader.list(&account, &searched("first"))).await;
+    assert_eq!(listed.unwrap().meters[0].name.as_str(), "first 39");
+    // The head, the log, and the one meter written: not the account read whole.
+    assert!(
+        units <= 3.0 && whole > 3.0 * units,
+        "{units} RCU, whole: {whole}"
+    );
+}
+
+async fn head_item(
+    store: &DynamoDbStore,
+    account: &AccountId,
+) -> std::collections::HashMap<String, AttributeValue> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("account_id", AttributeValue::S(account.to_string()))
+        .key("id", AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
 }
 
 /// Deletes the account's change log items (ids below every i64), as their expiry would; how many there were.

@@ -95,10 +95,17 @@ async fn a_cold_process_starts_from_the_snapshot_and_reads_only_the_meters_writt
     forty_writes(&writer, &account, &created).await;
     let cold = process(&writer, &snapshots);
     let (listed, cold_units) = read_units(cold.list(&account, &searched("m1"))).await;
-    assert_eq!(listed.unwrap(), afresh(&writer, &account, &searched("m1")).await);
+    assert_eq!(
+        listed.unwrap(),
+        afresh(&writer, &account, &searched("m1")).await
+    );
     for query in queries() {
         let (listed, units) = read_units(cold.list(&account, &query)).await;
-        assert_eq!(listed.unwrap(), afresh(&writer, &account, &query).await, "{query:?}");
+        assert_eq!(
+            listed.unwrap(),
+            afresh(&writer, &account, &query).await,
+            "{query:?}"
+        );
         assert_eq!(units, 1.0, "held at the head's version: {query:?}");
     }
     // The head, the log's windows (one read), the five updated meters and the created one, by key.
@@ -116,10 +123,17 @@ async fn a_cold_process_starts_from_the_snapshot_and_reads_only_the_meters_writt
 async fn a_snapshot_kept_under_another_accounts_name_is_never_listed() {
     let (_, writer) = meters_testkit::dynamodb::fresh_table("meters-snapshot").await;
     let (bucket, snapshots) = meters_testkit::s3::fresh_bucket("meters-snapshot").await;
-    let (account, other) = (account(), AccountId::parse(meters_testkit::OTHER_ACCOUNT).unwrap());
+    let (account, other) = (
+        account(),
+        AccountId::parse(meters_testkit::OTHER_ACCOUNT).unwrap(),
+    );
     seeded(&writer, &account, 40).await;
     writer
-        .create(&other, new_meter("the other account's only meter"), &tester())
+        .create(
+            &other,
+            new_meter("the other account's only meter"),
+            &tester(),
+        )
         .await
         .unwrap();
     process(&writer, &snapshots)
