@@ -6,12 +6,17 @@
 //! SOURCE is another table of this layout, such as a point-in-time restore of TABLE_NAME: its meters are
 //! imported. Exits 1 if any id was already taken by another meter, in this account or another (those are
 //! left as they were), or is above the highest id an import may bring (those are not imported).
+//!
+//! With `SNAPSHOT_BUCKET` (the stack's, as list-meters has it), each account imported is then read whole and
+//! written as its listing snapshot, so that no list process reads a big account whole after a migration.
 
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
-use meters::domain::meter::Meter;
+use meters::domain::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
 use meters::store::dynamodb::DynamoDbConfig;
+use meters::store::snapshots::S3Snapshots;
 
 const USAGE: &str =
     "usage: meters-import FILE (one meter per line; - for standard input) | --from-table SOURCE";
@@ -29,17 +34,22 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = DynamoDbConfig::read(&meters::config::Env::process())?;
-    let store = DynamoDbStore::new(
+    let env = meters::config::Env::process();
+    let config = DynamoDbConfig::read(&env)?;
+    let mut store = DynamoDbStore::new(
         meters::store::dynamodb::dynamodb_client(&config).await,
         config.table_name.clone(),
     );
+    if let Some(snapshots) = S3Snapshots::from_env(&env).await? {
+        store = store.with_snapshots(std::sync::Arc::new(snapshots));
+    }
     store.create_table_if_missing().await?;
     let meters = match args.as_slice() {
         [flag, source] if flag == "--from-table" => store.meters_of_table(source).await?,
         [path] if !path.starts_with("--") => read_meters(path)?,
         _ => return Err(USAGE.into()),
     };
+    let accounts: BTreeSet<AccountId> = meters.iter().map(|meter| meter.account_id).collect();
     let report = store.import(meters).await?;
     println!(
         "meters-import: {} imported, {} already present, {} conflicting, {} refused; id counter at {}; {} accounts recounted",
@@ -58,6 +68,15 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             "meters-import: id {id} is above {}, which would leave no room for new ids; not imported",
             meters::store::dynamodb::MAX_IMPORTED_ID
         );
+    }
+    let mut snapshots = 0;
+    for account in &accounts {
+        if store.write_snapshot(account).await? {
+            snapshots += 1;
+        }
+    }
+    if snapshots > 0 {
+        println!("meters-import: {snapshots} listing snapshots written");
     }
     Ok(report.conflicts.is_empty() && report.refused.is_empty())
 }

@@ -89,6 +89,11 @@ impl Table {
         held: u64,
         head: &Head,
     ) -> Result<Option<HashMap<i64, u64>>, StoreError> {
+        // A listing at the head's version is current, whatever the head keeps (a snapshot written just after
+        // an import, whose recount leaves the head without recent changes).
+        if held == head.version {
+            return Ok(Some(HashMap::new()));
+        }
         let Some(recent) = &head.recent else {
             return Ok(None);
         };

@@ -73,6 +73,23 @@ impl Snapshotting {
     }
 }
 
+impl Snapshotting {
+    /// Writes `listing` (the account's as of list version `version`) as its snapshot, now.
+    pub(super) async fn write_now(
+        &self,
+        account: &AccountId,
+        version: u64,
+        listing: Listing,
+    ) -> Result<(), StoreError> {
+        self.snapshots
+            .write(account, version, Arc::new(listing))
+            .await
+            .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
+        self.known().insert(*account, version);
+        Ok(())
+    }
+}
+
 impl Table {
     /// The account's listing as of `head`, for a process that holds none it can bring current: its
     /// snapshot brought current when there is one the change log reaches, else the account read whole.

@@ -143,6 +143,27 @@ impl DynamoDbStore {
         self.table.deletion(account, id).await
     }
 
+    /// Reads `account` whole and writes it as its snapshot (after an import: see `cold`); `false` when
+    /// this store keeps no snapshots or the account has no head. Errors: the read's, and `Unavailable`
+    /// when the snapshot store did not take it.
+    pub async fn write_snapshot(&self, account: &AccountId) -> Result<bool, StoreError> {
+        let Some(snapshotting) = &self.snapshotting else {
+            return Ok(false);
+        };
+        // The head first: a listing read after it is as new as its version says, or newer.
+        let Some(head) = self.table.head(account).await? else {
+            return Ok(false);
+        };
+        let listing = self
+            .table
+            .read_listing(self.tuning, account, Some(head.count))
+            .await?;
+        snapshotting
+            .write_now(account, head.version, listing)
+            .await?;
+        Ok(true)
+    }
+
     /// Counts the account's meters and writes the figure to its head, advancing its list version.
     pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
         self.table.recount(account).await

@@ -184,3 +184,49 @@ async fn a_snapshot_older_than_the_change_log_reaches_costs_a_whole_read_and_is_
     let head_count = afresh(&writer, &account, &searched("")).await.count;
     assert_eq!(snapshot.listing.len(), head_count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local and moto's server: run scripts/test"]
+async fn after_an_import_the_snapshot_written_spares_every_list_process_a_whole_read() {
+    let (_, writer) = meters_testkit::dynamodb::fresh_table("meters-snapshot").await;
+    let (_, snapshots) = meters_testkit::s3::fresh_bucket("meters-snapshot").await;
+    let account = account();
+    let importer = process(&writer, &snapshots);
+    let meters: Vec<Meter> = (0..200)
+        .map(|n| meters_testkit::meters::realistic(n as i64 + 1, account, n))
+        .collect();
+    importer.import(meters).await.unwrap();
+    let (written, whole) = read_units(importer.write_snapshot(&account)).await;
+    assert!(written.unwrap());
+    let other = AccountId::parse(meters_testkit::OTHER_ACCOUNT).unwrap();
+    assert!(
+        !importer.write_snapshot(&other).await.unwrap(),
+        "no head, no snapshot"
+    );
+
+    let query = searched("meter 1");
+    let (listed, units) = read_units(process(&writer, &snapshots).list(&account, &query)).await;
+    assert_eq!(listed.unwrap(), afresh(&writer, &account, &query).await);
+    assert_eq!(units, 1.0, "the head only (whole: {whole} RCU)");
+
+    // The first write after the import starts the head's recent changes from the snapshot's version.
+    let renamed = writer
+        .update(
+            &account,
+            MeterId::new(5).unwrap(),
+            rename("meter 1 renamed"),
+            ReadOnlyEcho::default(),
+            IfMatch::Any,
+            &tester(),
+        )
+        .await
+        .unwrap();
+    let (listed, units) = read_units(process(&writer, &snapshots).list(&account, &query)).await;
+    let listed = listed.unwrap();
+    assert_eq!(listed, afresh(&writer, &account, &query).await);
+    assert!(listed.meters.contains(&renamed));
+    assert_eq!(
+        units, 2.0,
+        "the head and the meter written (whole: {whole} RCU)"
+    );
+}
