@@ -1,5 +1,5 @@
 //! A snapshot's bytes: gzipped JSON lines. The first line is the header,
-//! `{"format":2,"account_id":…,"list_version":…,"meters":N}`; then one line per meter, a pair
+//! `{"format":1,"account_id":…,"list_version":…,"meters":N}`; then one line per meter, a pair
 //! `[version, meter]`: the meter as the API writes it, and its version, which the API's JSON leaves to the
 //! ETag. Written and read as one stream, a line at a time, so neither side holds the whole text: a cold
 //! process at a small memory size has the listing to hold as well.
@@ -15,7 +15,7 @@ use super::port::{Snapshot, SnapshotError};
 use crate::domain::meter::{AccountId, Meter};
 use crate::store::listing::Listing;
 
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -105,4 +105,50 @@ pub fn decode(account: &AccountId, bytes: &[u8]) -> Result<Snapshot, SnapshotErr
 fn write_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), SnapshotError> {
     serde_json::to_writer(&mut *out, value).map_err(unreadable)?;
     out.write_all(b"\n").map_err(unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing_of(account: AccountId, meters: usize) -> Listing {
+        let meters = (1..=meters as i64)
+            .map(|id| {
+                serde_json::from_value(serde_json::json!({
+                    "id": id, "account_id": account.to_string(), "name": format!("Meter {id}"),
+                    "serial_number": format!("SN-{id}"), "meter_type": "GAS", "communication_type": "NONE",
+                    "created_at": "2026-12-01T10:00:00.000Z", "updated_at": "2026-12-01T10:00:00.000Z",
+                }))
+                .map(|meter: Meter| Meter { version: id as u64 + 1, ..meter })
+                .expect("a meter")
+            })
+            .collect();
+        Listing::new(meters)
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_the_listing_with_every_meters_version() {
+        let account = AccountId::from(uuid::Uuid::new_v4());
+        let listing = listing_of(account, 3);
+        let snapshot = decode(&account, &encode(&account, 42, &listing).unwrap()).unwrap();
+        assert_eq!(snapshot.version, 42);
+        let versions: Vec<u64> = snapshot.listing.meters().map(|m| m.version).collect();
+        assert_eq!(versions, [2, 3, 4]);
+        assert!(snapshot.listing.meters().eq(listing.meters()));
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_snapshot_is_unreadable() {
+        let (account, other) = (
+            AccountId::from(uuid::Uuid::new_v4()),
+            AccountId::from(uuid::Uuid::new_v4()),
+        );
+        let bytes = encode(&account, 7, &listing_of(account, 50)).unwrap();
+        let unreadable = |result: Result<Snapshot, SnapshotError>| {
+            matches!(result, Err(SnapshotError::Unreadable(_)))
+        };
+        assert!(unreadable(decode(&account, &bytes[..bytes.len() / 2])));
+        assert!(unreadable(decode(&account, b"not gzip")));
+        assert!(unreadable(decode(&other, &bytes)));
+    }
 }

@@ -21,7 +21,8 @@ pub enum SnapshotError {
     /// The snapshot store could not be reached, or refused (throttled, no permission).
     #[error("snapshot store unavailable: {0}")]
     Unavailable(#[source] BoxError),
-    /// The object is not a snapshot of this account in a format this build reads: never used.
+    /// The object is not a snapshot of this account in a format this build reads (another account's,
+    /// truncated, corrupt): never listed.
     #[error("unreadable snapshot: {0}")]
     Unreadable(String),
 }
