@@ -349,6 +349,8 @@ BOOKKEEPING = {
     "a tombstone": {"account_id": {"S": ACCOUNT}, "id": {"N": "-7"}, "deleted_by": {"M": {}}},
     "the id counter": {"account_id": {"S": "#meter-id-counter"}, "id": {"N": "0"}, "last_id": {"N": "7"}},
     "an idempotency record": {"account_id": {"S": f"#idempotency#{ACCOUNT}#k"}, "id": {"N": "0"}, "body": {"S": "{}"}},
+    "a window of the change log": {"account_id": {"S": ACCOUNT}, "id": {"N": "-10000000000000000064"},
+                                   "recent_since": {"N": "32"}, "log_until": {"N": "64"}, "r7": {"N": "3"}},
 }
 
 

@@ -15,7 +15,8 @@ use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 
 /// The meter a record's keys name, or `None` for every other item the table holds: a partition key that is
-/// not an account (the id counter, idempotency records) or an id below 1 (heads, tombstones).
+/// not an account (the id counter, idempotency records) or an id below 1 (heads, tombstones, the change
+/// log's windows, whose ids are below every i64).
 pub fn meter_keys(keys: &HashMap<String, AttributeValue>) -> Option<(AccountId, MeterId)> {
     let account = keys.get("account_id")?.as_s().ok()?;
     let id = keys.get("id")?.as_n().ok()?.parse::<i64>().ok()?;
@@ -85,6 +86,7 @@ mod tests {
         for (partition, id) in [
             (account, "0"),
             (account, "-42"),
+            (account, "-10000000000000000064"),
             ("#meter-id-counter", "0"),
             ("#idempotency#6f1c2a9b-7d3e-4c5f-8a9b-0c1d2e3f4a5b#key", "0"),
         ] {
