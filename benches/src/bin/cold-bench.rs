@@ -185,6 +185,26 @@ struct Row {
     peak_rss_mib: f64,
 }
 
+impl Row {
+    /// A cold process's first list, said on stderr as it comes.
+    fn first_call(memory_mb: u32, case: &str, call: &Call, process: &Process) -> Self {
+        let row = Self {
+            memory_mb,
+            case: case.to_owned(),
+            statuses: statuses(&[call]),
+            first_ms: Some(measure::ms(call.latency)),
+            p50_ms: None,
+            p99_ms: None,
+            rcu: call.rcu,
+            rcu_max: call.rcu,
+            cpu_ms: measure::ms(call.cpu),
+            peak_rss_mib: process.peak_rss_mib(),
+        };
+        eprintln!("cold-bench: {row:?}");
+        row
+    }
+}
+
 fn statuses(calls: &[&Call]) -> String {
     let mut counts: std::collections::BTreeMap<u16, usize> = Default::default();
     for call in calls {
@@ -306,35 +326,21 @@ async fn main() {
         if options.before {
             let mut cold = Process::start(&binary, &without_snapshots, memory).await;
             let call = cold.list(search.clone()).await;
-            rows.push(Row {
-                memory_mb: memory,
-                case: "before: cold, no snapshot (account read whole)".into(),
-                statuses: statuses(&[&call]),
-                first_ms: Some(measure::ms(call.latency)),
-                p50_ms: None,
-                p99_ms: None,
-                rcu: call.rcu,
-                rcu_max: call.rcu,
-                cpu_ms: measure::ms(call.cpu),
-                peak_rss_mib: cold.peak_rss_mib(),
-            });
-            eprintln!("cold-bench: {:?}", rows.last().expect("a row"));
+            rows.push(Row::first_call(
+                memory,
+                "before: cold, no snapshot (account read whole)",
+                &call,
+                &cold,
+            ));
         }
         let mut cold = Process::start(&binary, &config, memory).await;
         let call = cold.list(search.clone()).await;
-        rows.push(Row {
-            memory_mb: memory,
-            case: "cold, from the snapshot".into(),
-            statuses: statuses(&[&call]),
-            first_ms: Some(measure::ms(call.latency)),
-            p50_ms: None,
-            p99_ms: None,
-            rcu: call.rcu,
-            rcu_max: call.rcu,
-            cpu_ms: measure::ms(call.cpu),
-            peak_rss_mib: cold.peak_rss_mib(),
-        });
-        eprintln!("cold-bench: {:?}", rows.last().expect("a row"));
+        rows.push(Row::first_call(
+            memory,
+            "cold, from the snapshot",
+            &call,
+            &cold,
+        ));
 
         let mut many = Vec::new();
         for _ in 0..options.cold {

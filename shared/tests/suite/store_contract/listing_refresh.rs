@@ -108,20 +108,7 @@ async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current
     }
     let (_, whole) = read_units(reader.list(&account, &searched("m"))).await;
     let first = &created[0];
-    let mut latest = first.clone();
-    for n in 0..70 {
-        latest = writer
-            .update(
-                &account,
-                first.id,
-                rename(&format!("first {n}")),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
-            )
-            .await
-            .unwrap();
-    }
+    let latest = renamed_over_and_over(&writer, &account, first, 70).await;
     writer
         .delete(&account, created[1].id, IfMatch::Any, &tester())
         .await
@@ -226,19 +213,7 @@ async fn a_window_closed_after_the_head_was_read_does_not_stop_a_listing_being_b
             .unwrap();
     }
     let (_, whole) = read_units(reader.list(&account, &searched("f"))).await;
-    for n in 0..40 {
-        writer
-            .update(
-                &account,
-                first.id,
-                rename(&format!("first {n}")),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
-            )
-            .await
-            .unwrap();
-    }
+    renamed_over_and_over(&writer, &account, &first, 40).await;
     // As a write racing this list would leave it: the window the head holds now, already closed in the log.
     let head = head_item(&writer, &account).await;
     let (since, version): (i128, i128) = (
@@ -292,6 +267,30 @@ async fn head_item(
         .unwrap()
         .item
         .unwrap()
+}
+
+/// `meter` renamed `first 0`, `first 1`, … `times` times over; the meter as the last rename left it.
+async fn renamed_over_and_over(
+    writer: &DynamoDbStore,
+    account: &AccountId,
+    meter: &Meter,
+    times: usize,
+) -> Meter {
+    let mut latest = meter.clone();
+    for n in 0..times {
+        latest = writer
+            .update(
+                account,
+                meter.id,
+                rename(&format!("first {n}")),
+                ReadOnlyEcho::default(),
+                IfMatch::Any,
+                &tester(),
+            )
+            .await
+            .unwrap();
+    }
+    latest
 }
 
 /// Deletes the account's change log items (ids below every i64), as their expiry would; how many there were.
