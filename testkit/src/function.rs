@@ -87,6 +87,24 @@ impl Function {
         self.lines.as_ref()?.recv_timeout(wait).ok()
     }
 
+    /// The next `request` log line (the per-request record, with the capacity it consumed), passing over
+    /// the other lines, each awaited at most `wait`. A warning or error passed over is said on stderr: what
+    /// went otherwise than planned (a snapshot not read, say) belongs with a benchmark's figures.
+    pub fn next_request_log(&self, wait: Duration) -> Option<Value> {
+        while let Some(line) = self.next_line(wait) {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "request" {
+                return Some(entry);
+            }
+            if matches!(entry["level"].as_str(), Some("WARN" | "ERROR")) {
+                eprintln!("the function logged {line}");
+            }
+        }
+        None
+    }
+
     pub fn id(&self) -> u32 {
         self.child.id()
     }

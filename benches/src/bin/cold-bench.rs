@@ -144,19 +144,10 @@ impl Process {
     }
 
     fn logged_rcu(&self) -> f64 {
-        while let Some(line) = self.function.next_line(Duration::from_secs(2)) {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "request" {
-                return entry["consumed_rcu"].as_f64().unwrap_or(0.0);
-            }
-            // What went otherwise than planned (a snapshot not read, say) is part of the figures.
-            if matches!(entry["level"].as_str(), Some("WARN" | "ERROR")) {
-                eprintln!("cold-bench: the function logged {line}");
-            }
-        }
-        0.0
+        self.function
+            .next_request_log(Duration::from_secs(2))
+            .and_then(|entry| entry["consumed_rcu"].as_f64())
+            .unwrap_or(0.0)
     }
 
     fn peak_rss_mib(&self) -> f64 {

@@ -109,18 +109,11 @@ impl Running {
         } else {
             Duration::from_millis(1)
         };
-        while let Some(line) = self.0.next_line(wait) {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "request" {
-                return Some((
-                    entry["consumed_rcu"].as_f64().unwrap_or(0.0),
-                    entry["consumed_wcu"].as_f64().unwrap_or(0.0),
-                ));
-            }
-        }
-        None
+        let entry = self.0.next_request_log(wait)?;
+        Some((
+            entry["consumed_rcu"].as_f64().unwrap_or(0.0),
+            entry["consumed_wcu"].as_f64().unwrap_or(0.0),
+        ))
     }
 }
 

@@ -16,11 +16,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, Trans
 use super::capacity::spend_read;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
-use super::ids::{Head, Recent, recent_entries};
+use super::ids::{Head, Recent, recent_entries, recent_entry_id};
 use super::items::Item;
-use super::schema::{
-    EXPIRES_AT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_ENTRY_PREFIX, RECENT_SINCE_ATTRIBUTE,
-};
+use super::schema::{EXPIRES_AT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_SINCE_ATTRIBUTE};
 use crate::domain::meter::AccountId;
 use crate::store::error::StoreError;
 
@@ -56,7 +54,7 @@ pub(super) fn closed_window(
     let until: u64 = until.as_n().ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut item: Item = head
         .iter()
-        .filter(|(name, _)| name.starts_with(RECENT_ENTRY_PREFIX))
+        .filter(|(name, _)| recent_entry_id(name).is_some())
         .map(|(name, version)| (name.clone(), version.clone()))
         .collect();
     item.insert("account_id".into(), AttributeValue::S(account.to_string()));

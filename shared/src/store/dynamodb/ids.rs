@@ -138,12 +138,17 @@ impl Table {
     }
 }
 
+/// The meter id an attribute named `r<id>` is the recent-changes entry of; `None` for every other attribute
+/// (`recent_since` and `recent_count` begin with `r` too).
+pub(super) fn recent_entry_id(name: &str) -> Option<i64> {
+    name.strip_prefix(RECENT_ENTRY_PREFIX)?.parse().ok()
+}
+
 /// The `r<id>` entries of a head (or a change log item): meter id → its version then.
 pub(super) fn recent_entries(item: &HashMap<String, AttributeValue>) -> HashMap<i64, u64> {
     item.iter()
         .filter_map(|(name, version)| {
-            let id = name.strip_prefix(RECENT_ENTRY_PREFIX)?.parse().ok()?;
-            Some((id, version.as_n().ok()?.parse().ok()?))
+            Some((recent_entry_id(name)?, version.as_n().ok()?.parse().ok()?))
         })
         .collect()
 }

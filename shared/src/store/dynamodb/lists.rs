@@ -7,7 +7,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
 use super::capacity::spend_read;
-use super::changelog::MAX_LOG_WRITES;
 use super::client::Table;
 use super::cold::Snapshotting;
 use super::errors::{internal, sdk_error};
@@ -97,23 +96,15 @@ impl Table {
 
     /// The listing this process holds of `account`, brought current to `head` (once, however many requests
     /// need it at once) and kept under its version; `None` when it holds none, or one older than the
-    /// head's recent changes reach.
+    /// head's recent changes and the change log reach.
     async fn refresh_held(
         &self,
         listings: &ListingCache,
         account: &AccountId,
         head: &Head,
     ) -> Result<Option<Arc<Listing>>, StoreError> {
-        // Within the head's recent changes, or the log before them (`changelog`).
-        let reachable = |held: u64| {
-            head.recent.as_ref().is_some_and(|recent| {
-                held <= head.version && held.saturating_add(MAX_LOG_WRITES) >= recent.since
-            })
-        };
-        if !listings
-            .latest(account)
-            .is_some_and(|(held, _)| reachable(held))
-        {
+        // Whether the head's recent changes and the log reach back to it is `changes_since`'s to say.
+        if listings.latest(account).is_none() {
             return Ok(None);
         }
         let brought_current = listings

@@ -14,6 +14,7 @@ use super::capacity::spend_write_all;
 use super::changelog::closed_window;
 use super::client::Table;
 use super::errors::{internal, sdk_error};
+use super::ids::recent_entry_id;
 use super::items::{Item, head_key, number};
 use super::schema::{
     COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_CAP, RECENT_COUNT_ATTRIBUTE,
@@ -261,10 +262,7 @@ impl Table {
         let entries = head
             .map(|head| {
                 head.keys()
-                    .filter(|name| {
-                        name.strip_prefix(RECENT_ENTRY_PREFIX)
-                            .is_some_and(|id| id.parse::<i64>().is_ok())
-                    })
+                    .filter(|name| recent_entry_id(name).is_some())
                     .cloned()
                     .collect()
             })

@@ -39,15 +39,7 @@ async fn two_processes() -> (DynamoDbStore, DynamoDbStore) {
 async fn a_warm_listing_is_brought_current_by_reading_only_the_meters_written_since() {
     let (writer, reader) = two_processes().await;
     let account = account();
-    let mut created = Vec::new();
-    for n in 0..200 {
-        created.push(
-            writer
-                .create(&account, new_meter(&format!("m{n}")), &tester())
-                .await
-                .unwrap(),
-        );
-    }
+    let created = seeded(&writer, &account, 200).await;
     let (_, whole) = read_units(reader.list(&account, &searched("m1"))).await;
     let (_, held) = read_units(reader.list(&account, &searched("m1"))).await;
     assert_eq!(
@@ -97,15 +89,7 @@ async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current
  {
     let (writer, reader) = two_processes().await;
     let account = account();
-    let mut created = Vec::new();
-    for n in 0..200 {
-        created.push(
-            writer
-                .create(&account, new_meter(&format!("m{n}")), &tester())
-                .await
-                .unwrap(),
-        );
-    }
+    let created = seeded(&writer, &account, 200).await;
     let (_, whole) = read_units(reader.list(&account, &searched("m"))).await;
     let first = &created[0];
     let latest = renamed_over_and_over(&writer, &account, first, 70).await;
@@ -267,6 +251,24 @@ async fn head_item(
         .unwrap()
         .item
         .unwrap()
+}
+
+/// `meters` new meters named `m0`, `m1`, …, as created.
+pub(super) async fn seeded(
+    writer: &DynamoDbStore,
+    account: &AccountId,
+    meters: usize,
+) -> Vec<Meter> {
+    let mut created = Vec::new();
+    for n in 0..meters {
+        created.push(
+            writer
+                .create(account, new_meter(&format!("m{n}")), &tester())
+                .await
+                .unwrap(),
+        );
+    }
+    created
 }
 
 /// `meter` renamed `first 0`, `first 1`, … `times` times over; the meter as the last rename left it.

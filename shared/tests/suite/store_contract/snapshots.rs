@@ -5,7 +5,7 @@
 
 use meters::store::snapshots::S3Snapshots;
 
-use super::listing_refresh::{forget_change_log, read_units, searched};
+use super::listing_refresh::{forget_change_log, read_units, searched, seeded};
 use super::*;
 
 /// A process of its own on the table, keeping snapshots in the bucket.
@@ -37,19 +37,6 @@ fn queries() -> Vec<ListQuery> {
         by("name", SortOrder::Ascending, 5),
         by("last_reading_value", SortOrder::Ascending, 2),
     ]
-}
-
-async fn seeded(writer: &DynamoDbStore, account: &AccountId, meters: usize) -> Vec<Meter> {
-    let mut created = Vec::new();
-    for n in 0..meters {
-        created.push(
-            writer
-                .create(account, new_meter(&format!("m{n}")), &tester())
-                .await
-                .unwrap(),
-        );
-    }
-    created
 }
 
 /// 40 writes (more than the head keeps, so the change log is needed): 38 updates over five meters, a
