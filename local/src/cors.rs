@@ -1,5 +1,5 @@
 //! Cross-origin requests from browsers, answered as the template's HTTP API answers them (its
-//! `CorsConfiguration`, from the `CorsAllowedOrigins` parameter): `scripts/check_template.py` compares the
+//! `CorsConfiguration`, from the `CorsAllowedOrigins` parameter): `scripts/tests/test_template_routes.py` compares the
 //! template with `CorsPolicy::standard()` as `meters-local cors-policy` prints it.
 
 use axum::http::header::{
@@ -54,7 +54,7 @@ pub struct Cors {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "CORS origin `{0}` is not an origin: write scheme://host[:port] with no path (or `*` for any origin)"
+    "CORS origin `{0}` is not an origin: write scheme://host[:port] with no path (or `*` alone for any origin; a `*` inside an origin would match no browser's, so name each origin)"
 )]
 pub struct BadOrigin(String);
 
@@ -74,7 +74,7 @@ impl Cors {
                 continue;
             }
             let origin = origin.strip_suffix('/').unwrap_or(origin);
-            if origin != "*" && !is_origin(origin) {
+            if origin != "*" && (origin.contains('*') || !is_origin(origin)) {
                 return Err(BadOrigin(origin.to_owned()));
             }
             allowed.push(origin.to_ascii_lowercase());
@@ -255,6 +255,18 @@ mod tests {
                 .is_none(),
             "with no origins configured, OPTIONS stays an unrouted method"
         );
+    }
+
+    #[test]
+    fn a_wildcard_inside_an_origin_is_refused_at_start_naming_it() {
+        for (list, named) in [
+            ("https://*.example.com", "https://*.example.com"),
+            ("https://app.example.com,http://*:5173", "http://*:5173"),
+        ] {
+            let refused = Cors::from_list(list).unwrap_err().to_string();
+            assert!(refused.contains("a `*` inside an origin"), "{refused}");
+            assert!(refused.contains(&format!("`{named}`")), "{refused}");
+        }
     }
 
     #[test]

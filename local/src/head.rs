@@ -188,7 +188,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Replayed<S> {
 pub(crate) const MAX_HEADERS: usize = 100;
 
 /// What is wrong with how a head says its body is framed, which the HTTP layer would refuse with a bare
-/// 400: a `Content-Length` that is no number or is given twice with different values, a
+/// 400: a `Content-Length` that is no number, is given twice with different values, or holds a list
+/// (`2, 2`, which RFC 9110 lets a recipient read as 2 but hyper refuses), a
 /// `Transfer-Encoding` whose last coding is not `chunked`, or both headers at once (a request smuggler's
 /// favourite).
 fn framing_fault(headers: &[httparse::Header<'_>]) -> Option<FieldError> {
@@ -211,11 +212,15 @@ fn framing_fault(headers: &[httparse::Header<'_>]) -> Option<FieldError> {
             "cannot be sent with Content-Length",
         ));
     }
+    if lengths.iter().any(|value| value.contains(',')) {
+        return Some(FieldError::new(
+            "Content-Length",
+            "must be one number of bytes, not a list",
+        ));
+    }
     let numbers: Option<Vec<u64>> = lengths
         .iter()
-        .flat_map(|value| value.split(','))
         .map(|length| {
-            let length = length.trim();
             length
                 .bytes()
                 .all(|b| b.is_ascii_digit())

@@ -199,7 +199,7 @@ fn print_token(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The schema the store creates its table from, for `scripts/check_template.py` and for whoever makes the
+/// The schema the store creates its table from, for `scripts/tests/test_template_storage.py` and for whoever makes the
 /// table by hand.
 fn print_table_definition() -> Result<(), String> {
     let definition = meters::store::dynamodb::table_definition();

@@ -49,17 +49,42 @@ pub async fn object(bucket: &str, key: &str) -> Option<Vec<u8>> {
     Some(object.body.collect().await.ok()?.into_bytes().to_vec())
 }
 
+/// Puts `bytes` under `key` in `bucket`, as anyone with write access to it could.
+pub async fn put(bucket: &str, key: &str, bytes: Vec<u8>) {
+    client()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("the object is put");
+}
+
 /// Waits (at most 10 s) for `key` to appear in `bucket`, or to change from `before`, and returns its bytes.
 pub async fn written(bucket: &str, key: &str, before: Option<&[u8]>) -> Vec<u8> {
-    for _ in 0..200 {
+    written_within(bucket, key, before, std::time::Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("{key} was not written to {bucket} within 10 s"))
+}
+
+/// Waits at most `wait` for `key` to appear in `bucket`, or to change from `before`: its bytes, if it did.
+pub async fn written_within(
+    bucket: &str,
+    key: &str,
+    before: Option<&[u8]>,
+    wait: std::time::Duration,
+) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < wait {
         if let Some(bytes) = object(bucket, key).await
             && Some(bytes.as_slice()) != before
         {
-            return bytes;
+            return Some(bytes);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("{key} was not written to {bucket} within 10 s");
+    None
 }
 
 /// A function's snapshot settings against the emulator.

@@ -1,21 +1,26 @@
 //! A table's stream on DynamoDB Local, read as Lambda's event source mapping reads DynamoDB's: every record
 //! from the start, in sequence order, rendered as the batch event a stream-triggered function receives.
 
-use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
-use serde_json::{Map, Value, json};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use meters::events::lambda_record;
+use serde_json::{Value, json};
 
-/// Every record the table's stream holds, as one Lambda batch (`{"Records": [...]}`).
-pub async fn batch_of_table(table: &str) -> Value {
-    let endpoint = crate::dynamodb::endpoint();
+/// A client of DynamoDB Local's streams, configured as the replay tool's would be by `DYNAMODB_ENDPOINT`.
+fn client() -> aws_sdk_dynamodbstreams::Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
             "local", "local", None, None, "local",
         ))
-        .endpoint_url(&endpoint)
+        .endpoint_url(crate::dynamodb::endpoint())
         .build();
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(config);
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
+/// The table's stream: its ARN and its shards' ids.
+pub async fn stream_of_table(table: &str) -> (String, Vec<String>) {
+    let streams = client();
     let listed = streams
         .list_streams()
         .table_name(table)
@@ -34,16 +39,26 @@ pub async fn batch_of_table(table: &str) -> Value {
         .send()
         .await
         .expect("the stream is described");
-    let mut records = Vec::new();
-    for shard in description
+    let shards = description
         .stream_description()
         .map(|d| d.shards())
         .unwrap_or_default()
-    {
+        .iter()
+        .filter_map(|shard| shard.shard_id().map(str::to_owned))
+        .collect();
+    (arn, shards)
+}
+
+/// Every record the table's stream holds, as one Lambda batch (`{"Records": [...]}`).
+pub async fn batch_of_table(table: &str) -> Value {
+    let streams = client();
+    let (arn, shards) = stream_of_table(table).await;
+    let mut records = Vec::new();
+    for shard in shards {
         let mut iterator = streams
             .get_shard_iterator()
             .stream_arn(&arn)
-            .shard_id(shard.shard_id().unwrap_or_default())
+            .shard_id(shard)
             .shard_iterator_type(ShardIteratorType::TrimHorizon)
             .send()
             .await
@@ -73,69 +88,4 @@ pub async fn batch_of_table(table: &str) -> Value {
             .and_then(|n| n.parse::<u128>().ok())
     });
     json!({ "Records": records })
-}
-
-/// One record as Lambda delivers it.
-fn lambda_record(record: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
-    let change = record.dynamodb().expect("a stream record has its change");
-    let mut dynamodb = Map::new();
-    if let Some(at) = change.approximate_creation_date_time() {
-        dynamodb.insert(
-            "ApproximateCreationDateTime".into(),
-            json!(at.as_secs_f64().floor()),
-        );
-    }
-    let image = |item: Option<&std::collections::HashMap<String, AttributeValue>>| {
-        item.map(|item| {
-            Value::Object(
-                item.iter()
-                    .map(|(k, v)| (k.clone(), attribute(v)))
-                    .collect(),
-            )
-        })
-    };
-    for (name, value) in [
-        ("Keys", image(change.keys())),
-        ("NewImage", image(change.new_image())),
-        ("OldImage", image(change.old_image())),
-    ] {
-        if let Some(value) = value {
-            dynamodb.insert(name.into(), value);
-        }
-    }
-    dynamodb.insert("SequenceNumber".into(), json!(change.sequence_number()));
-    dynamodb.insert("SizeBytes".into(), json!(change.size_bytes()));
-    dynamodb.insert("StreamViewType".into(), json!("NEW_AND_OLD_IMAGES"));
-    json!({
-        "eventID": record.event_id(),
-        "eventName": record.event_name().map(|name| name.as_str()),
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": dynamodb,
-        "eventSourceARN": arn,
-    })
-}
-
-/// An attribute value in DynamoDB's JSON (`{"S": "…"}`), as stream events carry it.
-fn attribute(value: &AttributeValue) -> Value {
-    use base64::Engine;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(n) => json!({ "NULL": n }),
-        AttributeValue::B(b) => json!({ "B": b64(b.as_ref()) }),
-        AttributeValue::Ss(list) => json!({ "SS": list }),
-        AttributeValue::Ns(list) => json!({ "NS": list }),
-        AttributeValue::Bs(list) => {
-            json!({ "BS": list.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>() })
-        }
-        AttributeValue::L(list) => json!({ "L": list.iter().map(attribute).collect::<Vec<_>>() }),
-        AttributeValue::M(map) => json!({
-            "M": map.iter().map(|(k, v)| (k.clone(), attribute(v))).collect::<Map<_, _>>()
-        }),
-        other => panic!("an attribute type this test does not know: {other:?}"),
-    }
 }

@@ -4,8 +4,10 @@
 //! Usage: meters-import FILE | --from-table SOURCE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
 //! FILE holds one meter per line, as the API returns it (`data` of a get); `-` reads standard input.
 //! SOURCE is another table of this layout, such as a point-in-time restore of TABLE_NAME: its meters are
-//! imported. Exits 1 if any id was already taken by another meter, in this account or another (those are
-//! left as they were), or is above the highest id an import may bring (those are not imported).
+//! imported. A meter deleted in its own account comes back (restored) with a version past the one it was
+//! deleted at. Exits 1 if any id was already taken by another meter, in this account or another (those are
+//! left as they were), was another account's deleted meter's (ids are never reused), or is above the highest
+//! id an import may bring (those are not imported).
 //!
 //! With `SNAPSHOT_BUCKET` (the stack's, as list-meters has it), each account imported is then read whole and
 //! written as its listing snapshot, so that no list process reads a big account whole after a migration.
@@ -52,16 +54,23 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let accounts: BTreeSet<AccountId> = meters.iter().map(|meter| meter.account_id).collect();
     let report = store.import(meters).await?;
     println!(
-        "meters-import: {} imported, {} already present, {} conflicting, {} refused; id counter at {}; {} accounts recounted",
+        "meters-import: {} imported ({} restored past their deletion), {} already present, {} conflicting, {} retired in another account, {} refused; id counter at {}; {} accounts recounted",
         report.imported,
+        report.restored,
         report.already_present,
         report.conflicts.len(),
+        report.retired_elsewhere.len(),
         report.refused.len(),
         report.counter,
         report.accounts
     );
     for id in &report.conflicts {
         println!("meters-import: id {id} is taken by another meter; left as it was");
+    }
+    for id in &report.retired_elsewhere {
+        println!(
+            "meters-import: id {id} was another account's meter, deleted there; ids are never reused, so not imported"
+        );
     }
     for id in &report.refused {
         println!(
@@ -78,7 +87,9 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     if snapshots > 0 {
         println!("meters-import: {snapshots} listing snapshots written");
     }
-    Ok(report.conflicts.is_empty() && report.refused.is_empty())
+    Ok(report.conflicts.is_empty()
+        && report.retired_elsewhere.is_empty()
+        && report.refused.is_empty())
 }
 
 /// One meter per line, as the API returns it.

@@ -43,7 +43,9 @@ async fn an_import_of_an_id_another_account_holds_reports_it_and_exits_1() {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{printed}");
     assert!(
-        printed.contains("1 imported, 0 already present, 1 conflicting, 0 refused"),
+        printed.contains(
+            "1 imported (0 restored past their deletion), 0 already present, 1 conflicting, 0 retired in another account, 0 refused"
+        ),
         "{printed}"
     );
     assert!(

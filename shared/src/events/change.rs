@@ -10,6 +10,9 @@ use crate::domain::meter::{AccountId, Meter, MeterId, Timestamp};
 /// Every change event's `source`.
 pub const SOURCE: &str = "meters-api";
 
+/// The `detail`'s `schema_version`: raised when a field changes meaning or goes, never when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// What happened to the meter: the event's `detail-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ChangeKind {
@@ -47,6 +50,7 @@ pub struct MeterChange {
 /// The event's `detail`, as the schema names its fields.
 #[derive(Debug, Serialize)]
 struct Detail<'a> {
+    schema_version: u32,
     event_id: String,
     account_id: &'a AccountId,
     meter_id: MeterId,
@@ -111,6 +115,7 @@ impl MeterChange {
     /// The event's `detail` as JSON text.
     pub fn detail(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(&Detail {
+            schema_version: SCHEMA_VERSION,
             event_id: self.event_id(),
             account_id: &self.account_id,
             meter_id: self.meter_id,
@@ -205,6 +210,7 @@ mod tests {
         assert!(detail.get("changed_fields").is_none());
         assert_eq!(detail["meter"]["name"], "Main incomer");
         assert_eq!(detail["actor"], Value::Null);
+        assert_eq!(detail["schema_version"], SCHEMA_VERSION);
         let delete = change(ChangeKind::MeterDeleted, Some(meter()), None);
         let detail: Value = serde_json::from_str(&delete.detail().unwrap()).unwrap();
         assert!(detail.get("meter").is_none());

@@ -109,9 +109,12 @@ pub async fn change_of(
         "REMOVE" => {
             let (previous, _) = image(change.old_image, "OldImage")?;
             ensure(same_meter(&previous), meter_id)?;
+            // The tombstone of this delete: a later delete of the same meter (restored since) rewrites it,
+            // and its actor is not this one's.
             let deletion = store
                 .deletion(&account_id, meter_id)
                 .await?
+                .filter(|deletion| deletion.version.is_none_or(|v| v == previous.version))
                 .unwrap_or_default();
             let written = change
                 .approximate_creation_date_time

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::client::Table;
 use super::ids::Head;
+use super::refresh::Refreshed;
 use crate::domain::meter::AccountId;
 use crate::store::error::StoreError;
 use crate::store::listing::Listing;
@@ -49,7 +50,9 @@ impl Snapshotting {
             let due = known
                 .get(account)
                 .is_none_or(|&kept| version >= kept.saturating_add(SNAPSHOT_EVERY_WRITES));
-            if !due {
+            // A listing brought current may hold a meter written after the head it is at was read; a row
+            // past the list version is what a reader refuses, so that one waits for the next due write.
+            if !due || listing.meters().any(|meter| meter.version > version) {
                 return;
             }
             known.insert(*account, version);
@@ -106,17 +109,24 @@ impl Table {
         if let Some(snapshotting) = snapshotting {
             match snapshotting.snapshots.read(account).await {
                 Ok(Some(snapshot)) => {
-                    let current = self
+                    match self
                         .refreshed(account, &snapshot.listing, snapshot.version, head)
-                        .await?;
-                    if let Some(listing) = current {
-                        snapshotting.known().insert(*account, snapshot.version);
-                        return Ok(listing);
+                        .await?
+                    {
+                        Refreshed::Current(listing) => {
+                            snapshotting.known().insert(*account, snapshot.version);
+                            return Ok(listing);
+                        }
+                        Refreshed::LogDoesNotReach => tracing::info!(
+                            %account, snapshot_version = snapshot.version, list_version = head.version,
+                            "the change log does not reach back to the snapshot; reading the account whole"
+                        ),
+                        Refreshed::CountDisagrees { listed, counted } => tracing::warn!(
+                            %account, snapshot_version = snapshot.version, list_version = head.version,
+                            listed, counted,
+                            "the snapshot brought current does not hold what the head counts; reading the account whole"
+                        ),
                     }
-                    tracing::info!(
-                        %account, snapshot_version = snapshot.version, list_version = head.version,
-                        "the change log does not reach back to the snapshot; reading the account whole"
-                    );
                 }
                 Ok(None) => {}
                 Err(error) => {

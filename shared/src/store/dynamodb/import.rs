@@ -1,5 +1,7 @@
 //! Bringing meters that already have ids into the table (a migration, or a point-in-time restore), and
-//! recounting an account's head.
+//! recounting an account's head. A meter whose id was deleted in its own account comes back past the version
+//! its tombstone recorded, so none of its versions, ETags or change events repeats; an id another account
+//! ever held, deleted or not, is refused.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -8,9 +10,10 @@ use futures::{StreamExt, TryStreamExt};
 use super::client::Table;
 use super::errors::sdk_error;
 use super::ids::MAX_IMPORTED_ID;
-use super::items::{counter_key, from_item, head_key, number, to_item};
+use super::items::{counter_key, from_item, head_key, number, to_item, tombstone_key};
 use super::schema::{
     COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, HEAD_ID, LIST_VERSION_ATTRIBUTE, RECENT_SINCE_ATTRIBUTE,
+    VERSION_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
@@ -20,17 +23,31 @@ use crate::store::error::StoreError;
 pub struct ImportReport {
     /// Meters written.
     pub imported: usize,
-    /// Meters already stored exactly as given (an import run again).
+    /// Of those written, meters deleted in their own account brought back (a restore): each with a version
+    /// past the one it was deleted at.
+    pub restored: usize,
+    /// Meters already stored as given (an import run again; a restored meter then holds its newer version).
     pub already_present: usize,
     /// Ids already stored with other content, in the same account or another (ids are unique across
     /// accounts): left as they were.
     pub conflicts: Vec<MeterId>,
+    /// Ids another account's deleted meter had: ids are never reused, so not imported.
+    pub retired_elsewhere: Vec<MeterId>,
     /// Ids above `MAX_IMPORTED_ID`, which would leave the counter no room for blocks: not imported.
     pub refused: Vec<MeterId>,
     /// The id counter afterwards: every id a create hands out from now on is above it.
     pub counter: i64,
     /// Accounts whose head was recounted.
     pub accounts: usize,
+}
+
+/// What became of one meter of an import.
+enum Outcome {
+    Imported,
+    Restored,
+    AlreadyPresent,
+    Conflict,
+    RetiredElsewhere,
 }
 
 /// Meter writes of an import in flight at once.
@@ -55,54 +72,94 @@ impl Table {
         report.counter = self.raise_counter(highest).await?;
         let accounts: std::collections::BTreeSet<AccountId> =
             meters.iter().map(|meter| meter.account_id).collect();
-        let outcomes: Vec<(MeterId, Option<bool>)> = futures::stream::iter(meters)
-            .map(|mut meter| async move {
-                meter.version = meter.version.max(1);
-                let id = meter.id;
-                // The key is (account, id), so the write's own condition sees only this account: another
-                // account's meter with this id is found by the id index.
-                let owner = self.owner_of(id).await?;
-                if owner.is_some_and(|owner| owner != meter.account_id.to_string()) {
-                    return Ok((id, Some(false)));
-                }
-                let written = self
-                    .client
-                    .put_item()
-                    .table_name(&self.name)
-                    .set_item(Some(to_item(&meter)?))
-                    .condition_expression("attribute_not_exists(id)")
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .send()
-                    .await;
-                match written {
-                    Ok(_) => Ok((id, None)),
-                    Err(error) => match error.as_service_error() {
-                        Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                            let stored = failed.item().cloned().map(from_item).transpose()?;
-                            Ok((id, Some(stored.as_ref() == Some(&meter))))
-                        }
-                        _ => Err(sdk_error(error)),
-                    },
-                }
-            })
+        let outcomes: Vec<(MeterId, Outcome)> = futures::stream::iter(meters)
+            .map(|meter| async move { Ok((meter.id, self.import_one(meter).await?)) })
             .buffer_unordered(IMPORTS_IN_FLIGHT)
             .try_collect()
             .await?;
         for (id, outcome) in outcomes {
             match outcome {
-                None => report.imported += 1,
-                Some(true) => report.already_present += 1,
-                Some(false) => report.conflicts.push(id),
+                Outcome::Imported => report.imported += 1,
+                Outcome::Restored => {
+                    report.imported += 1;
+                    report.restored += 1;
+                }
+                Outcome::AlreadyPresent => report.already_present += 1,
+                Outcome::Conflict => report.conflicts.push(id),
+                Outcome::RetiredElsewhere => report.retired_elsewhere.push(id),
             }
         }
         report.conflicts.sort();
+        report.retired_elsewhere.sort();
         for account in &accounts {
             self.recount(account).await?;
         }
         report.accounts = accounts.len();
         Ok(report)
+    }
+
+    /// One meter of an import, never overwriting anything.
+    async fn import_one(&self, mut meter: Meter) -> Result<Outcome, StoreError> {
+        meter.version = meter.version.max(1);
+        let (id, account) = (meter.id, meter.account_id);
+        // The key is (account, id), so the write's own condition sees only this account: another account's
+        // meter with this id, live or deleted, is found by the id index.
+        let mine = |owner: Option<String>| owner.is_none_or(|owner| owner == account.to_string());
+        if !mine(self.owner_of(id).await?) {
+            return Ok(Outcome::Conflict);
+        }
+        if !mine(self.retired_to(id).await?) {
+            return Ok(Outcome::RetiredElsewhere);
+        }
+        let given = meter.clone();
+        let deleted_at = self.tombstone_version(&account, id).await?;
+        if let Some(deleted) = deleted_at {
+            meter.version = meter.version.max(deleted) + 1;
+        }
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&meter)?))
+            .condition_expression("attribute_not_exists(id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match written {
+            Ok(_) if deleted_at.is_some() => Ok(Outcome::Restored),
+            Ok(_) => Ok(Outcome::Imported),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let stored = failed.item().cloned().map(from_item).transpose()?;
+                    // The same meter, perhaps restored by an earlier run past the version given.
+                    let same = stored.is_some_and(|stored| {
+                        stored.version >= given.version
+                            && Meter {
+                                version: given.version,
+                                ..stored
+                            } == given
+                    });
+                    Ok(if same {
+                        Outcome::AlreadyPresent
+                    } else {
+                        Outcome::Conflict
+                    })
+                }
+                _ => Err(sdk_error(error)),
+            },
+        }
+    }
+
+    /// The version a meter of the account was deleted at, if its tombstone stands.
+    async fn tombstone_version(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .consistent_item(tombstone_key(account, id))
+            .await?
+            .and_then(|item| item.get(VERSION_ATTRIBUTE)?.as_n().ok()?.parse().ok()))
     }
 
     /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say):
@@ -160,9 +217,11 @@ impl Table {
         }
     }
 
-    /// Counts the account's meters and writes the figure to its head, advancing its list version.
+    /// Counts the account's meters and writes the figure to its head, advancing its list version, to at
+    /// least the highest version of its meters: a meter's version never runs past its account's list
+    /// version, which a snapshot's reader checks each row against.
     pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
-        let mut count = 0;
+        let (mut count, mut highest) = (0, 0u64);
         let mut start = None;
         loop {
             let page = self
@@ -172,13 +231,20 @@ impl Table {
                 .key_condition_expression("account_id = :account AND id > :head")
                 .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
                 .expression_attribute_values(":head", number(HEAD_ID))
-                .select(aws_sdk_dynamodb::types::Select::Count)
+                .projection_expression("#version")
+                .expression_attribute_names("#version", VERSION_ATTRIBUTE)
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error)?;
             count += page.count as usize;
+            for item in page.items() {
+                let version = item
+                    .get(VERSION_ATTRIBUTE)
+                    .and_then(|v| v.as_n().ok()?.parse().ok());
+                highest = highest.max(version.unwrap_or(0));
+            }
             start = page.last_evaluated_key;
             if start.is_none() {
                 break;
@@ -199,6 +265,28 @@ impl Table {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(count)
+        // Then at least the highest meter version, where it is below (only an import can leave it so).
+        let raised = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(head_key(account)))
+            .update_expression("SET #version = :highest")
+            .condition_expression("#version < :highest")
+            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
+            .expression_attribute_values(":highest", number(highest as i64))
+            .send()
+            .await;
+        match raised {
+            Ok(_) => Ok(count),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(count)
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
     }
 }

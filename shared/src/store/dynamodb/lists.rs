@@ -12,6 +12,7 @@ use super::cold::Snapshotting;
 use super::errors::{internal, sdk_error};
 use super::ids::Head;
 use super::items::{Item, from_item, number};
+use super::refresh::Refreshed;
 use super::schema::{CREATED_INDEX, HEAD_ID, NAME_INDEX};
 use crate::domain::list::{ListPage, ListQuery, SortField, SortOrder};
 use crate::domain::meter::{AccountId, Meter};
@@ -113,8 +114,11 @@ impl Table {
                     return Err(None);
                 };
                 match self.refreshed(account, &held, held_version, head).await {
-                    Ok(Some(listing)) => Ok(listing),
-                    Ok(None) => Err(None),
+                    Ok(Refreshed::Current(listing)) => Ok(listing),
+                    Ok(why) => {
+                        tracing::debug!(%account, held_version, ?why, "the listing held is not brought current");
+                        Err(None)
+                    }
                     Err(error) => Err(Some(error)),
                 }
             })

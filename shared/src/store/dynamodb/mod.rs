@@ -13,8 +13,9 @@
 //! - the account's change log: the head's recent changes as each window of them closes (`changelog`), from
 //!   which a listing of an earlier version, or a snapshot of one (`cold`, `store::snapshots`), is brought
 //!   current by reading only the meters written since (`refresh`);
-//! - each deleted meter's tombstone, at the negated id, naming who deleted it (`writes`), read with the
-//!   table's stream by the change events (`stream`).
+//! - each deleted meter's tombstone, at the negated id, naming who deleted it and the version deleted
+//!   (`writes`), read with the table's stream by the change events (`stream`), and kept for good: it retires
+//!   the id to its account and sets where a restore's versions start (`import`).
 //!
 //! The table's shape is `schema`; items and keys are `items`; failures in the store's terms are `errors`.
 
@@ -133,8 +134,7 @@ impl DynamoDbStore {
     }
 
     /// The tombstone of meter `id`, read strongly consistently: written in the delete's own transaction, so
-    /// it is there when the stream's record of the delete is; `None` for a meter removed another way (or
-    /// whose tombstone has expired).
+    /// it is there when the stream's record of the delete is; `None` for a meter removed another way.
     pub async fn deletion(
         &self,
         account: &AccountId,

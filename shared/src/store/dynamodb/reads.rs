@@ -80,6 +80,16 @@ impl Table {
     /// The account holding meter `id`, by the id index: eventually consistent, so a meter written or
     /// deleted a moment ago may not show yet.
     pub(super) async fn owner_of(&self, id: MeterId) -> Result<Option<String>, StoreError> {
+        self.indexed_account(id.get()).await
+    }
+
+    /// The account whose deleted meter `id` was, by its tombstone in the id index (under the negated id):
+    /// an id retired there is given to no other account.
+    pub(super) async fn retired_to(&self, id: MeterId) -> Result<Option<String>, StoreError> {
+        self.indexed_account(-id.get()).await
+    }
+
+    async fn indexed_account(&self, id: i64) -> Result<Option<String>, StoreError> {
         let found = self
             .client
             .query()
@@ -87,7 +97,7 @@ impl Table {
             .index_name(ID_INDEX)
             .key_condition_expression("#id = :id")
             .expression_attribute_names("#id", "id")
-            .expression_attribute_values(":id", number(id.get()))
+            .expression_attribute_values(":id", number(id))
             .limit(1)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

@@ -22,9 +22,23 @@ const ONE_BY_ONE: usize = 64;
 /// BatchGetItem reads at most 100 keys per call.
 const KEYS_PER_BATCH: usize = 100;
 
+/// A listing of an earlier list version, brought current, or why not.
+#[derive(Debug)]
+pub(super) enum Refreshed {
+    Current(Listing),
+    /// The head's recent changes and the change log do not reach back to the listing's version.
+    LogDoesNotReach,
+    /// Brought current, it does not hold what the head counts: it was not the account's listing (a snapshot
+    /// of another table, say).
+    CountDisagrees {
+        listed: usize,
+        counted: usize,
+    },
+}
+
 impl Table {
-    /// `held` (the listing of `account` at list version `held_version`) as of `head`, or `None` when the
-    /// head's recent changes and the log do not reach back to `held_version`.
+    /// `held` (the listing of `account` at list version `held_version`) as of `head`, or why it could not be
+    /// brought current.
     /// Exact: every meter written after `held_version` has its entry, with its version now; a meter
     /// whose entry the listing already matches is left as it is, the others are read strongly
     /// consistently (a read may find one newer still, which is then what the listing holds).
@@ -34,9 +48,9 @@ impl Table {
         held: &Listing,
         held_version: u64,
         head: &Head,
-    ) -> Result<Option<Listing>, StoreError> {
+    ) -> Result<Refreshed, StoreError> {
         let Some(changes) = self.changes_since(account, held_version, head).await? else {
-            return Ok(None);
+            return Ok(Refreshed::LogDoesNotReach);
         };
         let mut removed = Vec::new();
         let mut stale = Vec::new();
@@ -52,7 +66,9 @@ impl Table {
             }
         }
         let mut fetched = self.consistent_meters(account, &stale).await?;
-        // Deleted since the head was read.
+        // Deleted since the head was read, which counted them: the listing is a little ahead of the head,
+        // which the next refresh (by versions) takes in its stride.
+        let gone_since_head = stale.iter().filter(|id| !fetched.contains_key(id)).count();
         removed.extend(stale.iter().filter(|id| !fetched.contains_key(id)));
         let listing = if removed.len() + fetched.len() > ONE_BY_ONE {
             held.with_changes(fetched.into_values().collect(), &removed)
@@ -65,8 +81,17 @@ impl Table {
             }
             listing
         };
-        // The head counts what the account holds: a listing that disagrees was not brought current.
-        Ok((listing.len() == head.count).then_some(listing))
+        // The head counts what the account held when it was read: a listing that disagrees was not the
+        // account's.
+        let counted = head.count;
+        Ok(if listing.len() + gone_since_head == counted {
+            Refreshed::Current(listing)
+        } else {
+            Refreshed::CountDisagrees {
+                listed: listing.len() + gone_since_head,
+                counted,
+            }
+        })
     }
 
     /// The meters of `account` with these ids that exist, read strongly consistently by key.

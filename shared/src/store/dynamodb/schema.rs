@@ -1,6 +1,6 @@
 //! The table: its keys, indexes and the attributes the store reads and writes besides the meters' own.
 //! `table_definition()` is the schema, written once: the table is created from it (the local server, tests,
-//! benchmarks), and `scripts/check_template.py` compares the template's table with its dump
+//! benchmarks), and `scripts/tests/test_template_storage.py` compares the template's table with its dump
 //! (`meters-local table-definition`).
 
 use aws_sdk_dynamodb::types::{
@@ -52,12 +52,12 @@ pub(super) const VERSION_ATTRIBUTE: &str = "version";
 pub const CREATED_BY_ATTRIBUTE: &str = "created_by";
 pub const UPDATED_BY_ATTRIBUTE: &str = "updated_by";
 /// A deleted meter's tombstone, written in the delete's transaction at the negated id of its account's
-/// partition (no list or index of meters reads ids below 1): who deleted it and when, for the change event
-/// (the stream's record of a delete holds only the item as it was). It expires with the TTL after
-/// `TOMBSTONE_DAYS`, well past the stream's 24 hours.
+/// partition (no list of meters reads ids below 1): who deleted it and when, for the change event (the
+/// stream's record of a delete holds only the item as it was), and the version deleted (`VERSION_ATTRIBUTE`).
+/// It never expires: in the id index under the negated id, it keeps the id its account's, and a restore of
+/// the meter comes back past its version, so no version, ETag or change event of the meter repeats.
 pub const DELETED_BY_ATTRIBUTE: &str = "deleted_by";
 pub const DELETED_AT_ATTRIBUTE: &str = "deleted_at";
-pub(super) const TOMBSTONE_DAYS: i64 = 7;
 
 /// The table as CloudFormation's `AWS::DynamoDB::Table` properties name it: the parts the store depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::client::Table;
 use super::errors::internal;
 use super::items::{Item, from_item, tombstone_key, written_by};
-use super::schema::{DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE};
+use super::schema::{DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, VERSION_ATTRIBUTE};
 use crate::domain::meter::{AccountId, Meter, MeterId, Timestamp};
 use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
@@ -31,11 +31,12 @@ pub fn meter_of_image(
     Ok((from_item(image)?, writers))
 }
 
-/// Who deleted a meter and when, as its tombstone says.
+/// Who deleted a meter, when, and which version of it, as its tombstone says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deletion {
     pub deleted_by: Option<Actor>,
     pub deleted_at: Option<Timestamp>,
+    pub version: Option<u64>,
 }
 
 impl Table {
@@ -62,9 +63,14 @@ fn deletion_of(item: &Item) -> Result<Deletion, StoreError> {
         .map(|value| serde_dynamo::from_attribute_value::<_, Timestamp>(value.clone()))
         .transpose()
         .map_err(internal)?;
+    let version = item
+        .get(VERSION_ATTRIBUTE)
+        .and_then(|value| value.as_n().ok())
+        .and_then(|n| n.parse().ok());
     Ok(Deletion {
         deleted_by,
         deleted_at,
+        version,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Meter writes: create, update and delete, each one transaction with the account's head, conditional on
 //! the meter's state, and each recognising its own earlier attempt when an answer was lost. Each records its
-//! actor: on the meter (`created_by`, `updated_by`), or for a delete on the meter's tombstone.
+//! actor: on the meter (`created_by`, `updated_by`), or for a delete on the meter's tombstone, which also
+//! keeps the version deleted and the id's account for good.
 
 use std::collections::HashMap;
 
@@ -14,9 +15,8 @@ use super::items::{
     Item, actor_value, from_item, meter_key, name_sort, number, to_item, tombstone_key,
 };
 use super::schema::{
-    CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE,
-    NAME_SORT_ATTRIBUTE, TOMBSTONE_DAYS, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE,
-    WRITE_TOKEN_ATTRIBUTE,
+    CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, NAME_SORT_ATTRIBUTE,
+    UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
 };
 use super::transaction::{Refused, SdkRetries, Written, contention_pause};
 use crate::domain::Actor;
@@ -28,7 +28,7 @@ use crate::store::meters::Created;
 /// Attempts of an update whose meter another write changed first. Each starts from the meter as the
 /// refusal found it, so concurrent updates take turns; the request's deadline ends a longer run first.
 const UPDATE_ATTEMPTS: u32 = 100;
-/// Attempts of a delete, as the SDK's retry configuration gives other calls.
+/// Attempts of a delete the store did not answer, as the SDK's retry configuration gives other calls.
 const DELETE_ATTEMPTS: u32 = 3;
 
 impl Table {
@@ -144,41 +144,55 @@ impl Table {
         if_match: IfMatch,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let mut condition = "attribute_exists(account_id)".to_owned();
-        if let Some(version) = version_condition(&if_match, &mut names, &mut values) {
-            condition.push_str(&format!(" AND {version}"));
-        }
-        let delete = Delete::builder()
-            .table_name(&self.name)
-            .set_key(Some(meter_key(account, id)))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names).filter(|names| !names.is_empty()))
-            .set_expression_attribute_values(Some(values).filter(|values| !values.is_empty()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(internal)?;
-        let delete = TransactWriteItem::builder().delete(delete).build();
-        let tombstone = self.tombstone(account, id, actor)?;
+        // Read first, and delete on the condition that the version read is still the stored one: the
+        // tombstone then records exactly the version deleted, which a restore must go past.
+        let Some(mut stored) = self.read_meter(account, id).await? else {
+            return Err(self.missing(account, id).await?);
+        };
         // Retried here rather than by the SDK: after an attempt whose outcome is unknown (no answer), a
         // retry that finds no item means that attempt deleted it.
         let mut outcome_unknown = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let mut unavailable = 0;
+        for attempt in 1..=UPDATE_ATTEMPTS {
+            if !if_match.allows(stored.version) {
+                return Err(StoreError::PreconditionFailed(id));
+            }
+            let mut names = HashMap::new();
+            let mut values = HashMap::new();
+            let read = IfMatch::Versions(vec![stored.version]);
+            let mut condition = "attribute_exists(account_id)".to_owned();
+            if let Some(version) = version_condition(&read, &mut names, &mut values) {
+                condition.push_str(&format!(" AND {version}"));
+            }
+            let delete = Delete::builder()
+                .table_name(&self.name)
+                .set_key(Some(meter_key(account, id)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(internal)?;
+            let delete = TransactWriteItem::builder().delete(delete).build();
+            let tombstone = self.tombstone(account, id, stored.version, actor)?;
             let failure = match self
                 .write_meter(
                     account,
-                    vec![delete.clone(), tombstone.clone()],
+                    vec![delete, tombstone],
                     Written::Removed(id),
                     SdkRetries::Off,
                 )
                 .await
             {
                 Ok(()) => return Ok(()),
-                // The meter is there: only its version can have failed the condition.
-                Err(Refused::Condition(Some(_))) => return Err(StoreError::PreconditionFailed(id)),
+                // Another write came between: check the request's precondition against the meter now.
+                Err(Refused::Condition(Some(now_stored))) => {
+                    stored = from_item(now_stored)?;
+                    contention_pause(attempt).await;
+                    continue;
+                }
                 Err(Refused::Condition(None)) => {
                     return match self.missing(account, id).await? {
                         StoreError::NotFound(_) if outcome_unknown => Ok(()),
@@ -187,31 +201,37 @@ impl Table {
                 }
                 Err(Refused::Store(failure)) => failure,
             };
-            if !matches!(failure, StoreError::Unavailable(_)) || attempt == DELETE_ATTEMPTS {
+            unavailable += 1;
+            if !matches!(failure, StoreError::Unavailable(_)) || unavailable == DELETE_ATTEMPTS {
                 return Err(failure);
             }
             outcome_unknown = true;
-            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50 << unavailable)).await;
         }
+        Err(StoreError::Unavailable(
+            format!("meter {id} changed under {UPDATE_ATTEMPTS} attempts to delete it").into(),
+        ))
     }
 
-    /// Who deleted the meter and when, beside it in the delete's transaction; gone after `TOMBSTONE_DAYS`.
+    /// Who deleted the meter, when, and its version deleted, beside it in the delete's transaction. Kept
+    /// for good: it retires the id to its account (an import gives it to no other) and tells a restore
+    /// which version the meter comes back past.
     fn tombstone(
         &self,
         account: &AccountId,
         id: MeterId,
+        version: u64,
         actor: &Actor,
     ) -> Result<TransactWriteItem, StoreError> {
-        let at = now();
         let mut item = tombstone_key(account, id);
         item.insert(DELETED_BY_ATTRIBUTE.into(), actor_value(actor)?);
         item.insert(
             DELETED_AT_ATTRIBUTE.into(),
-            serde_dynamo::to_attribute_value(at).map_err(internal)?,
+            serde_dynamo::to_attribute_value(now()).map_err(internal)?,
         );
         item.insert(
-            EXPIRES_AT_ATTRIBUTE.into(),
-            number(at.timestamp() + TOMBSTONE_DAYS * 86_400),
+            VERSION_ATTRIBUTE.into(),
+            AttributeValue::N(version.to_string()),
         );
         let put = Put::builder()
             .table_name(&self.name)

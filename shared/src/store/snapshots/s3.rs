@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::format::{decode, encode};
+use super::format::{MAX_OBJECT_BYTES, decode, encode};
 use super::port::{ListingSnapshots, Snapshot, SnapshotError};
 use crate::config::{ConfigError, Env};
 use crate::domain::meter::AccountId;
@@ -104,6 +104,16 @@ impl ListingSnapshots for S3Snapshots {
             }
             Err(error) => return Err(SnapshotError::Unavailable(Box::new(error))),
         };
+        // Refused unread when it is bigger than any snapshot (the bucket is written by list processes only).
+        if object
+            .content_length()
+            .is_some_and(|length| length as u64 > MAX_OBJECT_BYTES as u64)
+        {
+            return Err(SnapshotError::Unreadable(format!(
+                "an object of {} bytes, over the {MAX_OBJECT_BYTES} a snapshot may take",
+                object.content_length().unwrap_or_default()
+            )));
+        }
         let bytes = object
             .body
             .collect()

@@ -567,7 +567,8 @@ async fn concurrent_searches_in_one_process_share_one_read_of_the_account() {
 /// delete writes in the same transaction, at the negated id, where no list or count sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: run scripts/test"]
-async fn a_delete_leaves_a_tombstone_naming_who_deleted_it_that_no_list_counts() {
+async fn a_delete_leaves_a_lasting_tombstone_naming_who_deleted_it_and_the_version_that_no_list_counts()
+ {
     use aws_sdk_dynamodb::types::AttributeValue;
     let (_, store) = meters_testkit::dynamodb::fresh_table("meters-tombstone").await;
     let account = account();
@@ -601,7 +602,12 @@ async fn a_delete_leaves_a_tombstone_naming_who_deleted_it_that_no_list_counts()
         .expect("the delete wrote a tombstone");
     let deleted_by = tombstone["deleted_by"].as_m().unwrap();
     assert_eq!(deleted_by["sub"].as_s().unwrap(), "admin-7");
-    assert!(tombstone["expires_at"].as_n().is_ok(), "the TTL removes it");
+    // Kept for good, with the version deleted: the id stays its account's, and a restore goes past it.
+    assert!(!tombstone.contains_key("expires_at"), "{tombstone:?}");
+    assert_eq!(
+        tombstone["version"].as_n().unwrap(),
+        &doomed.version.to_string()
+    );
     for query in [
         ListQuery::default(),
         ListQuery {
