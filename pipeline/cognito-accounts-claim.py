@@ -1,7 +1,7 @@
 """A Cognito pre-token-generation trigger (event version 3) that writes the accounts a token may act for into the
 claim the Meters API reads (the stack's JwtAccountsClaim, default `account_ids`), in access tokens (and in ID
 tokens, for users). Cognito calls version 3 triggers for users' sign-ins and for machine clients'
-client-credentials grants alike (README, "Connecting your identity provider").
+client-credentials grants alike (docs/identity-providers.md).
 
 - A user's accounts: their custom attribute `custom:account_ids` (ids separated by commas), set by your admin
   tooling.

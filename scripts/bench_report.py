@@ -10,6 +10,8 @@ import subprocess
 import sys
 import zipfile
 
+from benchmarks_page import GENERATED, kept_by_hand
+
 out = pathlib.Path(sys.argv[1])
 release = pathlib.Path("target/release")
 lambda_figures = json.loads((out / "lambda.json").read_text())
@@ -52,6 +54,7 @@ def wrk(name):
 
 rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
 print("# Benchmarks\n")
+print(GENERATED)
 print("Produced by `scripts/bench` (figures below are from its last run; the tuning log at the end records")
 print("before/after figures of each change, each from the same command).\n")
 print(f"Machine: {cpu()}, {os.cpu_count()} cores, {memory_gib():.0f} GiB; {platform.system()} {platform.release()};")
@@ -151,7 +154,5 @@ if (scale / "functions-after.json").exists():
         print()
         print(notes.read_text().strip())
 
-tuning = pathlib.Path("benches/TUNING.md")
-if tuning.exists():
-    print()
-    print(tuning.read_text().strip())
+print()
+print(kept_by_hand(), end="")

@@ -201,14 +201,14 @@ def main(binary):
                 passed += 1
             else:
                 failures.append(f"openapi.yaml accepts the {name} the server refuses")
-        # The error codes: the server's one list, openapi.yaml's enum and the README's table, the same both ways.
+        # The error codes: the server's one list, openapi.yaml's enum and docs/api.md's table, the same both ways.
         codes = json.loads(subprocess.run([binary, "error-codes"], capture_output=True, text=True, check=True).stdout)
-        readme = (ROOT / "README.md").read_text()
-        table = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", readme.split("## Error codes", 1)[1], re.M)
+        api_page = (ROOT / "docs" / "api.md").read_text()
+        table = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", api_page.split("## Error codes", 1)[1], re.M)
         field_lists += [
             ("ErrorEnvelope code enum", components["ErrorEnvelope"]["properties"]["code"]["enum"],
              [code["code"] for code in codes]),
-            ("README's error code table", [f"{code} {status}" for code, status in table],
+            ("docs/api.md's error code table", [f"{code} {status}" for code, status in table],
              [f"{code['code']} {code['status']}" for code in codes]),
         ]
         for name, documented, served in field_lists:

@@ -50,7 +50,7 @@ STATEFUL_TYPES = {
     "AWS::KMS::Key": "what it encrypted",
     "AWS::Logs::LogGroup": "its logs",
 }
-# The states a deploy may start from, and those that need a person (README, "Runbooks": a stuck stack).
+# The states a deploy may start from, and those that need a person (docs/runbooks.md: a deploy failed, or a stack is stuck).
 READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE",
          "REVIEW_IN_PROGRESS"}
 FAILED_FIRST_CREATE = "ROLLBACK_COMPLETE"
@@ -208,7 +208,7 @@ class Deployer:
             self.cfn.get_waiter("stack_delete_complete").wait(StackName=self.env.stack, WaiterConfig={"Delay": 10, "MaxAttempts": 180})
             return None, []
         if status is not None and status not in READY:
-            raise DeployError(f"{self.env.stack} is {status}: not deployed (README, \"Runbooks\": a stuck or rolled-back stack)")
+            raise DeployError(f"{self.env.stack} is {status}: not deployed (docs/runbooks.md: a deploy failed, or a stack is stuck)")
         return status, parameters
 
     def create_change_set(self, template_url: str, status: str | None, previous: list) -> tuple[str, str]:

@@ -488,7 +488,7 @@ async fn a_served_request_logs_the_capacity_it_consumed_and_the_log_level_is_hon
     assert_eq!(metrics[0]["status_class"], "2xx");
 
     // The documented quieter setting: RUST_LOG (the template's LogLevel), which filters the log lines and
-    // never the EMF documents; Lambda's own ApplicationLogLevel would drop those (README, "Operating it").
+    // never the EMF documents; Lambda's own ApplicationLogLevel would drop those (docs/operating.md).
     let mut quiet = env.clone();
     quiet.push(("RUST_LOG".into(), "warn".into()));
     let mut runtime = RuntimeApi::start().await;

@@ -53,32 +53,49 @@ pub enum StartError {
 }
 
 /// Which router entry a method and path reach: an endpoint, or a 404/405 in the envelope.
+/// Routed by the API's one route table (`Endpoint::ALL`): a path is a route's when it is the route with `{id}`
+/// standing for one path segment.
 pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
-    let not_allowed = |allowed| ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        allowed,
-    };
-    if path == COLLECTION_PATH {
-        return match *method {
-            // HEAD is answered as GET; the HTTP layer sends the headers without the body.
-            Method::GET | Method::HEAD => Ok(Endpoint::ListMeters),
-            Method::POST => Ok(Endpoint::CreateMeter),
-            _ => Err(not_allowed("GET, HEAD, POST")),
-        };
-    }
-    match path
-        .strip_prefix(COLLECTION_PATH)
-        .and_then(|rest| rest.strip_prefix('/'))
-    {
-        Some(id) if !id.is_empty() && !id.contains('/') => match *method {
-            Method::GET | Method::HEAD => Ok(Endpoint::GetMeter),
-            Method::PUT => Ok(Endpoint::UpdateMeter),
-            Method::DELETE => Ok(Endpoint::DeleteMeter),
-            _ => Err(not_allowed("GET, HEAD, PUT, DELETE")),
-        },
-        _ => Err(ApiError::NotFound(format!(
+    let at_path: Vec<Endpoint> = Endpoint::ALL
+        .into_iter()
+        .filter(|endpoint| matches_route(endpoint.route(), path))
+        .collect();
+    if at_path.is_empty() {
+        return Err(ApiError::NotFound(format!(
             "no route for {path}; the API lives under {COLLECTION_PATH}"
-        ))),
+        )));
+    }
+    // HEAD is answered as GET; the HTTP layer sends the headers without the body.
+    let asked = if *method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    if let Some(&endpoint) = at_path.iter().find(|endpoint| endpoint.method() == asked) {
+        return Ok(endpoint);
+    }
+    let allowed: Vec<&str> = at_path
+        .iter()
+        .flat_map(|endpoint| match endpoint.method() {
+            "GET" => vec!["GET", "HEAD"],
+            other => vec![other],
+        })
+        .collect();
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allowed: allowed.join(", "),
+    })
+}
+
+fn matches_route(route: &str, path: &str) -> bool {
+    let (mut route, mut path) = (route.split('/'), path.split('/'));
+    loop {
+        match (route.next(), path.next()) {
+            (None, None) => return true,
+            (Some("{id}"), Some(segment)) if !segment.is_empty() => {}
+            (Some(expected), Some(segment)) if expected == segment => {}
+            _ => return false,
+        }
     }
 }
 

@@ -21,6 +21,8 @@ USAGE:
     meters-local table-definition    the DynamoDB table it needs, as CloudFormation properties (JSON)
     meters-local error-codes         every error envelope's `code`, its status and meaning (JSON)
     meters-local cors-policy         the methods and headers cross-origin callers may use and read (JSON)
+    meters-local facts               the numbers the code holds that the docs name (JSON), checked against them
+    meters-local routes              the route table: method, path and function of each endpoint (JSON)
 
 OPTIONS:
     --bind ADDR      address to listen on (default 127.0.0.1)
@@ -62,6 +64,8 @@ enum Command {
     TableDefinition,
     ErrorCodes,
     CorsPolicy,
+    Facts,
+    Routes,
     Help,
 }
 
@@ -98,6 +102,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         Some("cors-policy") => {
             args.next();
             options.command = Command::CorsPolicy;
+        }
+        Some("facts") => {
+            args.next();
+            options.command = Command::Facts;
+        }
+        Some("routes") => {
+            args.next();
+            options.command = Command::Routes;
         }
         _ => {}
     }
@@ -178,6 +190,11 @@ async fn main() -> ExitCode {
         Command::TableDefinition => print_table_definition(),
         Command::ErrorCodes => print_error_codes(),
         Command::CorsPolicy => print_json(&CorsPolicy::standard()),
+        Command::Facts => print_json(&facts()),
+        Command::Routes => print_json(
+            &meters::Endpoint::ALL
+                .map(|e| serde_json::json!({"method": e.method(), "route": e.route(), "function": e.function()})),
+        ),
         Command::Serve => run_server(&options).await,
     };
     match result {
@@ -214,7 +231,66 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
-/// The error codes clients branch on, for `scripts/check_openapi.py` (openapi.yaml's enum, the README's table).
+/// The error codes clients branch on, for `scripts/check_openapi.py` (openapi.yaml's enum, docs/api.md's table).
+/// The numbers the code holds that the docs name, each once: `scripts/tests/test_docs_facts.py` checks every
+/// "`NAME` (value)" in README.md and docs/ against them, and that each is named somewhere.
+fn facts() -> std::collections::BTreeMap<&'static str, u64> {
+    use meters::store::dynamodb as table;
+    [
+        (
+            "TRANSACTION_ATTEMPTS",
+            u64::from(table::TRANSACTION_ATTEMPTS),
+        ),
+        ("RECENT_CAP", table::RECENT_CAP as u64),
+        ("SNAPSHOT_EVERY_WRITES", table::SNAPSHOT_EVERY_WRITES),
+        ("ID_BLOCK", table::ID_BLOCK as u64),
+        ("LOG_DAYS", table::LOG_DAYS as u64),
+        ("MAX_LOG_WRITES", table::MAX_LOG_WRITES),
+        (
+            "MAX_SNAPSHOT_METERS",
+            meters::store::snapshots::MAX_SNAPSHOT_METERS as u64,
+        ),
+        (
+            "DEFAULT_CACHE_MIB",
+            (meters::store::listing::DEFAULT_CACHE_BYTES >> 20) as u64,
+        ),
+        (
+            "DEFAULT_DEADLINE_MS",
+            meters::http::DEFAULT_DEADLINE.as_millis() as u64,
+        ),
+        (
+            "MAX_BODY_KIB",
+            (meters::http::request::MAX_BODY_BYTES / 1024) as u64,
+        ),
+        (
+            "IDEMPOTENCY_TTL_HOURS",
+            meters::store::IDEMPOTENCY_TTL.as_secs() / 3600,
+        ),
+        ("MAX_LIMIT", meters::domain::list::MAX_LIMIT as u64),
+        ("DEFAULT_LIMIT", meters::domain::list::DEFAULT_LIMIT as u64),
+        (
+            "MAX_QUERY_CHARS",
+            meters::domain::list::MAX_QUERY_CHARS as u64,
+        ),
+        ("LEEWAY_SECONDS", meters::auth::LEEWAY_SECONDS),
+        ("MIN_SECRET_BYTES", meters::auth::MIN_SECRET_BYTES as u64),
+        (
+            "JWKS_REFRESH_INTERVAL_SECONDS",
+            meters::auth::REFRESH_INTERVAL.as_secs(),
+        ),
+        (
+            "JWKS_FETCH_TIMEOUT_SECONDS",
+            meters::auth::FETCH_TIMEOUT.as_secs(),
+        ),
+        (
+            "CHANGE_EVENT_SCHEMA_VERSION",
+            u64::from(meters::events::SCHEMA_VERSION),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
 fn print_error_codes() -> Result<(), String> {
     let codes: Vec<serde_json::Value> = meters::http::error::ERROR_CODES
         .iter()

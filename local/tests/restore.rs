@@ -1,4 +1,4 @@
-//! The README's restore runbook, run as written: the table's point-in-time copy in a second table, then
+//! The restore runbook (docs/runbooks.md), run as written: the table's point-in-time copy in a second table, then
 //! `meters-import --from-table` (what `scripts/import` runs) into the live one. A meter deleted since comes back
 //! in its own account past every version it had, so no change event and no ETag of its life repeats; an id
 //! retired in one account is never imported into another.

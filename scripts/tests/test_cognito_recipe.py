@@ -1,4 +1,4 @@
-"""The README's Cognito recipe works in gateway mode as written: the tokens Cognito issues, shaped by the trigger
+"""The Cognito recipe (docs/identity-providers.md) works in gateway mode as written: the tokens Cognito issues, shaped by the trigger
 this repository ships (pipeline/cognito-accounts-claim.py, run here on Cognito's version 3 events), pass the JWT
 authorizer the template makes from the recipe's parameters, and carry the accounts in the claim the functions
 read. A user's access token and the pipeline's machine token (the smoke test's) alike."""
@@ -18,8 +18,8 @@ USER_ACCOUNTS = ["0b1d5a3c-2f4e-4d6a-8b9c-1e2f3a4b5c6d", "9e8d7c6b-5a49-4382-917
 
 
 def recipe_parameters() -> dict:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**Amazon Cognito.**"):readme.index("**Any OIDC provider")]
+    page = (ROOT / "docs" / "identity-providers.md").read_text()
+    section = page[page.index("**Amazon Cognito.**"):page.index("**Any OIDC provider")]
     (line,) = [line for line in section.splitlines() if "METERS_PARAMETER_OVERRIDES=" in line]
     overrides = shlex.split(line.strip())[0].split("=", 1)[1]
     for placeholder, value in PLACEHOLDERS.items():

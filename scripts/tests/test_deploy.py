@@ -165,7 +165,7 @@ def test_the_pipelines_plan_leaves_a_failed_first_create_to_the_approved_deploy_
 def test_a_stack_that_needs_a_person_is_not_deployed_and_the_message_names_the_runbook(status):
     aws = Aws("dev")
     aws.stack(status)
-    with aws.stub, pytest.raises(deploy.DeployError, match="Runbooks"):
+    with aws.stub, pytest.raises(deploy.DeployError, match="docs/runbooks.md"):
         aws.deployer().plan(URL)
 
 

@@ -1,4 +1,4 @@
-//! The Meters API: everything with logic lives here, shared by the five Lambda functions and the local
+//! The Meters API: everything with logic lives here, shared by the Lambda functions and the local
 //! server. Layers, each a folder, importing only from the layers before them (the test
 //! `layers_import_in_one_direction` holds this):
 //!

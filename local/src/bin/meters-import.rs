@@ -1,5 +1,5 @@
 //! Imports meters that already have ids into the DynamoDB table (a migration, or a recovery), then raises
-//! the id counter past them and recounts their accounts: `scripts/import` (README, "Runbooks").
+//! the id counter past them and recounts their accounts: `scripts/import` (docs/runbooks.md).
 //!
 //! Usage: meters-import FILE | --from-table SOURCE   (TABLE_NAME, and DYNAMODB_ENDPOINT for DynamoDB Local)
 //! FILE holds one meter per line, as the API returns it (`data` of a get); `-` reads standard input.

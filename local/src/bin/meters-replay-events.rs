@@ -1,7 +1,7 @@
 //! Publishes the change events of the batches meter-events gave up on: each message of the failures queue
 //! names a stretch of the table's stream, which is read again and published by meter-events' own publisher;
 //! a message is deleted once all of its records are on the bus, and kept otherwise. `scripts/replay-events`
-//! (README, "Runbooks": change events failed).
+//! (docs/runbooks.md: change events failed).
 //!
 //! Usage: meters-replay-events QUEUE_URL [--dry-run]
 //! with the stack's TABLE_NAME (tombstones tell who deleted a meter) and EVENT_BUS_NAME, in the account and
@@ -99,7 +99,7 @@ async fn replay(
         Ok(batch) => batch,
         Err(error @ ReplayError::Trimmed(_)) => {
             println!(
-                "meters-replay-events: message {id} kept: {error}; README, \"Runbooks\": change events failed"
+                "meters-replay-events: message {id} kept: {error}; docs/runbooks.md: change events failed"
             );
             return false;
         }

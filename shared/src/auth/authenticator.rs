@@ -1,6 +1,7 @@
 //! Checking a request's credentials in the configured mode: a Bearer JWT verified here (HS256 secret,
 //! one PEM key, or a JWKS), or in gateway mode the claims API Gateway's JWT authorizer verified.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,7 +81,7 @@ impl Authenticator {
         let verifier =
             match &config.key {
                 KeySource::Secret(secret) => Verifier::Token(TokenKeys::Configured(Arc::new(
-                    DecodingKey::from_secret(secret),
+                    DecodingKey::from_secret(secret.expose_secret()),
                 ))),
                 KeySource::PublicKeyPem(pem) => {
                     let parsed = if config.algorithm == Algorithm::ES256 {
@@ -230,7 +231,7 @@ mod tests {
     fn config() -> AuthConfig {
         AuthConfig {
             algorithm: Algorithm::HS256,
-            key: KeySource::Secret(SECRET.into()),
+            key: KeySource::Secret(SECRET.as_bytes().to_vec().into()),
             issuer: None,
             audiences: Vec::new(),
             accounts_claim: "account_ids".into(),

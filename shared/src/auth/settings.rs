@@ -2,11 +2,12 @@
 //! and the claims checked.
 
 use jsonwebtoken::Algorithm;
+use secrecy::SecretSlice;
 
 use crate::config::{ConfigError, Env};
 
-/// How requests are authenticated. The key material is never printed.
-#[derive(Clone)]
+/// How requests are authenticated. The shared secret is never printed.
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// The one algorithm accepted (function mode).
     pub algorithm: Algorithm,
@@ -18,11 +19,11 @@ pub struct AuthConfig {
     pub accounts_claim: String,
 }
 
-/// Where the keys that verify tokens come from. Shown as `<redacted>` in debug output.
-#[derive(Clone)]
+/// Where the keys that verify tokens come from; the shared secret never shows in debug output.
+#[derive(Debug, Clone)]
 pub enum KeySource {
     /// HS256 shared secret (`JWT_SECRET`).
-    Secret(Vec<u8>),
+    Secret(SecretSlice<u8>),
     /// One PEM public key (`JWT_PUBLIC_KEY`) for RS256, PS256 or ES256.
     PublicKeyPem(Vec<u8>),
     /// A JSON Web Key Set (`JWT_JWKS_URL`), fetched on first need; the token's `kid` picks the key.
@@ -41,29 +42,6 @@ impl KeySource {
             KeySource::Jwks(_) => "function: JWKS",
             KeySource::Gateway => "gateway: claims verified by the API Gateway JWT authorizer",
         }
-    }
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // A JWKS URL is public; secrets and keys are not printed.
-            KeySource::Jwks(url) => write!(f, "Jwks({url})"),
-            KeySource::Gateway => f.write_str("Gateway"),
-            _ => f.write_str("<redacted>"),
-        }
-    }
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("algorithm", &self.algorithm)
-            .field("key", &self.key)
-            .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
-            .field("accounts_claim", &self.accounts_claim)
-            .finish()
     }
 }
 
@@ -133,7 +111,7 @@ impl AuthConfig {
                     reason: format!("it must be at least {MIN_SECRET_BYTES} bytes long"),
                 });
             }
-            KeySource::Secret(secret.into_bytes())
+            KeySource::Secret(secret.into_bytes().into())
         } else {
             let pem = env.required(
                 "JWT_PUBLIC_KEY",

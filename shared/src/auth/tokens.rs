@@ -1,6 +1,7 @@
 //! Development tokens, signed with the HS256 secret: for the local server's `token` command, the event
 //! fixtures and tests. Production tokens come from the platform's identity provider, never from here.
 
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -29,7 +30,7 @@ impl TokenIssuer {
     pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
         match &config.key {
             KeySource::Secret(secret) => Ok(Self {
-                key: EncodingKey::from_secret(secret),
+                key: EncodingKey::from_secret(secret.expose_secret()),
                 issuer: config.issuer.clone(),
                 audience: config.audiences.first().cloned(),
                 accounts_claim: config.accounts_claim.clone(),

@@ -11,7 +11,7 @@ pub struct Actor {
 }
 
 /// Who created a meter and who last changed it, as the store recorded them. Not part of the meter's JSON
-/// (README, "Who changed a meter"): `None` for meters written before actors were recorded, or by the import.
+/// (docs/api.md, "Who changed a meter"): `None` for meters written before actors were recorded, or by the import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrittenBy {
     pub created_by: Option<Actor>,

@@ -2,7 +2,7 @@
 //! source mapping's retries), Lambda sends the batch's description, not its records, to the failures queue:
 //! the stream, the shard and the first and last sequence numbers. While the stream still holds them (24 hours),
 //! those records are read again here, as the Lambda batch meter-events would have received, and published by
-//! the same `ChangePublisher`. `meters-replay-events` is the operator's command (README, "Runbooks").
+//! the same `ChangePublisher`. `meters-replay-events` is the operator's command (docs/runbooks.md).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

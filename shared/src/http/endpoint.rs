@@ -1,4 +1,4 @@
-//! The five endpoints and what every request goes through: the event guard's verdict, the deadline, the
+//! The endpoints (the API's one route table) and what every request goes through: the event guard's verdict, the deadline, the
 //! handler, the one place its error becomes a response, the headers every answer carries, and the
 //! request's log line.
 
@@ -45,7 +45,8 @@ fn finish(mut response: Response<Body>, request_id: &str) -> Response<Body> {
     response
 }
 
-/// The five endpoints of `/api/v1/meters`.
+/// The endpoints of `/api/v1/meters`: the route table the local server routes by, and which the template's
+/// routes and `cargo lambda watch`'s router are checked against (`meters-local routes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     ListMeters,
@@ -56,6 +57,35 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::ListMeters,
+        Endpoint::CreateMeter,
+        Endpoint::GetMeter,
+        Endpoint::UpdateMeter,
+        Endpoint::DeleteMeter,
+    ];
+
+    /// The route's method (a `HEAD` is answered as the `GET` of its path).
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::ListMeters | Endpoint::GetMeter => "GET",
+            Endpoint::CreateMeter => "POST",
+            Endpoint::UpdateMeter => "PUT",
+            Endpoint::DeleteMeter => "DELETE",
+        }
+    }
+
+    /// The function binary that serves it in Lambda.
+    pub fn function(self) -> &'static str {
+        match self {
+            Endpoint::ListMeters => "list-meters",
+            Endpoint::CreateMeter => "create-meter",
+            Endpoint::GetMeter => "get-meter",
+            Endpoint::UpdateMeter => "update-meter",
+            Endpoint::DeleteMeter => "delete-meter",
+        }
+    }
+
     /// Runs the endpoint's handler within the request's deadline, and answers (`respond`).
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
         let started = Instant::now();

@@ -25,10 +25,7 @@ pub enum ApiError {
     NotFound(String),
     /// The route exists, the method does not. 405, with `Allow`.
     #[error("method {method} is not allowed here; allowed: {allowed}")]
-    MethodNotAllowed {
-        method: String,
-        allowed: &'static str,
-    },
+    MethodNotAllowed { method: String, allowed: String },
     /// The client did not send `what` within the time allowed. 408.
     #[error("{what} did not arrive within {seconds} s")]
     RequestTimeout { what: &'static str, seconds: f64 },
@@ -72,7 +69,7 @@ pub enum ApiError {
 }
 
 /// Every `code` an error envelope can carry, its status, and what it means: the one list the OpenAPI
-/// document's enum and the README's table are checked against (`meters-local error-codes` prints it).
+/// document's enum and docs/api.md's table are checked against (`meters-local error-codes` prints it).
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "invalid_request",
@@ -273,7 +270,9 @@ impl ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::MethodNotAllowed { allowed, .. } => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+                if let Ok(allowed) = HeaderValue::from_str(allowed) {
+                    headers.insert(header::ALLOW, allowed);
+                }
             }
             ApiError::Unavailable(_) | ApiError::DeadlineExceeded { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -318,7 +317,7 @@ mod tests {
             (
                 ApiError::MethodNotAllowed {
                     method: "PATCH".into(),
-                    allowed: "GET, POST",
+                    allowed: "GET, POST".into(),
                 },
                 405,
             ),
@@ -363,7 +362,7 @@ mod tests {
             ApiError::NotFound("no".into()),
             ApiError::MethodNotAllowed {
                 method: "PATCH".into(),
-                allowed: "GET",
+                allowed: "GET".into(),
             },
             ApiError::RequestTimeout {
                 what: "the body",
@@ -420,7 +419,7 @@ mod tests {
     fn a_method_not_allowed_lists_the_allowed_methods() {
         let response = ApiError::MethodNotAllowed {
             method: "PATCH".into(),
-            allowed: "GET, PUT, DELETE",
+            allowed: "GET, PUT, DELETE".into(),
         }
         .into_response("r");
         assert_eq!(response.headers()["allow"], "GET, PUT, DELETE");

@@ -131,25 +131,12 @@ impl QueryMaps<'_> {
     }
 }
 
-/// `%XX` sequences decoded, the rest kept; invalid UTF-8 replaced, as `lambda_http` decodes ALB queries.
+/// `%XX` sequences decoded, the rest kept, invalid UTF-8 replaced: exactly what `lambda_http` does to an ALB
+/// event's query before it builds the URI (`decode_query_map` in its `request.rs`, 1.3), with the same crate.
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[at], bytes.get(at + 1), bytes.get(at + 2)) {
-            (b'%', Some(&high), Some(&low)) if hex(high).is_some() && hex(low).is_some() => {
-                out.push((hex(high).unwrap_or(0) * 16 + hex(low).unwrap_or(0)) as u8);
-                at += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn guard_event(event: &mut LambdaRequest) {

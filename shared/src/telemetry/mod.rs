@@ -1,6 +1,6 @@
 //! What an on-call engineer sees: one log line per request in the keys Powertools for AWS Lambda uses, the
 //! request's metrics in CloudWatch Embedded Metric Format beside it, and the facts a request gathers on
-//! its way (account, DynamoDB capacity, store trouble) for both. README, "Operating it".
+//! its way (account, DynamoDB capacity, store trouble) for both. docs/operating.md.
 //!
 //! Logs are JSON lines when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`, or `LOG_FORMAT=json`),
 //! human-readable otherwise. The level comes from `RUST_LOG` or Lambda's `AWS_LAMBDA_LOG_LEVEL` (`info` by

@@ -362,7 +362,7 @@ async fn gateway_mode_reads_the_authorizers_claims_and_fails_closed_without_them
 }
 
 /// A token with a random `kid` causes a refresh; a key the provider publishes just after it still works
-/// within seconds (the README says 5 s; 7 s allows for a slow machine), not after a long back-off.
+/// within seconds (docs/identity-providers.md says 5 s; 7 s allows for a slow machine), not after a long back-off.
 #[tokio::test]
 async fn a_key_published_after_an_unknown_kid_refresh_works_within_the_interval() {
     let server = JwksServer::start().await;

@@ -28,10 +28,10 @@ const LOG_BASE: i128 = -10_000_000_000_000_000_000;
 const LOG_UNTIL_ATTRIBUTE: &str = "log_until";
 /// How long a closed window is kept: a listing older than the log reaches is read whole (or from a newer
 /// snapshot).
-pub(super) const LOG_DAYS: i64 = 14;
+pub const LOG_DAYS: i64 = 14;
 /// The most writes a listing is brought current over from the log: further behind, a snapshot or a whole
 /// read costs less than the log and the meters it names.
-pub(super) const MAX_LOG_WRITES: u64 = 20_000;
+pub const MAX_LOG_WRITES: u64 = 20_000;
 
 fn log_id(until: u64) -> AttributeValue {
     AttributeValue::N((LOG_BASE - i128::from(until)).to_string())

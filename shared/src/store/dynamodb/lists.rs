@@ -1,5 +1,5 @@
 //! Lists: one page of an account's meters, exact and strongly consistent, read from the cheapest place that
-//! can answer it (README, "DynamoDB").
+//! can answer it (docs/dynamodb.md).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The production store: one DynamoDB table, partition key `account_id` (S), sort key `id` (N), one item per
 //! meter with attributes named as the JSON fields (unset fields absent). Beside the meters, in the same
-//! table (README, "DynamoDB"):
+//! table (docs/dynamodb.md):
 //! - each account's head at id 0: its meter count and a list version that every meter write advances in
 //!   the same transaction, so a list knows `count` without reading the account and can tell whether the
 //!   listing this process holds is still current (`ids`, `writes`);
@@ -36,6 +36,7 @@ mod stream;
 mod transaction;
 mod writes;
 
+pub use changelog::{LOG_DAYS, MAX_LOG_WRITES};
 pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
 pub use cold::SNAPSHOT_EVERY_WRITES;
 pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
@@ -44,9 +45,11 @@ pub use lists::ListTuning;
 pub use schema::{
     COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, COUNTER_PARTITION, CREATED_BY_ATTRIBUTE, CREATED_INDEX,
     DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX,
-    LIST_VERSION_ATTRIBUTE, NAME_INDEX, TableDefinition, UPDATED_BY_ATTRIBUTE, table_definition,
+    LIST_VERSION_ATTRIBUTE, NAME_INDEX, RECENT_CAP, TableProperties, UPDATED_BY_ATTRIBUTE,
+    table_definition,
 };
 pub use stream::{Deletion, meter_keys, meter_of_image};
+pub use transaction::TRANSACTION_ATTEMPTS;
 
 use std::sync::Arc;
 

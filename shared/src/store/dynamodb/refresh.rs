@@ -21,6 +21,8 @@ use crate::store::listing::Listing;
 const ONE_BY_ONE: usize = 64;
 /// BatchGetItem reads at most 100 keys per call.
 const KEYS_PER_BATCH: usize = 100;
+/// BatchGetItem calls of one refresh in flight at once.
+const BATCHES_IN_FLIGHT: usize = 8;
 
 /// A listing of an earlier list version, brought current, or why not.
 #[derive(Debug)]
@@ -94,47 +96,65 @@ impl Table {
         })
     }
 
-    /// The meters of `account` with these ids that exist, read strongly consistently by key.
+    /// The meters of `account` with these ids that exist, read strongly consistently by key, a few calls
+    /// at a time (a snapshot thousands of writes behind needs tens of calls).
     async fn consistent_meters(
         &self,
         account: &AccountId,
         ids: &[MeterId],
     ) -> Result<HashMap<MeterId, Meter>, StoreError> {
-        let mut meters = HashMap::new();
-        for batch in ids.chunks(KEYS_PER_BATCH) {
-            let mut keys: Vec<Item> = batch.iter().map(|&id| meter_key(account, id)).collect();
-            while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(internal)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.name, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                for consumed in output.consumed_capacity() {
-                    spend_read(Some(consumed));
-                }
-                for item in output
-                    .responses
-                    .and_then(|mut tables| tables.remove(&self.name))
-                    .unwrap_or_default()
-                {
-                    let meter = from_item(item)?;
-                    meters.insert(meter.id, meter);
-                }
-                // What DynamoDB left for later (its capacity per call), asked again.
-                keys = output
-                    .unprocessed_keys
-                    .and_then(|mut tables| tables.remove(&self.name))
-                    .map(|left| left.keys)
-                    .unwrap_or_default();
+        use futures::{StreamExt, TryStreamExt};
+        let chunks: Vec<Vec<MeterId>> = ids.chunks(KEYS_PER_BATCH).map(<[_]>::to_vec).collect();
+        let batches: Vec<Vec<Meter>> = futures::stream::iter(chunks)
+            .map(|batch| async move { self.consistent_batch(account, &batch).await })
+            .buffer_unordered(BATCHES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(batches
+            .into_iter()
+            .flatten()
+            .map(|meter| (meter.id, meter))
+            .collect())
+    }
+
+    /// One `BatchGetItem` of at most `KEYS_PER_BATCH` keys, asked again for what DynamoDB leaves for later.
+    async fn consistent_batch(
+        &self,
+        account: &AccountId,
+        ids: &[MeterId],
+    ) -> Result<Vec<Meter>, StoreError> {
+        let mut meters = Vec::with_capacity(ids.len());
+        let mut keys: Vec<Item> = ids.iter().map(|&id| meter_key(account, id)).collect();
+        while !keys.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(internal)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.name, request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for consumed in output.consumed_capacity() {
+                spend_read(Some(consumed));
             }
+            for item in output
+                .responses
+                .and_then(|mut tables| tables.remove(&self.name))
+                .unwrap_or_default()
+            {
+                meters.push(from_item(item)?);
+            }
+            // What DynamoDB left for later (its capacity per call), asked again.
+            keys = output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.name))
+                .map(|left| left.keys)
+                .unwrap_or_default();
         }
         Ok(meters)
     }

@@ -39,7 +39,7 @@ pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
 pub(super) const RECENT_ENTRY_PREFIX: &str = "r";
 pub(super) const RECENT_COUNT_ATTRIBUTE: &str = "recent_count";
 pub(super) const RECENT_SINCE_ATTRIBUTE: &str = "recent_since";
-pub(super) const RECENT_CAP: usize = 32;
+pub const RECENT_CAP: usize = 32;
 /// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
 pub(super) const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
 /// The TTL attribute: idempotency records carry their expiry, and DynamoDB deletes them after it.
@@ -62,7 +62,7 @@ pub const DELETED_AT_ATTRIBUTE: &str = "deleted_at";
 /// The table as CloudFormation's `AWS::DynamoDB::Table` properties name it: the parts the store depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct TableDefinition {
+pub struct TableProperties {
     pub billing_mode: &'static str,
     pub attribute_definitions: Vec<AttributeDef>,
     pub key_schema: Vec<KeyDef>,
@@ -119,7 +119,7 @@ pub struct TimeToLive {
 
 /// The schema: one on-demand table, partition key `account_id` (S), sort key `id` (N), the id index and the
 /// two sort indexes, the TTL of idempotency records and tombstones, and a stream of new and old images.
-pub fn table_definition() -> TableDefinition {
+pub fn table_definition() -> TableProperties {
     let key = |attribute_name, key_type| KeyDef {
         attribute_name,
         key_type,
@@ -135,7 +135,7 @@ pub fn table_definition() -> TableDefinition {
             projection_type: "ALL",
         },
     };
-    TableDefinition {
+    TableProperties {
         billing_mode: "PAY_PER_REQUEST",
         attribute_definitions: vec![
             attribute("account_id", "S"),

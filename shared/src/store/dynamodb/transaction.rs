@@ -25,7 +25,7 @@ use crate::store::error::StoreError;
 use crate::telemetry;
 
 /// Attempts of a transaction that met another on the same account head.
-pub(super) const TRANSACTION_ATTEMPTS: u32 = 12;
+pub const TRANSACTION_ATTEMPTS: u32 = 12;
 /// Why a meter write's transaction did not land.
 pub(super) enum Refused {
     /// The meter item's condition failed; the item as it was, if there was one.

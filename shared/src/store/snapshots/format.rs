@@ -25,7 +25,7 @@ use crate::store::listing::Listing;
 
 const FORMAT: u32 = 1;
 /// The most meters a snapshot may hold: four times the largest account the service is measured at (50,000).
-const MAX_SNAPSHOT_METERS: usize = 200_000;
+pub const MAX_SNAPSHOT_METERS: usize = 200_000;
 /// The longest line a meter can write (its longest fields with every character escaped are about 20 KiB),
 /// with room to spare.
 const MAX_LINE_BYTES: usize = 64 * 1024;

@@ -10,6 +10,6 @@ mod format;
 mod port;
 mod s3;
 
-pub use format::{decode, encode};
+pub use format::{MAX_SNAPSHOT_METERS, decode, encode};
 pub use port::{ListingSnapshots, Snapshot, SnapshotError};
 pub use s3::S3Snapshots;
