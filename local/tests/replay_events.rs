@@ -12,6 +12,7 @@ use meters::domain::meter::{
 };
 use meters::domain::precondition::IfMatch;
 use meters::store::MeterStore;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 use meters_testkit::eventbridge::EventBridgeStub;
 use meters_testkit::{dynamodb, s3, streams};
 use serde_json::{Value, json};
@@ -90,10 +91,29 @@ async fn a_parked_batch_is_published_from_the_stream_in_order_and_leaves_the_que
     };
     let (echo, any) = (ReadOnlyEcho::default(), IfMatch::Any);
     store
-        .update(&account, meter.id, renamed, echo, any.clone(), &actor)
+        .update(
+            &account,
+            UpdateMeterRequest {
+                id: meter.id,
+                changes: renamed,
+                read_only: echo,
+                if_match: any.clone(),
+                actor: actor.clone(),
+            },
+        )
         .await
         .unwrap();
-    store.delete(&account, meter.id, any, &actor).await.unwrap();
+    store
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: meter.id,
+                if_match: any,
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .unwrap();
 
     // The whole stretch of the stream these writes made, bookkeeping included, parked as one batch.
     let (stream_arn, shards) = streams::stream_of_table(&config.table_name).await;

@@ -15,6 +15,7 @@ use meters::domain::precondition::IfMatch;
 use meters::events::change_of;
 use meters::store::StoreError;
 use meters::store::dynamodb::DynamoDbConfig;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 use meters::store::{DynamoDbStore, MeterStore};
 use meters_testkit::{dynamodb, streams};
 
@@ -43,11 +44,13 @@ async fn rename(store: &DynamoDbStore, meter: &Meter, name: &str) -> Meter {
     store
         .update(
             &meter.account_id,
-            meter.id,
-            changes,
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &actor(),
+            UpdateMeterRequest {
+                id: meter.id,
+                changes,
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: actor(),
+            },
         )
         .await
         .unwrap()
@@ -106,9 +109,16 @@ async fn a_meter_restored_from_a_point_in_time_copy_repeats_no_version_event_or_
     assert_eq!(copy.import(vec![at_v2.clone()]).await.unwrap().imported, 1);
     let at_v3 = rename(&live, &at_v2, "Main incomer, basement").await;
     let at_v4 = rename(&live, &at_v3, "Main incomer, plant room").await;
-    live.delete(&account, created.id, IfMatch::Any, &actor())
-        .await
-        .unwrap();
+    live.delete(
+        &account,
+        DeleteMeterRequest {
+            id: created.id,
+            if_match: IfMatch::Any,
+            actor: actor(),
+        },
+    )
+    .await
+    .unwrap();
     let before = change_events(&live_config, &live).await;
     assert_eq!(
         before
@@ -159,11 +169,13 @@ async fn a_meter_restored_from_a_point_in_time_copy_repeats_no_version_event_or_
     let stale = live
         .update(
             &account,
-            created.id,
-            MeterChanges::default(),
-            ReadOnlyEcho::default(),
-            IfMatch::Versions(vec![at_v2.version]),
-            &actor(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes: MeterChanges::default(),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Versions(vec![at_v2.version]),
+                actor: actor(),
+            },
         )
         .await;
     assert!(
@@ -194,7 +206,14 @@ async fn an_id_deleted_in_one_account_is_not_imported_into_another_and_the_impor
         .await
         .unwrap();
     store
-        .delete(&owner, deleted.id, IfMatch::Any, &actor())
+        .delete(
+            &owner,
+            DeleteMeterRequest {
+                id: deleted.id,
+                if_match: IfMatch::Any,
+                actor: actor(),
+            },
+        )
         .await
         .unwrap();
     let mut foreign = deleted.clone();

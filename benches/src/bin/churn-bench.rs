@@ -17,6 +17,7 @@ use meters::domain::meter::{AccountId, Meter, MeterChanges, MeterId, MeterName};
 use meters::domain::precondition::IfMatch;
 use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::snapshots::S3Snapshots;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 use meters::store::{DynamoDbStore, MeterStore};
 use meters_testkit::function::{Function, Output};
 use meters_testkit::meters::{realistic, tester};
@@ -93,7 +94,16 @@ fn writer(
                 }
                 4 => match created.pop() {
                     Some((account, id)) => {
-                        store.delete(&account, id, IfMatch::Any, &tester()).await
+                        store
+                            .delete(
+                                &account,
+                                DeleteMeterRequest {
+                                    id,
+                                    if_match: IfMatch::Any,
+                                    actor: tester(),
+                                },
+                            )
+                            .await
                     }
                     None => Ok(()),
                 },
@@ -111,11 +121,13 @@ fn writer(
                     store
                         .update(
                             &account,
-                            id,
-                            changes,
-                            Default::default(),
-                            IfMatch::Any,
-                            &tester(),
+                            UpdateMeterRequest {
+                                id,
+                                changes,
+                                read_only: Default::default(),
+                                if_match: IfMatch::Any,
+                                actor: tester(),
+                            },
                         )
                         .await
                         .map(drop)

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use meters::domain::meter::{AccountId, Meter, MeterChanges, MeterId, MeterName};
 use meters::domain::precondition::IfMatch;
+use meters::store::UpdateMeterRequest;
 use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::snapshots::S3Snapshots;
 use meters::store::{DynamoDbStore, MeterStore};
@@ -222,11 +223,13 @@ fn writer(store: DynamoDbStore, account: AccountId, size: usize) -> tokio::task:
             store
                 .update(
                     &account,
-                    id,
-                    changes,
-                    Default::default(),
-                    IfMatch::Any,
-                    &tester(),
+                    UpdateMeterRequest {
+                        id,
+                        changes,
+                        read_only: Default::default(),
+                        if_match: IfMatch::Any,
+                        actor: tester(),
+                    },
                 )
                 .await
                 .expect("an update");

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use meters::domain::meter::{AccountId, Meter};
 use meters::store::DynamoDbStore;
+use meters::store::UpdateMeterRequest;
 use meters::store::dynamodb::DynamoDbConfig;
 use meters_testkit::function::{Function, Output};
 use meters_testkit::measure;
@@ -207,11 +208,13 @@ async fn under_writes(
                     store
                         .update(
                             &account,
-                            id,
-                            changes,
-                            Default::default(),
-                            meters::domain::precondition::IfMatch::Any,
-                            &meters_testkit::meters::tester(),
+                            UpdateMeterRequest {
+                                id,
+                                changes,
+                                read_only: Default::default(),
+                                if_match: meters::domain::precondition::IfMatch::Any,
+                                actor: meters_testkit::meters::tester(),
+                            },
                         )
                         .await
                         .expect("an update");

@@ -11,6 +11,7 @@ use super::app::App;
 use super::error::ApiError;
 use crate::domain::meter::{AccountId, MeterId, now};
 use crate::store::{Claim, RememberedAnswer};
+use crate::store::{IdempotencyClaim, IdempotencyCompletion};
 
 /// Runs `create` at most once for `key` in `account`. The first request with the key reserves an id and
 /// binds the key to it, then creates under that id and remembers its answer; a retry with the same body gets
@@ -34,7 +35,16 @@ where
     let lease_until = now() + app.deadline;
     let meter_id = match app
         .idempotency
-        .claim_idempotent(account, key, fingerprint, reserved, lease_until, now())
+        .claim_idempotent(
+            account,
+            IdempotencyClaim {
+                key,
+                fingerprint,
+                reserved,
+                lease_until,
+                now: now(),
+            },
+        )
         .await?
     {
         Claim::Claimed { meter_id } => meter_id,
@@ -47,7 +57,16 @@ where
             let answer = remembered(&response);
             if let Err(error) = app
                 .idempotency
-                .complete_idempotent(account, key, fingerprint, meter_id, &answer, now())
+                .complete_idempotent(
+                    account,
+                    IdempotencyCompletion {
+                        key,
+                        fingerprint,
+                        meter_id,
+                        answer: &answer,
+                        now: now(),
+                    },
+                )
                 .await
             {
                 // The meter exists; only the replay is lost: a retry finds the meter under the key's id.

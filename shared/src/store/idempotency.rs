@@ -31,6 +31,26 @@ pub enum Claim {
     OtherBody,
 }
 
+/// A claim of `key` for a request whose body has `fingerprint`, binding it to `reserved` until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyClaim<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub reserved: MeterId,
+    pub lease_until: Timestamp,
+    pub now: Timestamp,
+}
+
+/// The answer of the request that claimed `key` (under `meter_id`), to remember.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyCompletion<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub meter_id: MeterId,
+    pub answer: &'a RememberedAnswer,
+    pub now: Timestamp,
+}
+
 /// How long a completed create is remembered. An unfinished claim holds its key only for its lease: the
 /// request's deadline, past which the request has ended whatever happened to it.
 pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -45,22 +65,14 @@ pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
     async fn claim_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        reserved: MeterId,
-        lease_until: Timestamp,
-        now: Timestamp,
+        claim: IdempotencyClaim<'_>,
     ) -> Result<Claim, StoreError>;
 
     /// Remembers the answer of the request that claimed `key` (under `meter_id`), for `IDEMPOTENCY_TTL`.
     async fn complete_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        meter_id: MeterId,
-        answer: &RememberedAnswer,
-        now: Timestamp,
+        completion: IdempotencyCompletion<'_>,
     ) -> Result<(), StoreError>;
 
     /// Ends the lease of an unfinished claim at `now`: its request ended without knowing what it wrote, so

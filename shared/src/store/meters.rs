@@ -18,6 +18,33 @@ pub struct Created {
     pub earlier_attempt: bool,
 }
 
+/// A create under `id`, which `reserve_id` gave it, recording `actor` as who created and last changed the meter.
+#[derive(Debug, Clone)]
+pub struct CreateMeterRequest {
+    pub id: MeterId,
+    pub meter: NewMeter,
+    pub actor: Actor,
+}
+
+/// An update of meter `id`: the fields in `changes`, provided its version is one `if_match` allows and every
+/// field in `read_only` still has the echoed value; `actor` is recorded as who last changed it.
+#[derive(Debug, Clone)]
+pub struct UpdateMeterRequest {
+    pub id: MeterId,
+    pub changes: MeterChanges,
+    pub read_only: ReadOnlyEcho,
+    pub if_match: IfMatch,
+    pub actor: Actor,
+}
+
+/// A delete of meter `id`, provided its version is one `if_match` allows; `actor` is who deleted it.
+#[derive(Debug, Clone)]
+pub struct DeleteMeterRequest {
+    pub id: MeterId,
+    pub if_match: IfMatch,
+    pub actor: Actor,
+}
+
 #[async_trait]
 pub trait MeterStore: Send + Sync + std::fmt::Debug {
     /// An id for a create to come: unique across all accounts, never handed out again.
@@ -29,9 +56,7 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     async fn create_with_id(
         &self,
         account: &AccountId,
-        id: MeterId,
-        meter: NewMeter,
-        actor: &Actor,
+        create: CreateMeterRequest,
     ) -> Result<Created, StoreError>;
 
     /// Assigns a fresh id, unique across all accounts and never one of a live meter, and stores the meter.
@@ -42,7 +67,12 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
         actor: &Actor,
     ) -> Result<Meter, StoreError> {
         let id = self.reserve_id().await?;
-        Ok(self.create_with_id(account, id, meter, actor).await?.meter)
+        let create = CreateMeterRequest {
+            id,
+            meter,
+            actor: actor.clone(),
+        };
+        Ok(self.create_with_id(account, create).await?.meter)
     }
 
     /// The meter, read strongly consistently.
@@ -62,11 +92,7 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     async fn update(
         &self,
         account: &AccountId,
-        id: MeterId,
-        changes: MeterChanges,
-        read_only: ReadOnlyEcho,
-        if_match: IfMatch,
-        actor: &Actor,
+        update: UpdateMeterRequest,
     ) -> Result<Meter, StoreError>;
 
     /// Removes the meter, provided its version is one `if_match` allows (checked atomically), recording
@@ -75,8 +101,6 @@ pub trait MeterStore: Send + Sync + std::fmt::Debug {
     async fn delete(
         &self,
         account: &AccountId,
-        id: MeterId,
-        if_match: IfMatch,
-        actor: &Actor,
+        delete: DeleteMeterRequest,
     ) -> Result<(), StoreError>;
 }

@@ -15,8 +15,11 @@ pub mod snapshots;
 pub use dynamodb::{DynamoDbStore, ImportReport, ListTuning};
 pub use embedded::EmbeddedStore;
 pub use error::{BoxError, StoreError};
-pub use idempotency::{Claim, IDEMPOTENCY_TTL, IdempotencyStore, RememberedAnswer};
-pub use meters::{Created, MeterStore};
+pub use idempotency::{
+    Claim, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore,
+    RememberedAnswer,
+};
+pub use meters::{CreateMeterRequest, Created, DeleteMeterRequest, MeterStore, UpdateMeterRequest};
 
 /// Both ports, as every adapter implements them: what the application is built on and the contract suite
 /// runs against.

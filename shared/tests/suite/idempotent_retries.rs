@@ -9,6 +9,7 @@ use meters::auth::Authenticator;
 use meters::domain::list::ListQuery;
 use meters::domain::meter::{AccountId, CreateMeterBody, Meter};
 use meters::store::dynamodb::DynamoDbConfig;
+use meters::store::{CreateMeterRequest, IdempotencyClaim};
 use meters::store::{DynamoDbStore, EmbeddedStore, MeterStore, Store};
 use meters::{App, Endpoint};
 use meters_testkit::fault_proxy::FaultProxy;
@@ -65,14 +66,30 @@ async fn a_retry_after_a_process_died_after_its_write(store: impl Store + Clone 
     let reserved = store.reserve_id().await.unwrap();
     let then = meters::domain::meter::now() - chrono::Duration::seconds(30);
     store
-        .claim_idempotent(&account, "died", &fingerprint, reserved, then, then)
+        .claim_idempotent(
+            &account,
+            IdempotencyClaim {
+                key: "died",
+                fingerprint: &fingerprint,
+                reserved,
+                lease_until: then,
+                now: then,
+            },
+        )
         .await
         .unwrap();
     let new = CreateMeterBody::parse(body(&account).as_bytes())
         .unwrap()
         .meter;
     let written = store
-        .create_with_id(&account, reserved, new, &tester())
+        .create_with_id(
+            &account,
+            CreateMeterRequest {
+                id: reserved,
+                meter: new,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     let (status, replayed, envelope) = create(&app, &account, "died").await;

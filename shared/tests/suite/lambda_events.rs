@@ -4,6 +4,7 @@
 use lambda_http::{Request, RequestExt};
 use meters::auth::Authenticator;
 use meters::store::EmbeddedStore;
+use meters::store::IdempotencyClaim;
 use meters::{App, Endpoint};
 use meters_testkit::tokens::{account, hs256_config, token_for};
 use meters_testkit::{ACCOUNT, HttpEvent, TEST_SECRET};
@@ -284,11 +285,13 @@ async fn a_create_whose_idempotency_key_is_still_being_processed_gets_409() {
     app.idempotency
         .claim_idempotent(
             &account(ACCOUNT),
-            "flight-1",
-            &meters::http::request::body_fingerprint(body.as_bytes()),
-            app.meters.reserve_id().await.unwrap(),
-            now + app.deadline,
-            now,
+            IdempotencyClaim {
+                key: "flight-1",
+                fingerprint: &meters::http::request::body_fingerprint(body.as_bytes()),
+                reserved: app.meters.reserve_id().await.unwrap(),
+                lease_until: now + app.deadline,
+                now,
+            },
         )
         .await
         .unwrap();

@@ -10,6 +10,7 @@ use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::idempotency::create_once;
 use crate::http::request::{self, query_params};
+use crate::store::CreateMeterRequest;
 
 pub(crate) async fn create_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
@@ -31,7 +32,14 @@ pub(crate) async fn create_meter(app: &App, request: &Request) -> Result<Respons
             create_once(app, &account, &key, &fingerprint, |id| async move {
                 let created_now = app
                     .meters
-                    .create_with_id(&account, id, body.meter, &grant.actor)
+                    .create_with_id(
+                        &account,
+                        CreateMeterRequest {
+                            id,
+                            meter: body.meter,
+                            actor: grant.actor.clone(),
+                        },
+                    )
                     .await?;
                 created(&created_now.meter, created_now.earlier_attempt)
             })

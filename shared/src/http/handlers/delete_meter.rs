@@ -6,6 +6,7 @@ use crate::http::app::App;
 use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::request::{self, query_params};
+use crate::store::DeleteMeterRequest;
 
 pub(crate) async fn delete_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
@@ -13,7 +14,14 @@ pub(crate) async fn delete_meter(app: &App, request: &Request) -> Result<Respons
     let account = query_params(request).only(&["account_id"])?.account_id()?;
     grant.authorize(&account)?;
     app.meters
-        .delete(&account, id, request::if_match(request, id), &grant.actor)
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id,
+                if_match: request::if_match(request, id),
+                actor: grant.actor.clone(),
+            },
+        )
         .await?;
     Ok(envelope::no_content())
 }

@@ -10,6 +10,7 @@ use crate::http::app::App;
 use crate::http::envelope;
 use crate::http::error::ApiError;
 use crate::http::request::{self, query_params};
+use crate::store::UpdateMeterRequest;
 
 pub(crate) async fn update_meter(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let grant = app.auth.authenticate(request).await?;
@@ -24,11 +25,13 @@ pub(crate) async fn update_meter(app: &App, request: &Request) -> Result<Respons
         .meters
         .update(
             &body.account_id,
-            id,
-            body.changes,
-            body.read_only,
-            request::if_match(request, id),
-            &grant.actor,
+            UpdateMeterRequest {
+                id,
+                changes: body.changes,
+                read_only: body.read_only,
+                if_match: request::if_match(request, id),
+                actor: grant.actor.clone(),
+            },
         )
         .await?;
     Ok(envelope::meter(StatusCode::OK, &meter))

@@ -8,9 +8,10 @@ use super::capacity::spend_write;
 use super::client::Table;
 use super::errors::sdk_error;
 use super::items::{idempotency_item, idempotency_key, idempotency_record, number};
-use crate::domain::meter::{AccountId, MeterId, Timestamp};
+use crate::domain::meter::{AccountId, Timestamp};
 use crate::store::error::StoreError;
-use crate::store::idempotency::{Claim, IdempotencyRecord, Meeting, RememberedAnswer};
+use crate::store::idempotency::{Claim, IdempotencyRecord, Meeting};
+use crate::store::idempotency::{IdempotencyClaim, IdempotencyCompletion};
 
 /// Rounds of claim and replace before a claim yields to the others contending for its key.
 const CLAIM_ATTEMPTS: usize = 4;
@@ -28,12 +29,15 @@ impl Table {
     pub(super) async fn claim_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        reserved: MeterId,
-        lease_until: Timestamp,
-        now: Timestamp,
+        claim: IdempotencyClaim<'_>,
     ) -> Result<Claim, StoreError> {
+        let IdempotencyClaim {
+            key,
+            fingerprint,
+            reserved,
+            lease_until,
+            now,
+        } = claim;
         // First as if the key were free; if it is not, decide on the record found and replace it only if it
         // is still the one decided on (its expiry unchanged): of concurrent claims exactly one wins.
         let mut condition = Condition::Free;
@@ -90,12 +94,15 @@ impl Table {
     pub(super) async fn complete_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        meter_id: MeterId,
-        answer: &RememberedAnswer,
-        now: Timestamp,
+        completion: IdempotencyCompletion<'_>,
     ) -> Result<(), StoreError> {
+        let IdempotencyCompletion {
+            key,
+            fingerprint,
+            meter_id,
+            answer,
+            now,
+        } = completion;
         let record = IdempotencyRecord::completed(fingerprint, meter_id, answer, now);
         let written = self
             .client

@@ -55,16 +55,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::WrittenBy;
 use crate::domain::list::{ListPage, ListQuery};
-use crate::domain::meter::{
-    AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, Timestamp,
-};
-use crate::domain::precondition::IfMatch;
-use crate::domain::{Actor, WrittenBy};
+use crate::domain::meter::{AccountId, Meter, MeterId, Timestamp};
 use crate::store::error::StoreError;
-use crate::store::idempotency::{Claim, IdempotencyStore, RememberedAnswer};
+use crate::store::idempotency::{Claim, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
-use crate::store::meters::{Created, MeterStore};
+use crate::store::meters::{
+    CreateMeterRequest, Created, DeleteMeterRequest, MeterStore, UpdateMeterRequest,
+};
 use crate::store::snapshots::ListingSnapshots;
 use cold::Snapshotting;
 use ids::IdBlocks;
@@ -182,11 +181,9 @@ impl MeterStore for DynamoDbStore {
     async fn create_with_id(
         &self,
         account: &AccountId,
-        id: MeterId,
-        new: NewMeter,
-        actor: &Actor,
+        create: CreateMeterRequest,
     ) -> Result<Created, StoreError> {
-        self.table.create_with_id(account, id, new, actor).await
+        self.table.create_with_id(account, create).await
     }
 
     async fn written_by(&self, account: &AccountId, id: MeterId) -> Result<WrittenBy, StoreError> {
@@ -212,25 +209,17 @@ impl MeterStore for DynamoDbStore {
     async fn update(
         &self,
         account: &AccountId,
-        id: MeterId,
-        changes: MeterChanges,
-        read_only: ReadOnlyEcho,
-        if_match: IfMatch,
-        actor: &Actor,
+        update: UpdateMeterRequest,
     ) -> Result<Meter, StoreError> {
-        self.table
-            .update(account, id, changes, read_only, if_match, actor)
-            .await
+        self.table.update(account, update).await
     }
 
     async fn delete(
         &self,
         account: &AccountId,
-        id: MeterId,
-        if_match: IfMatch,
-        actor: &Actor,
+        delete: DeleteMeterRequest,
     ) -> Result<(), StoreError> {
-        self.table.delete(account, id, if_match, actor).await
+        self.table.delete(account, delete).await
     }
 }
 
@@ -239,29 +228,17 @@ impl IdempotencyStore for DynamoDbStore {
     async fn claim_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        reserved: MeterId,
-        lease_until: Timestamp,
-        now: Timestamp,
+        claim: IdempotencyClaim<'_>,
     ) -> Result<Claim, StoreError> {
-        self.table
-            .claim_idempotent(account, key, fingerprint, reserved, lease_until, now)
-            .await
+        self.table.claim_idempotent(account, claim).await
     }
 
     async fn complete_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        meter_id: MeterId,
-        answer: &RememberedAnswer,
-        now: Timestamp,
+        completion: IdempotencyCompletion<'_>,
     ) -> Result<(), StoreError> {
-        self.table
-            .complete_idempotent(account, key, fingerprint, meter_id, answer, now)
-            .await
+        self.table.complete_idempotent(account, completion).await
     }
 
     async fn end_idempotent_lease(

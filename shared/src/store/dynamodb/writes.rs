@@ -20,10 +20,11 @@ use super::schema::{
 };
 use super::transaction::{Refused, SdkRetries, Written, contention_pause};
 use crate::domain::Actor;
-use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho, now};
+use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, now};
 use crate::domain::precondition::IfMatch;
 use crate::store::error::{StoreError, read_only_mismatch};
 use crate::store::meters::Created;
+use crate::store::meters::{CreateMeterRequest, DeleteMeterRequest, UpdateMeterRequest};
 
 /// Attempts of an update whose meter another write changed first. Each starts from the meter as the
 /// refusal found it, so concurrent updates take turns; the request's deadline ends a longer run first.
@@ -35,10 +36,14 @@ impl Table {
     pub(super) async fn create_with_id(
         &self,
         account: &AccountId,
-        id: MeterId,
-        new: NewMeter,
-        actor: &Actor,
+        create: CreateMeterRequest,
     ) -> Result<Created, StoreError> {
+        let CreateMeterRequest {
+            id,
+            meter: new,
+            actor,
+        } = create;
+        let actor = &actor;
         let meter = Meter::create(id, *account, new, now());
         let mut item = to_item(&meter)?;
         item.insert(CREATED_BY_ATTRIBUTE.into(), actor_value(actor)?);
@@ -79,12 +84,16 @@ impl Table {
     pub(super) async fn update(
         &self,
         account: &AccountId,
-        id: MeterId,
-        changes: MeterChanges,
-        read_only: ReadOnlyEcho,
-        if_match: IfMatch,
-        actor: &Actor,
+        update: UpdateMeterRequest,
     ) -> Result<Meter, StoreError> {
+        let UpdateMeterRequest {
+            id,
+            changes,
+            read_only,
+            if_match,
+            actor,
+        } = update;
+        let actor = &actor;
         // Check and write on the condition that the version read is still the stored one: the answer is
         // then exactly the meter as written. A write in between refuses it and hands back the meter as it
         // is now, and the update goes again from there: only a precondition the request asked for can fail
@@ -140,10 +149,14 @@ impl Table {
     pub(super) async fn delete(
         &self,
         account: &AccountId,
-        id: MeterId,
-        if_match: IfMatch,
-        actor: &Actor,
+        delete: DeleteMeterRequest,
     ) -> Result<(), StoreError> {
+        let DeleteMeterRequest {
+            id,
+            if_match,
+            actor,
+        } = delete;
+        let actor = &actor;
         // Read first, and delete on the condition that the version read is still the stored one: the
         // tombstone then records exactly the version deleted, which a restore must go past.
         let Some(mut stored) = self.read_meter(account, id).await? else {

@@ -5,23 +5,25 @@ use async_trait::async_trait;
 use redb::ReadableTable;
 
 use super::{EmbeddedStore, IDEMPOTENCY, internal};
-use crate::domain::meter::{AccountId, MeterId, Timestamp};
+use crate::domain::meter::{AccountId, Timestamp};
 use crate::store::error::StoreError;
-use crate::store::idempotency::{
-    Claim, IdempotencyRecord, IdempotencyStore, Meeting, RememberedAnswer,
-};
+use crate::store::idempotency::{Claim, IdempotencyRecord, IdempotencyStore, Meeting};
+use crate::store::idempotency::{IdempotencyClaim, IdempotencyCompletion};
 
 #[async_trait]
 impl IdempotencyStore for EmbeddedStore {
     async fn claim_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        reserved: MeterId,
-        lease_until: Timestamp,
-        now: Timestamp,
+        claim: IdempotencyClaim<'_>,
     ) -> Result<Claim, StoreError> {
+        let IdempotencyClaim {
+            key,
+            fingerprint,
+            reserved,
+            lease_until,
+            now,
+        } = claim;
         let (account, key, fingerprint) =
             (account.to_string(), key.to_owned(), fingerprint.to_owned());
         self.run(move |db| {
@@ -56,12 +58,15 @@ impl IdempotencyStore for EmbeddedStore {
     async fn complete_idempotent(
         &self,
         account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        meter_id: MeterId,
-        answer: &RememberedAnswer,
-        now: Timestamp,
+        completion: IdempotencyCompletion<'_>,
     ) -> Result<(), StoreError> {
+        let IdempotencyCompletion {
+            key,
+            fingerprint,
+            meter_id,
+            answer,
+            now,
+        } = completion;
         let (account, key) = (account.to_string(), key.to_owned());
         let record = IdempotencyRecord::completed(fingerprint, meter_id, answer, now);
         let bytes = serde_json::to_vec(&record).map_err(internal)?;

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::domain::WrittenBy;
 use crate::domain::list::{ListPage, ListQuery};
-use crate::domain::meter::{self, AccountId, Meter, MeterChanges, MeterId, NewMeter, ReadOnlyEcho};
-use crate::domain::precondition::IfMatch;
-use crate::domain::{Actor, WrittenBy};
+use crate::domain::meter::{self, AccountId, Meter, MeterId};
 use crate::store::error::{BoxError, StoreError, read_only_mismatch};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
+use crate::store::meters::{CreateMeterRequest, DeleteMeterRequest, UpdateMeterRequest};
 use crate::store::meters::{Created, MeterStore};
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
@@ -159,10 +159,14 @@ impl MeterStore for EmbeddedStore {
     async fn create_with_id(
         &self,
         account: &AccountId,
-        id: MeterId,
-        new: NewMeter,
-        actor: &Actor,
+        create: CreateMeterRequest,
     ) -> Result<Created, StoreError> {
+        let CreateMeterRequest {
+            id,
+            meter: new,
+            actor,
+        } = create;
+        let actor = &actor;
         let account = *account;
         let written_by = WrittenBy {
             created_by: Some(actor.clone()),
@@ -289,12 +293,16 @@ impl MeterStore for EmbeddedStore {
     async fn update(
         &self,
         account: &AccountId,
-        id: MeterId,
-        changes: MeterChanges,
-        read_only: ReadOnlyEcho,
-        if_match: IfMatch,
-        actor: &Actor,
+        update: UpdateMeterRequest,
     ) -> Result<Meter, StoreError> {
+        let UpdateMeterRequest {
+            id,
+            changes,
+            read_only,
+            if_match,
+            actor,
+        } = update;
+        let actor = &actor;
         let key = account.to_string();
         let actor = actor.clone();
         let changed = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
@@ -348,12 +356,14 @@ impl MeterStore for EmbeddedStore {
     async fn delete(
         &self,
         account: &AccountId,
-        id: MeterId,
-        if_match: IfMatch,
-        // Nothing hears of deletions here (the change events read DynamoDB's stream), so there is nowhere
-        // to keep who deleted.
-        _actor: &Actor,
+        delete: DeleteMeterRequest,
     ) -> Result<(), StoreError> {
+        let DeleteMeterRequest {
+            id,
+            if_match,
+            actor,
+        } = delete;
+        let _actor = &actor;
         let key = account.to_string();
         let removed = move |listing: &Listing, _: &()| listing.without(id);
         self.write_meter(
@@ -439,7 +449,9 @@ fn internal(error: impl Into<BoxError>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::meter::{CommunicationType, MeterName, MeterType, SerialNumber};
+    use crate::domain::meter::{
+        CommunicationType, MeterChanges, MeterName, MeterType, NewMeter, SerialNumber,
+    };
 
     fn meter() -> Meter {
         let new = NewMeter {

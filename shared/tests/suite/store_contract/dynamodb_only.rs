@@ -1,6 +1,7 @@
 //! What only the DynamoDB store meets: an unreachable or frozen endpoint, answers lost on the way back, several processes sharing a table, imports.
 
 use super::*;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 
 /// Nothing listens on the port, so every call fails to connect: the store must say "unavailable"
 /// (503, retry later), and the handler must show only a request id.
@@ -86,11 +87,13 @@ async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
     let updated = store
         .update(
             &account,
-            meter.id,
-            rename("after"),
-            echo,
-            IfMatch::Versions(vec![meter.version]),
-            &tester(),
+            UpdateMeterRequest {
+                id: meter.id,
+                changes: rename("after"),
+                read_only: echo,
+                if_match: IfMatch::Versions(vec![meter.version]),
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -113,7 +116,14 @@ async fn a_delete_whose_answer_was_lost_reports_it_deleted() {
         .unwrap();
     proxy.delay_next_answer("TransactWriteItems", PAST_THE_ATTEMPT_TIMEOUT);
     store
-        .delete(&account, meter.id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: meter.id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(proxy.delayed(), 1);
@@ -221,11 +231,13 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
     let changed = writer
         .update(
             &account,
-            first.id,
-            rename("first, renamed"),
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: first.id,
+                changes: rename("first, renamed"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -234,7 +246,14 @@ async fn a_warm_process_holding_a_listing_sees_a_write_another_process_made() {
         changed
     );
     writer
-        .delete(&account, second.id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: second.id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     let listed = reader.list(&account, &by_location).await.unwrap();
@@ -335,9 +354,16 @@ async fn importing_from_a_restored_table_brings_back_a_deleted_meter_and_nothing
     }
     // The restore: the table as it was, before the accident.
     assert_eq!(restored.import(kept.clone()).await.unwrap().imported, 3);
-    live.delete(&account, kept[1].id, IfMatch::Any, &tester())
-        .await
-        .unwrap();
+    live.delete(
+        &account,
+        DeleteMeterRequest {
+            id: kept[1].id,
+            if_match: IfMatch::Any,
+            actor: tester(),
+        },
+    )
+    .await
+    .unwrap();
     let brought_back = live
         .import(live.meters_of_table(restored.table()).await.unwrap())
         .await
@@ -585,7 +611,14 @@ async fn a_delete_leaves_a_lasting_tombstone_naming_who_deleted_it_and_the_versi
         client_id: None,
     };
     store
-        .delete(&account, doomed.id, IfMatch::Any, &deleter)
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: doomed.id,
+                if_match: IfMatch::Any,
+                actor: deleter.clone(),
+            },
+        )
         .await
         .unwrap();
     let tombstone = store

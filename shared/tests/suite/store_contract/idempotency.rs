@@ -3,6 +3,7 @@
 //! id happens once.
 
 use super::*;
+use meters::store::{CreateMeterRequest, IdempotencyClaim, IdempotencyCompletion};
 
 /// The lease a claim takes in these tests: a request's deadline.
 const LEASE: chrono::Duration = chrono::Duration::seconds(8);
@@ -17,7 +18,16 @@ pub(super) async fn an_idempotency_key_is_claimed_once_remembered_taken_over_and
         async move {
             let reserved = store.reserve_id().await.unwrap();
             let claim = store
-                .claim_idempotent(&account, key, fingerprint, reserved, at + LEASE, at)
+                .claim_idempotent(
+                    &account,
+                    IdempotencyClaim {
+                        key,
+                        fingerprint,
+                        reserved,
+                        lease_until: at + LEASE,
+                        now: at,
+                    },
+                )
                 .await
                 .unwrap();
             (claim, reserved)
@@ -41,11 +51,13 @@ pub(super) async fn an_idempotency_key_is_claimed_once_remembered_taken_over_and
     store
         .complete_idempotent(
             &account,
-            "key-1",
-            "body-a",
-            reserved,
-            &answer("{\"first\":1}"),
-            now,
+            IdempotencyCompletion {
+                key: "key-1",
+                fingerprint: "body-a",
+                meter_id: reserved,
+                answer: &answer("{\"first\":1}"),
+                now,
+            },
         )
         .await
         .unwrap();
@@ -96,7 +108,16 @@ pub(super) async fn of_concurrent_claims_of_one_idempotency_key_exactly_one_wins
         async move {
             let reserved = store.reserve_id().await.unwrap();
             store
-                .claim_idempotent(&account, "contested", "body", reserved, now + LEASE, now)
+                .claim_idempotent(
+                    &account,
+                    IdempotencyClaim {
+                        key: "contested",
+                        fingerprint: "body",
+                        reserved,
+                        lease_until: now + LEASE,
+                        now,
+                    },
+                )
                 .await
                 .unwrap()
         }
@@ -120,7 +141,16 @@ pub(super) async fn of_concurrent_takeovers_of_an_ended_claim_exactly_one_wins(s
     let now = meters::domain::meter::now();
     let first = store.reserve_id().await.unwrap();
     store
-        .claim_idempotent(&account, "ended", "body", first, now + LEASE, now)
+        .claim_idempotent(
+            &account,
+            IdempotencyClaim {
+                key: "ended",
+                fingerprint: "body",
+                reserved: first,
+                lease_until: now + LEASE,
+                now,
+            },
+        )
         .await
         .unwrap();
     store
@@ -132,7 +162,16 @@ pub(super) async fn of_concurrent_takeovers_of_an_ended_claim_exactly_one_wins(s
         async move {
             let reserved = store.reserve_id().await.unwrap();
             store
-                .claim_idempotent(&account, "ended", "body", reserved, now + LEASE, now)
+                .claim_idempotent(
+                    &account,
+                    IdempotencyClaim {
+                        key: "ended",
+                        fingerprint: "body",
+                        reserved,
+                        lease_until: now + LEASE,
+                        now,
+                    },
+                )
                 .await
                 .unwrap()
         }
@@ -155,12 +194,26 @@ pub(super) async fn a_create_under_a_reserved_id_happens_once(store: Store) {
     let account = account();
     let id = store.reserve_id().await.unwrap();
     let first = store
-        .create_with_id(&account, id, new_meter("reserved"), &tester())
+        .create_with_id(
+            &account,
+            CreateMeterRequest {
+                id,
+                meter: new_meter("reserved"),
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     assert!(!first.earlier_attempt);
     let again = store
-        .create_with_id(&account, id, new_meter("reserved"), &tester())
+        .create_with_id(
+            &account,
+            CreateMeterRequest {
+                id,
+                meter: new_meter("reserved"),
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     assert!(again.earlier_attempt);

@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::*;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 
 /// What `work` read, in capacity units, as the request's log line would say.
 pub(super) async fn read_units<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
@@ -51,17 +52,26 @@ async fn a_warm_listing_is_brought_current_by_reading_only_the_meters_written_si
         writer
             .update(
                 &account,
-                meter.id,
-                rename(&format!("{}, renamed", meter.name.as_str())),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
+                UpdateMeterRequest {
+                    id: meter.id,
+                    changes: rename(&format!("{}, renamed", meter.name.as_str())),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester(),
+                },
             )
             .await
             .unwrap();
     }
     writer
-        .delete(&account, created[10].id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: created[10].id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     writer
@@ -94,7 +104,14 @@ async fn after_more_writes_than_the_head_keeps_a_warm_listing_is_brought_current
     let first = &created[0];
     let latest = renamed_over_and_over(&writer, &account, first, 70).await;
     writer
-        .delete(&account, created[1].id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: created[1].id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     writer
@@ -160,11 +177,13 @@ async fn a_warm_listing_older_than_the_change_log_reaches_is_read_whole_and_exac
         latest = writer
             .update(
                 &account,
-                first.id,
-                rename(&format!("first {n}")),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
+                UpdateMeterRequest {
+                    id: first.id,
+                    changes: rename(&format!("first {n}")),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester(),
+                },
             )
             .await
             .unwrap();
@@ -283,11 +302,13 @@ async fn renamed_over_and_over(
         latest = writer
             .update(
                 account,
-                meter.id,
-                rename(&format!("first {n}")),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
+                UpdateMeterRequest {
+                    id: meter.id,
+                    changes: rename(&format!("first {n}")),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester(),
+                },
             )
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! Lists exactly as the list conventions fix them, over accounts larger than one store page, right after writes.
 
 use super::*;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 
 pub(super) async fn a_list_holds_only_the_accounts_meters_in_id_order(store: Store) {
     let (mine, theirs) = (account(), account());
@@ -286,16 +287,25 @@ pub(super) async fn a_list_right_after_a_write_sees_it_when_the_account_was_list
     let renamed = store
         .update(
             &account,
-            kept.id,
-            rename("kept, renamed"),
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: kept.id,
+                changes: rename("kept, renamed"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
     store
-        .delete(&account, doomed.id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: doomed.id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     let listed = store.list(&account, &search("e")).await.unwrap();

@@ -1,6 +1,7 @@
 //! Creating, reading, updating and deleting one meter: every field kept, ids unique and never reused, only the fields sent changed, read-only echoes and `If-Match` checked atomically, another account's meter left alone.
 
 use super::*;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 
 pub(super) async fn a_created_meter_reads_back_with_every_field(store: Store) {
     let account = account();
@@ -86,17 +87,28 @@ pub(super) async fn another_accounts_meter_is_forbidden_and_an_unknown_one_not_f
         store
             .update(
                 &owner,
-                unknown,
-                rename("x"),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester()
+                UpdateMeterRequest {
+                    id: unknown,
+                    changes: rename("x"),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester()
+                }
             )
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete(&owner, unknown, IfMatch::Any, &tester()).await,
+        store
+            .delete(
+                &owner,
+                DeleteMeterRequest {
+                    id: unknown,
+                    if_match: IfMatch::Any,
+                    actor: tester()
+                }
+            )
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -114,11 +126,13 @@ pub(super) async fn an_update_changes_only_the_fields_sent(store: Store) {
     let updated = store
         .update(
             &account,
-            created.id,
-            changes,
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes,
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -154,11 +168,13 @@ pub(super) async fn null_clears_a_field(store: Store) {
     let updated = store
         .update(
             &account,
-            created.id,
-            changes,
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes,
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -195,11 +211,13 @@ pub(super) async fn concurrent_plain_updates_of_one_meter_all_apply(store: Store
             store
                 .update(
                     &account,
-                    meter.id,
-                    changes,
-                    ReadOnlyEcho::default(),
-                    IfMatch::Any,
-                    &tester(),
+                    UpdateMeterRequest {
+                        id: meter.id,
+                        changes,
+                        read_only: ReadOnlyEcho::default(),
+                        if_match: IfMatch::Any,
+                        actor: tester(),
+                    },
                 )
                 .await
         })
@@ -250,22 +268,26 @@ pub(super) async fn concurrent_updates_to_different_fields_both_land(store: Stor
             tokio::spawn(async move {
                 a.update(
                     &account,
-                    meter.id,
-                    name_change,
-                    ReadOnlyEcho::default(),
-                    IfMatch::Any,
-                    &tester(),
+                    UpdateMeterRequest {
+                        id: meter.id,
+                        changes: name_change,
+                        read_only: ReadOnlyEcho::default(),
+                        if_match: IfMatch::Any,
+                        actor: tester(),
+                    },
                 )
                 .await
             }),
             tokio::spawn(async move {
                 b.update(
                     &account,
-                    meter.id,
-                    location_change,
-                    ReadOnlyEcho::default(),
-                    IfMatch::Any,
-                    &tester(),
+                    UpdateMeterRequest {
+                        id: meter.id,
+                        changes: location_change,
+                        read_only: ReadOnlyEcho::default(),
+                        if_match: IfMatch::Any,
+                        actor: tester(),
+                    },
                 )
                 .await
             }),
@@ -297,11 +319,13 @@ pub(super) async fn read_only_fields_echoed_unchanged_are_accepted(store: Store)
     let updated = store
         .update(
             &account,
-            created.id,
-            rename("edited after GET"),
-            echo,
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes: rename("edited after GET"),
+                read_only: echo,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -356,11 +380,13 @@ pub(super) async fn a_changed_read_only_field_is_refused_and_nothing_is_written(
         match store
             .update(
                 &account,
-                created.id,
-                rename("should not land"),
-                echo,
-                IfMatch::Any,
-                &tester(),
+                UpdateMeterRequest {
+                    id: created.id,
+                    changes: rename("should not land"),
+                    read_only: echo,
+                    if_match: IfMatch::Any,
+                    actor: tester(),
+                },
             )
             .await
         {
@@ -382,7 +408,14 @@ pub(super) async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: St
         .await
         .unwrap();
     store
-        .delete(&account, last.id, IfMatch::Any, &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: last.id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -391,7 +424,14 @@ pub(super) async fn a_deleted_meter_is_gone_and_its_id_is_never_reused(store: St
     ));
     assert!(matches!(
         store
-            .delete(&account, last.id, IfMatch::Any, &tester())
+            .delete(
+                &account,
+                DeleteMeterRequest {
+                    id: last.id,
+                    if_match: IfMatch::Any,
+                    actor: tester()
+                }
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -411,7 +451,14 @@ pub(super) async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(
         .unwrap();
     assert!(matches!(
         store
-            .delete(&intruder, meter.id, IfMatch::Any, &tester())
+            .delete(
+                &intruder,
+                DeleteMeterRequest {
+                    id: meter.id,
+                    if_match: IfMatch::Any,
+                    actor: tester()
+                }
+            )
             .await,
         Err(StoreError::OtherAccount(_))
     ));
@@ -419,11 +466,13 @@ pub(super) async fn deleting_or_updating_another_accounts_meter_leaves_it_alone(
         store
             .update(
                 &intruder,
-                meter.id,
-                rename("hijacked"),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester()
+                UpdateMeterRequest {
+                    id: meter.id,
+                    changes: rename("hijacked"),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester()
+                }
             )
             .await,
         Err(StoreError::OtherAccount(_))
@@ -442,11 +491,13 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
     let updated = store
         .update(
             &account,
-            created.id,
-            rename("v2"),
-            ReadOnlyEcho::default(),
-            IfMatch::Versions(vec![1]),
-            &tester(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes: rename("v2"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Versions(vec![1]),
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -454,11 +505,13 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
     let stale = store
         .update(
             &account,
-            created.id,
-            rename("lost"),
-            ReadOnlyEcho::default(),
-            IfMatch::Versions(vec![1]),
-            &tester(),
+            UpdateMeterRequest {
+                id: created.id,
+                changes: rename("lost"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Versions(vec![1]),
+                actor: tester(),
+            },
         )
         .await;
     assert!(
@@ -468,9 +521,11 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
     let stale_delete = store
         .delete(
             &account,
-            created.id,
-            IfMatch::Versions(vec![1, 7]),
-            &tester(),
+            DeleteMeterRequest {
+                id: created.id,
+                if_match: IfMatch::Versions(vec![1, 7]),
+                actor: tester(),
+            },
         )
         .await;
     assert!(
@@ -480,15 +535,24 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
     let unchanged = store.get(&account, created.id).await.unwrap();
     assert_eq!((unchanged.version, unchanged.name.as_str()), (2, "v2"));
     let none_named = store
-        .delete(&account, created.id, IfMatch::Versions(vec![]), &tester())
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: created.id,
+                if_match: IfMatch::Versions(vec![]),
+                actor: tester(),
+            },
+        )
         .await;
     assert!(matches!(none_named, Err(StoreError::PreconditionFailed(_))));
     store
         .delete(
             &account,
-            created.id,
-            IfMatch::Versions(vec![5, 2]),
-            &tester(),
+            DeleteMeterRequest {
+                id: created.id,
+                if_match: IfMatch::Versions(vec![5, 2]),
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
@@ -510,11 +574,13 @@ pub(super) async fn of_concurrent_updates_naming_the_same_version_exactly_one_wi
             store
                 .update(
                     &account,
-                    meter.id,
-                    rename(&format!("writer {n}")),
-                    ReadOnlyEcho::default(),
-                    IfMatch::Versions(vec![meter.version]),
-                    &tester(),
+                    UpdateMeterRequest {
+                        id: meter.id,
+                        changes: rename(&format!("writer {n}")),
+                        read_only: ReadOnlyEcho::default(),
+                        if_match: IfMatch::Versions(vec![meter.version]),
+                        actor: tester(),
+                    },
                 )
                 .await
         }
@@ -600,11 +666,13 @@ pub(super) async fn every_write_records_its_actor_and_the_creator_is_kept(store:
     store
         .update(
             &account,
-            meter.id,
-            rename("audited, renamed"),
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &machine,
+            UpdateMeterRequest {
+                id: meter.id,
+                changes: rename("audited, renamed"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: machine.clone(),
+            },
         )
         .await
         .unwrap();
@@ -620,7 +688,14 @@ pub(super) async fn every_write_records_its_actor_and_the_creator_is_kept(store:
         Err(StoreError::OtherAccount(_))
     ));
     store
-        .delete(&account, meter.id, IfMatch::Any, &machine)
+        .delete(
+            &account,
+            DeleteMeterRequest {
+                id: meter.id,
+                if_match: IfMatch::Any,
+                actor: machine.clone(),
+            },
+        )
         .await
         .unwrap();
     assert!(matches!(

@@ -7,6 +7,7 @@ use meters::store::snapshots::S3Snapshots;
 
 use super::listing_refresh::{forget_change_log, read_units, searched, seeded};
 use super::*;
+use meters::store::{DeleteMeterRequest, UpdateMeterRequest};
 
 /// A process of its own on the table, keeping snapshots in the bucket.
 fn process(config: &DynamoDbStore, snapshots: &S3Snapshots) -> DynamoDbStore {
@@ -47,17 +48,26 @@ async fn forty_writes(writer: &DynamoDbStore, account: &AccountId, created: &[Me
         writer
             .update(
                 account,
-                meter.id,
-                rename(&format!("{} renamed {n}", meter.name.as_str())),
-                ReadOnlyEcho::default(),
-                IfMatch::Any,
-                &tester(),
+                UpdateMeterRequest {
+                    id: meter.id,
+                    changes: rename(&format!("{} renamed {n}", meter.name.as_str())),
+                    read_only: ReadOnlyEcho::default(),
+                    if_match: IfMatch::Any,
+                    actor: tester(),
+                },
             )
             .await
             .unwrap();
     }
     writer
-        .delete(account, created[7].id, IfMatch::Any, &tester())
+        .delete(
+            account,
+            DeleteMeterRequest {
+                id: created[7].id,
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
+        )
         .await
         .unwrap();
     writer
@@ -200,11 +210,13 @@ async fn after_an_import_the_snapshot_written_spares_every_list_process_a_whole_
     let renamed = writer
         .update(
             &account,
-            MeterId::new(5).unwrap(),
-            rename("meter 1 renamed"),
-            ReadOnlyEcho::default(),
-            IfMatch::Any,
-            &tester(),
+            UpdateMeterRequest {
+                id: MeterId::new(5).unwrap(),
+                changes: rename("meter 1 renamed"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Any,
+                actor: tester(),
+            },
         )
         .await
         .unwrap();
