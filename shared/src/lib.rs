@@ -3,9 +3,10 @@
 //! `layers_import_in_one_direction` holds this):
 //!
 //! 1. `config` (the environment reader) and `telemetry` (the request's facts, its log line and metrics);
-//! 2. `domain`: the meter, its fields and every validation rule, list queries, preconditions;
-//! 3. `store`: the ports (`MeterStore`, `IdempotencyStore`) and their adapters: DynamoDB, redb, and the
-//!    in-memory listing both answer lists from;
+//! 2. `domain` (crate `meters-core`): the meter, its fields and every validation rule, list queries,
+//!    preconditions;
+//! 3. `store`: the ports (`MeterStore`, `IdempotencyStore`) and the in-memory listing (crate `meters-core`),
+//!    and their adapters: DynamoDB, redb, S3 snapshots;
 //! 4. `auth`: Bearer JWT checks and which accounts a token may act for;
 //! 5. `events`: the table's stream read into change events and published to EventBridge;
 //! 6. `http`: reading requests, the envelope, every failure and its status code, one handler per endpoint,
@@ -15,7 +16,8 @@
 pub mod config;
 pub mod telemetry;
 
-pub mod domain;
+/// The bottom layer lives in `meters-core`, where the compiler keeps the AWS SDK and HTTP out of it.
+pub use meters_core::domain;
 
 pub mod store;
 

@@ -1,5 +1,6 @@
-//! The import graph of a crate's source files, read from its `use` lines and `crate::`/`super::` paths, for
-//! the test that keeps the layers of `meters` importing in one direction.
+//! The import graph of a crate's source files, read by `syn` from its `use` items and the `crate::`/`super::`
+//! paths in its code (macro arguments included), for the test that keeps the layers of `meters` importing in
+//! one direction.
 //!
 //! Each file is a node. An import names an item; it is an edge to the file that defines the item, found by
 //! following `pub use` re-exports (so `use crate::domain::meter::AccountId` is an edge to `fields.rs`, where
@@ -9,6 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::visit::{self, Visit};
 
 /// A module path such as `["domain", "meter", "fields"]`; the crate root is `[]`.
 type ModulePath = Vec<String>;
@@ -97,15 +101,15 @@ impl ModuleGraph {
         if item == "self" || module.defines.contains(item) {
             return Some(module_path);
         }
-        for (name, target) in module
-            .reexports
-            .iter()
-            .filter(|(_, target)| self.is_own(target))
-        {
+        for (name, target) in &module.reexports {
             if name == item {
+                // Re-exported from another crate: no file of this one defines it.
+                if !self.is_own(target) {
+                    return None;
+                }
                 return self.defining_module(&target.path, depth + 1);
             }
-            if name == "*" {
+            if name == "*" && self.is_own(target) {
                 let mut through = target.path[..target.path.len() - 1].to_vec();
                 through.push(item.clone());
                 if let Some(found) = self.defining_module(&through, depth + 1)
@@ -204,89 +208,208 @@ fn read_dir(
             module_path.pop();
         }
         let text = std::fs::read_to_string(&path)?;
-        let module = parse(&module_path, &path, &text);
+        let module = parse(&module_path, &path, &text).map_err(|error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {error}", path.display()),
+            )
+        })?;
         modules.insert(module_path, module);
     }
     Ok(())
 }
 
-/// A file's definitions, re-exports and imports, from its text (comments and strings blanked first). Its
-/// test module is left out: tests may reach anywhere, and a `super` inside it names the file's own module.
-fn parse(module_path: &ModulePath, file: &Path, text: &str) -> Module {
-    let code = without_comments_and_strings(text);
-    let code = code
-        .split("#[cfg(test)]")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let mut module = Module {
-        file: file.to_owned(),
-        ..Module::default()
+/// A file's definitions, re-exports and imports, parsed by `syn`. Items under `#[cfg(test)]` are left out:
+/// tests may reach anywhere, and a `super` inside a test module names the file's own module.
+fn parse(module_path: &ModulePath, file: &Path, text: &str) -> syn::Result<Module> {
+    let syntax = syn::parse_file(text)?;
+    let mut reader = Reader {
+        module_path,
+        module: Module {
+            file: file.to_owned(),
+            ..Module::default()
+        },
+        depth: 0,
     };
-    for line in code.lines() {
-        let words: Vec<&str> = line
-            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '!'))
-            .filter(|word| !word.is_empty())
-            .collect();
-        for pair in words.windows(2) {
-            let defined = match pair[0] {
-                "struct" | "enum" | "fn" | "trait" | "const" | "type" | "static" | "union" => {
-                    Some(pair[1])
+    reader.visit_file(&syntax);
+    Ok(reader.module)
+}
+
+/// Walks a file's syntax tree, gathering what `Module` holds.
+struct Reader<'a> {
+    module_path: &'a ModulePath,
+    module: Module,
+    /// How deep in items the walk is: a `pub use` at the top is a re-export; one in a function is not.
+    depth: usize,
+}
+
+impl<'ast> Visit<'ast> for Reader<'_> {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        if is_test_only(item) {
+            return;
+        }
+        let defined = match item {
+            syn::Item::Struct(item) => Some(&item.ident),
+            syn::Item::Enum(item) => Some(&item.ident),
+            syn::Item::Fn(item) => Some(&item.sig.ident),
+            syn::Item::Trait(item) => Some(&item.ident),
+            syn::Item::Const(item) => Some(&item.ident),
+            syn::Item::Type(item) => Some(&item.ident),
+            syn::Item::Static(item) => Some(&item.ident),
+            syn::Item::Union(item) => Some(&item.ident),
+            syn::Item::Macro(item) => item.ident.as_ref(),
+            _ => None,
+        };
+        if let Some(name) = defined.filter(|_| self.depth == 0) {
+            self.module.defines.insert(name.to_string());
+        }
+        if let syn::Item::Use(item) = item {
+            let public = self.depth == 0 && !matches!(item.vis, syn::Visibility::Inherited);
+            let mut named = Vec::new();
+            use_paths(&[], &item.tree, &mut named);
+            for (path, bound) in named {
+                let Some(absolute) = absolute(self.module_path, &path) else {
+                    continue;
+                };
+                if public {
+                    self.module.reexports.push((bound, absolute.clone()));
                 }
-                "macro_rules!" => Some(pair[1]),
-                _ => None,
-            };
-            if let Some(defined) = defined {
-                module.defines.insert(defined.to_owned());
+                self.module.imports.push(absolute);
             }
+            return;
+        }
+        // An inline module's items are this file's: its depth stays the file's.
+        let nested = !matches!(item, syn::Item::Mod(_));
+        self.depth += usize::from(nested);
+        visit::visit_item(self, item);
+        self.depth -= usize::from(nested);
+    }
+
+    fn visit_impl_item(&mut self, item: &'ast syn::ImplItem) {
+        if !attributes_say_test(impl_item_attributes(item)) {
+            visit::visit_impl_item(self, item);
         }
     }
-    // `use` statements, which may span lines and nest braces.
-    let mut rest = code.as_str();
-    while let Some(at) = find_word(rest, "use") {
-        let before = rest[..at].trim_end();
-        let public = before.ends_with("pub") || before.ends_with(')') && before.contains("pub(");
-        let statement_end = rest[at..].find(';').map_or(rest.len(), |end| at + end);
-        let tree = rest[at + 3..statement_end].trim();
-        for (path, alias) in expand(tree) {
-            let Some(absolute) = absolute(module_path, &path) else {
-                continue;
-            };
-            if public {
-                module.reexports.push((alias, absolute.clone()));
-            }
-            module.imports.push(absolute);
+
+    /// A path written in code, not in a `use`: `crate::telemetry::init()`, `impl super::table::Table`.
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if matches!(
+            segments.first().map(String::as_str),
+            Some("crate" | "super")
+        ) && let Some(absolute) = absolute(self.module_path, &segments)
+        {
+            self.module.imports.push(absolute);
         }
-        rest = &rest[statement_end..];
+        visit::visit_path(self, path);
     }
-    // Paths written in code: `crate::a::b`, `super::a`.
-    for start in ["crate::", "super::"] {
-        let mut from = 0;
-        while let Some(found) = code[from..].find(start) {
-            let at = from + found;
-            from = at + start.len();
-            let preceded_by_word = code[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
-            if preceded_by_word {
-                continue;
-            }
-            let path_text: String = code[at..]
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            let path: Vec<String> = path_text
-                .split("::")
-                .filter(|part| !part.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if let Some(absolute) = absolute(module_path, &path) {
-                module.imports.push(absolute);
+
+    /// `pub(super)`, `pub(crate)`: who may see an item, not what it uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
+
+    /// A macro's arguments are tokens, not syntax: the paths in them are read from the tokens.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        for path in token_paths(mac.tokens.clone()) {
+            if let Some(absolute) = absolute(self.module_path, &path) {
+                self.module.imports.push(absolute);
             }
         }
+        visit::visit_macro(self, mac);
     }
-    module
+}
+
+fn is_test_only(item: &syn::Item) -> bool {
+    let attributes: &[syn::Attribute] = match item {
+        syn::Item::Mod(item) => &item.attrs,
+        syn::Item::Fn(item) => &item.attrs,
+        syn::Item::Impl(item) => &item.attrs,
+        syn::Item::Use(item) => &item.attrs,
+        syn::Item::Struct(item) => &item.attrs,
+        syn::Item::Enum(item) => &item.attrs,
+        syn::Item::Const(item) => &item.attrs,
+        syn::Item::Static(item) => &item.attrs,
+        syn::Item::Trait(item) => &item.attrs,
+        syn::Item::Type(item) => &item.attrs,
+        syn::Item::Macro(item) => &item.attrs,
+        _ => &[],
+    };
+    attributes_say_test(attributes)
+}
+
+fn impl_item_attributes(item: &syn::ImplItem) -> &[syn::Attribute] {
+    match item {
+        syn::ImplItem::Fn(item) => &item.attrs,
+        syn::ImplItem::Const(item) => &item.attrs,
+        syn::ImplItem::Type(item) => &item.attrs,
+        syn::ImplItem::Macro(item) => &item.attrs,
+        _ => &[],
+    }
+}
+
+/// `#[cfg(test)]`, or a `cfg` that needs `test` (`#[cfg(all(test, …))]`).
+fn attributes_say_test(attributes: &[syn::Attribute]) -> bool {
+    attributes.iter().any(|attribute| {
+        attribute.path().is_ident("cfg")
+            && attribute.meta.require_list().is_ok_and(|list| {
+                token_words(list.tokens.clone()).first().map(String::as_str) == Some("test")
+                    || token_words(list.tokens.clone())
+                        .windows(2)
+                        .any(|pair| pair[0] == "all" && pair[1] == "test")
+            })
+    })
+}
+
+/// The identifiers of a token stream, in order, groups flattened.
+fn token_words(tokens: TokenStream) -> Vec<String> {
+    let mut words = Vec::new();
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(ident) => words.push(ident.to_string()),
+            TokenTree::Group(group) => words.extend(token_words(group.stream())),
+            _ => {}
+        }
+    }
+    words
+}
+
+/// The `crate::…` and `super::…` paths in a token stream (a macro's arguments), groups included.
+fn token_paths(tokens: TokenStream) -> Vec<Vec<String>> {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut paths = Vec::new();
+    let mut at = 0;
+    while at < trees.len() {
+        if let TokenTree::Group(group) = &trees[at] {
+            paths.extend(token_paths(group.stream()));
+        }
+        let starts =
+            matches!(&trees[at], TokenTree::Ident(ident) if ident == "crate" || ident == "super");
+        // Not the tail of a longer path (`a::super` cannot be written; `$crate` can, and is another crate's).
+        let after_colon = at > 0
+            && matches!(&trees[at - 1], TokenTree::Punct(p) if p.as_char() == ':' || p.as_char() == '$');
+        if !starts || after_colon {
+            at += 1;
+            continue;
+        }
+        let mut path = vec![trees[at].to_string()];
+        let mut next = at + 1;
+        while let (
+            Some(TokenTree::Punct(a)),
+            Some(TokenTree::Punct(b)),
+            Some(TokenTree::Ident(ident)),
+        ) = (trees.get(next), trees.get(next + 1), trees.get(next + 2))
+        {
+            if a.as_char() != ':' || b.as_char() != ':' {
+                break;
+            }
+            path.push(ident.to_string());
+            next += 3;
+        }
+        if path.len() > 1 {
+            paths.push(path);
+        }
+        at = next;
+    }
+    paths
 }
 
 /// `crate::…`, `super::…` and `self::…` paths made absolute, and a path that starts with a name resolved
@@ -323,177 +446,151 @@ fn absolute(module_path: &ModulePath, path: &[String]) -> Option<Import> {
 }
 
 /// The paths a use tree names, each with the name it binds (`a::{b, c::d as e}` → `a::b` as `b`, `a::c::d` as
-/// `e`; `a::{self}` → `a::self` as `a`).
-fn expand(tree: &str) -> Vec<(Vec<String>, String)> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
-    let mut out = Vec::new();
-    expand_into(&[], &tree, &mut out);
-    out
-}
-
-fn expand_into(prefix: &[String], tree: &str, out: &mut Vec<(Vec<String>, String)>) {
-    for part in split_top(tree) {
-        if let Some(open) = part.find('{') {
-            let head = part[..open].trim_end_matches("::");
-            let inner = &part[open + 1..part.len() - 1];
-            let mut next = prefix.to_vec();
-            next.extend(
-                head.split("::")
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-            );
-            expand_into(&next, inner, out);
-            continue;
-        }
-        let (path_text, alias) = match part.split_once("as") {
-            Some((path, alias)) if part.contains("::") || !alias.is_empty() => {
-                (path.to_owned(), Some(alias.to_owned()))
-            }
-            _ => (part.clone(), None),
-        };
+/// `e`; `a::{self}` → `a::self` as `a`; `a::*` → `a::*` as `*`).
+fn use_paths(prefix: &[String], tree: &syn::UseTree, out: &mut Vec<(Vec<String>, String)>) {
+    let with = |last: String| {
         let mut path = prefix.to_vec();
-        path.extend(
-            path_text
-                .split("::")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
+        path.push(last);
+        path
+    };
+    match tree {
+        syn::UseTree::Path(path) => use_paths(&with(path.ident.to_string()), &path.tree, out),
+        syn::UseTree::Name(name) => {
+            let name = name.ident.to_string();
+            let bound = if name == "self" {
+                prefix.last().cloned().unwrap_or_default()
+            } else {
+                name.clone()
+            };
+            out.push((with(name), bound));
+        }
+        syn::UseTree::Rename(rename) => {
+            out.push((with(rename.ident.to_string()), rename.rename.to_string()));
+        }
+        syn::UseTree::Glob(_) => out.push((with("*".into()), "*".into())),
+        syn::UseTree::Group(group) => {
+            for tree in &group.items {
+                use_paths(prefix, tree, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The graph of a crate made of `files` (path under `src`, text).
+    fn graph_of(files: &[(&str, &str)]) -> ModuleGraph {
+        let src = std::env::temp_dir().join(format!("module-graph-{}", uuid::Uuid::new_v4()));
+        for (path, text) in files {
+            let file = src.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let graph = ModuleGraph::read(&src).unwrap();
+        std::fs::remove_dir_all(src).unwrap();
+        graph
+    }
+
+    fn edge(from: &str, to: &str) -> Edge {
+        (from.to_owned(), to.to_owned())
+    }
+
+    #[test]
+    fn an_import_is_an_edge_to_the_file_that_defines_the_item_through_re_exports() {
+        let graph = graph_of(&[
+            ("lib.rs", "pub mod a; pub mod b;"),
+            (
+                "a/mod.rs",
+                "mod inner; pub use inner::{Thing, other as renamed};",
+            ),
+            ("a/inner.rs", "pub struct Thing; pub fn other() {}"),
+            (
+                "b.rs",
+                "use crate::a::{Thing, renamed as again};\nfn f() -> Thing { again(); Thing }",
+            ),
+        ]);
+        let edges = graph.edges();
+        assert!(edges.contains(&edge("b", "a::inner")), "{edges:?}");
+        assert!(edges.contains(&edge("a", "a::inner")), "{edges:?}");
+        assert!(!edges.contains(&edge("b", "a")), "{edges:?}");
+    }
+
+    #[test]
+    fn paths_in_code_impl_headers_and_macro_arguments_are_edges_but_tests_and_strings_are_not() {
+        let graph = graph_of(&[
+            (
+                "lib.rs",
+                "pub mod a; pub mod b; pub mod c; pub mod d; pub mod e;",
+            ),
+            ("a.rs", "pub struct T; pub fn f() {}"),
+            ("b.rs", "impl crate::a::T { pub(crate) fn g(&self) {} }"),
+            ("c.rs", "fn g() { tracing::info!(x = ?crate::a::f()); }"),
+            (
+                "d.rs",
+                "fn g() -> &'static str { \"crate::a::f\" }\n// crate::a::T\n#[cfg(test)]\nmod tests { use crate::a::T; }",
+            ),
+            ("e.rs", "fn g() { let t: super::a::T = super::a::T; }"),
+        ]);
+        let edges = graph.edges();
+        assert!(edges.contains(&edge("b", "a")), "{edges:?}");
+        assert!(
+            !edges.contains(&edge("b", "crate")),
+            "a visibility is no import: {edges:?}"
         );
-        let bound = match (alias, path.last().map(String::as_str)) {
-            (Some(alias), _) => alias,
-            (None, Some("self")) => path
-                .len()
-                .checked_sub(2)
-                .map_or_else(String::new, |at| path[at].clone()),
-            (None, Some(last)) => last.to_owned(),
-            (None, None) => continue,
+        assert!(edges.contains(&edge("c", "a")), "{edges:?}");
+        assert!(edges.contains(&edge("e", "a")), "{edges:?}");
+        assert!(!edges.iter().any(|(from, _)| from == "d"), "{edges:?}");
+    }
+
+    #[test]
+    fn another_crates_names_are_no_edge_even_when_re_exported() {
+        let graph = graph_of(&[
+            (
+                "lib.rs",
+                "pub mod a; pub mod b; pub use other_crate::domain;",
+            ),
+            (
+                "a.rs",
+                "use crate::domain::Meter; use serde::Serialize; use std::sync::Arc;",
+            ),
+            ("b.rs", "pub struct B;"),
+        ]);
+        assert_eq!(graph.edges(), BTreeSet::new());
+    }
+
+    #[test]
+    fn files_that_import_each_other_around_a_loop_are_one_cycle_and_layers_are_checked() {
+        let graph = graph_of(&[
+            ("lib.rs", "pub mod low; pub mod mid; pub mod high;"),
+            ("low.rs", "use crate::mid::M; pub struct L;"),
+            ("mid.rs", "use crate::high::H; pub struct M;"),
+            ("high.rs", "use crate::low::L; pub struct H;"),
+        ]);
+        assert_eq!(
+            graph.cycles(),
+            vec![vec!["high".to_owned(), "low".to_owned(), "mid".to_owned()]]
+        );
+        let layer = |module: &str| {
+            ["low", "mid", "high"]
+                .iter()
+                .position(|m| *m == module)
+                .unwrap_or(0)
         };
-        out.push((path, bound));
+        assert_eq!(
+            graph.upward_imports(layer),
+            vec![edge("low", "mid"), edge("mid", "high")]
+        );
     }
-}
 
-/// `a,b::{c,d},e` → `a`, `b::{c,d}`, `e`.
-fn split_top(tree: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0;
-    let mut current = String::new();
-    for c in tree.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
+    #[test]
+    fn a_file_that_is_not_rust_is_refused_naming_it() {
+        let src = std::env::temp_dir().join(format!("module-graph-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("lib.rs"), "fn (").unwrap();
+        let refused = ModuleGraph::read(&src).unwrap_err().to_string();
+        std::fs::remove_dir_all(src).unwrap();
+        assert!(refused.contains("lib.rs"), "{refused}");
     }
-    parts.push(current);
-    parts.into_iter().filter(|part| !part.is_empty()).collect()
-}
-
-fn find_word(text: &str, word: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = text[from..].find(word) {
-        let at = from + found;
-        let before = text[..at].chars().next_back();
-        let after = text[at + word.len()..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        if boundary(before) && after.is_some_and(char::is_whitespace) {
-            return Some(at);
-        }
-        from = at + word.len();
-    }
-    None
-}
-
-/// The text with comments removed and string and character literals emptied, lines kept.
-fn without_comments_and_strings(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c == '/' && next == Some('/') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-            continue;
-        }
-        if c == '/' && next == Some('*') {
-            i += 2;
-            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                if chars[i] == '\n' {
-                    out.push('\n');
-                }
-                i += 1;
-            }
-            i += 2;
-            continue;
-        }
-        if c == 'r' && (next == Some('#') || next == Some('"')) && !prev_is_word(&chars, i) {
-            let mut hashes = 0;
-            let mut j = i + 1;
-            while chars.get(j) == Some(&'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if chars.get(j) == Some(&'"') {
-                j += 1;
-                loop {
-                    match chars.get(j) {
-                        None => break,
-                        Some('"') if (1..=hashes).all(|k| chars.get(j + k) == Some(&'#')) => {
-                            j += 1 + hashes;
-                            break;
-                        }
-                        Some('\n') => out.push('\n'),
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                out.push_str("\"\"");
-                i = j;
-                continue;
-            }
-        }
-        if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    i += 1;
-                } else if chars[i] == '\n' {
-                    out.push('\n');
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push_str("\"\"");
-            continue;
-        }
-        if c == '\'' {
-            // A char literal ('a', '\n', '{'); a lifetime ('a) has no closing quote two or three along.
-            let close = if next == Some('\\') { i + 3 } else { i + 2 };
-            if chars.get(close) == Some(&'\'')
-                || (next == Some('\\') && chars.get(i + 4) == Some(&'\''))
-            {
-                let end = if chars.get(close) == Some(&'\'') {
-                    close
-                } else {
-                    i + 4
-                };
-                out.push_str("' '");
-                i = end + 1;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
-}
-
-fn prev_is_word(chars: &[char], at: usize) -> bool {
-    at > 0 && (chars[at - 1].is_alphanumeric() || chars[at - 1] == '_')
 }

@@ -1,4 +1,4 @@
-//! The storage port and its adapters. The port is two traits: `MeterStore` (the meters) and
+//! The storage port (crate `meters-core`) and its adapters. The port is two traits: `MeterStore` (the meters) and
 //! `IdempotencyStore` (the records of idempotent creates); both adapters implement both, over one table or
 //! one file: `dynamodb` (production) and `embedded` (redb, for the local server and tests). `listing` is an
 //! account's meters held in memory, which both answer lists from; `snapshots` keeps listings between
@@ -6,11 +6,10 @@
 
 pub mod dynamodb;
 mod embedded;
-mod error;
-mod idempotency;
-pub mod listing;
-mod meters;
 pub mod snapshots;
+
+// The ports and the listing, from the bottom layer's crate.
+pub use meters_core::store::{error, idempotency, listing, meters};
 
 pub use dynamodb::{DynamoDbStore, ImportReport, ListTuning};
 pub use embedded::EmbeddedStore;

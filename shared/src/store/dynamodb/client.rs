@@ -12,30 +12,6 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::config::{ConfigError, Env};
 
-/// The table and the client that reaches it: what every part of this adapter works on.
-#[derive(Debug, Clone)]
-pub struct Table {
-    pub(super) client: aws_sdk_dynamodb::Client,
-    pub(super) name: String,
-}
-
-impl Table {
-    pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
-        Self {
-            client,
-            name: name.into(),
-        }
-    }
-
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.client
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
 /// Where the DynamoDB store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamoDbConfig {

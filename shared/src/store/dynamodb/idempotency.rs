@@ -5,9 +5,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 
 use super::capacity::spend_write;
-use super::client::Table;
 use super::errors::sdk_error;
-use super::items::{idempotency_item, idempotency_key, idempotency_record, number};
+use super::items::{idempotency_item, idempotency_record, number};
+use super::keys::{ABSENT, ItemKey, PRESENT};
+use super::table::Table;
 use crate::domain::meter::{AccountId, Timestamp};
 use crate::store::error::StoreError;
 use crate::store::idempotency::{Claim, IdempotencyRecord, Meeting};
@@ -25,8 +26,18 @@ enum Condition {
     Unchanged(i64),
 }
 
-impl Table {
-    pub(super) async fn claim_idempotent(
+/// The idempotency records of one table.
+#[derive(Debug, Clone)]
+pub(super) struct IdempotencyRecords {
+    table: Table,
+}
+
+impl IdempotencyRecords {
+    pub(super) fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    pub(super) async fn claim(
         &self,
         account: &AccountId,
         claim: IdempotencyClaim<'_>,
@@ -45,16 +56,17 @@ impl Table {
         for _ in 0..CLAIM_ATTEMPTS {
             let record = IdempotencyRecord::claimed(fingerprint, bound_to, lease_until);
             let mut put = self
-                .client
+                .table
+                .client()
                 .put_item()
-                .table_name(&self.name)
+                .table_name(self.table.name())
                 .set_item(Some(idempotency_item(account, key, &record)?))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
             put = match condition {
-                Condition::Free => put.condition_expression("attribute_not_exists(account_id)"),
+                Condition::Free => put.condition_expression(ABSENT),
                 Condition::Unchanged(expires_at) => put
                     .condition_expression("expires_at = :seen")
                     .expression_attribute_values(":seen", number(expires_at)),
@@ -91,7 +103,7 @@ impl Table {
         Ok(Claim::InProgress)
     }
 
-    pub(super) async fn complete_idempotent(
+    pub(super) async fn complete(
         &self,
         account: &AccountId,
         completion: IdempotencyCompletion<'_>,
@@ -105,9 +117,10 @@ impl Table {
         } = completion;
         let record = IdempotencyRecord::completed(fingerprint, meter_id, answer, now);
         let written = self
-            .client
+            .table
+            .client()
             .put_item()
-            .table_name(&self.name)
+            .table_name(self.table.name())
             .set_item(Some(idempotency_item(account, key, &record)?))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -117,20 +130,27 @@ impl Table {
         Ok(())
     }
 
-    pub(super) async fn end_idempotent_lease(
+    pub(super) async fn end_lease(
         &self,
         account: &AccountId,
         key: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let ended = self
-            .client
+            .table
+            .client()
             .update_item()
-            .table_name(&self.name)
-            .set_key(Some(idempotency_key(account, key)))
+            .table_name(self.table.name())
+            .set_key(Some(
+                ItemKey::Idempotency {
+                    account: *account,
+                    key: key.to_owned(),
+                }
+                .item(),
+            ))
             .update_expression("SET expires_at = :ended")
             // Only an unfinished claim: a completed record keeps its answer for its full time.
-            .condition_expression("attribute_exists(account_id) AND attribute_not_exists(answer)")
+            .condition_expression(format!("{PRESENT} AND attribute_not_exists(answer)"))
             .expression_attribute_values(":ended", number(now.timestamp() - 1))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

@@ -3,18 +3,20 @@
 //! its tombstone recorded, so none of its versions, ETags or change events repeats; an id another account
 //! ever held, deleted or not, is refused.
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use futures::{StreamExt, TryStreamExt};
 
-use super::client::Table;
 use super::errors::sdk_error;
-use super::ids::MAX_IMPORTED_ID;
-use super::items::{counter_key, from_item, head_key, number, to_item, tombstone_key};
-use super::schema::{
-    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, HEAD_ID, LIST_VERSION_ATTRIBUTE, RECENT_SINCE_ATTRIBUTE,
-    VERSION_ATTRIBUTE,
-};
+use super::head::Heads;
+use super::ids::{IdBlocks, MAX_IMPORTED_ID};
+use super::items::{from_item, to_item};
+use super::keys::{ABSENT, Held, ItemKey, SortKeys};
+use super::reads::MeterReads;
+use super::schema::VERSION_ATTRIBUTE;
+use super::table::Table;
 use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
 
@@ -53,13 +55,31 @@ enum Outcome {
 /// Meter writes of an import in flight at once.
 const IMPORTS_IN_FLIGHT: usize = 16;
 
-impl Table {
+/// Imports into one table, and recounts of its accounts.
+#[derive(Debug, Clone)]
+pub(super) struct Importer {
+    table: Table,
+    ids: Arc<IdBlocks>,
+    reads: MeterReads,
+    heads: Heads,
+}
+
+impl Importer {
+    pub(super) fn new(table: Table, ids: Arc<IdBlocks>) -> Self {
+        Self {
+            reads: MeterReads::new(table.clone()),
+            heads: Heads::new(table.clone()),
+            ids,
+            table,
+        }
+    }
+
     /// Brings meters that already have ids into the table (a migration from another store or table):
     /// first raises the id counter past the highest id, so no create can take one of them; then writes
     /// each meter unless its id is taken (never overwriting); then recounts the head of every account it
     /// touched. Run it before creates resume: a create in an account between its writes and its recount
     /// would be counted twice. Running it again with the same meters changes nothing.
-    pub async fn import(&self, meters: Vec<Meter>) -> Result<ImportReport, StoreError> {
+    pub(super) async fn import(&self, meters: Vec<Meter>) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();
         let (meters, refused): (Vec<Meter>, Vec<Meter>) = meters
             .into_iter()
@@ -69,7 +89,7 @@ impl Table {
         let Some(highest) = meters.iter().map(|meter| meter.id.get()).max() else {
             return Ok(report);
         };
-        report.counter = self.raise_counter(highest).await?;
+        report.counter = self.ids.raise_to(highest).await?;
         let accounts: std::collections::BTreeSet<AccountId> =
             meters.iter().map(|meter| meter.account_id).collect();
         let outcomes: Vec<(MeterId, Outcome)> = futures::stream::iter(meters)
@@ -105,23 +125,25 @@ impl Table {
         // The key is (account, id), so the write's own condition sees only this account: another account's
         // meter with this id, live or deleted, is found by the id index.
         let mine = |owner: Option<String>| owner.is_none_or(|owner| owner == account.to_string());
-        if !mine(self.owner_of(id).await?) {
+        if !mine(self.reads.holder_of(Held::Meter(id)).await?) {
             return Ok(Outcome::Conflict);
         }
-        if !mine(self.retired_to(id).await?) {
+        if !mine(self.reads.holder_of(Held::Tombstone(id)).await?) {
             return Ok(Outcome::RetiredElsewhere);
         }
         let given = meter.clone();
-        let deleted_at = self.tombstone_version(&account, id).await?;
+        let deletion = self.reads.deletion(&account, id).await?;
+        let deleted_at = deletion.map(|deletion| deletion.version.unwrap_or(0));
         if let Some(deleted) = deleted_at {
             meter.version = meter.version.max(deleted) + 1;
         }
         let written = self
-            .client
+            .table
+            .client()
             .put_item()
-            .table_name(&self.name)
+            .table_name(self.table.name())
             .set_item(Some(to_item(&meter)?))
-            .condition_expression("attribute_not_exists(id)")
+            .condition_expression(ABSENT)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -150,38 +172,26 @@ impl Table {
         }
     }
 
-    /// The version a meter of the account was deleted at, if its tombstone stands.
-    async fn tombstone_version(
-        &self,
-        account: &AccountId,
-        id: MeterId,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .consistent_item(tombstone_key(account, id))
-            .await?
-            .and_then(|item| item.get(VERSION_ATTRIBUTE)?.as_n().ok()?.parse().ok()))
-    }
-
     /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say):
-    /// its accounts' meters, not its heads, counter or idempotency records.
-    pub async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
+    /// its accounts' meters, not its heads, tombstones, change logs, counter or idempotency records.
+    pub(super) async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
         let mut meters = Vec::new();
         let mut start = None;
         loop {
             let page = self
-                .client
+                .table
+                .client()
                 .scan()
                 .table_name(source)
-                .filter_expression("id > :head AND NOT begins_with(account_id, :hash)")
-                .expression_attribute_values(":head", number(HEAD_ID))
-                .expression_attribute_values(":hash", AttributeValue::S("#".into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error)?;
             for item in page.items.unwrap_or_default() {
-                meters.push(from_item(item)?);
+                if let Some(ItemKey::Meter(..)) = ItemKey::of(&item) {
+                    meters.push(from_item(item)?);
+                }
             }
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -190,47 +200,15 @@ impl Table {
         }
     }
 
-    /// Sets the id counter to `floor` unless it is already there or past it; returns the counter.
-    pub(super) async fn raise_counter(&self, floor: i64) -> Result<i64, StoreError> {
-        let raised = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .set_key(Some(counter_key()))
-            .update_expression("SET #last = :floor")
-            .condition_expression("attribute_not_exists(#last) OR #last < :floor")
-            .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
-            .expression_attribute_values(":floor", number(floor))
-            .send()
-            .await;
-        match raised {
-            Ok(_) => Ok(floor),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                // Already past the floor: reserving nothing reads it.
-                self.reserve_ids(0).await
-            }
-            Err(error) => Err(sdk_error(error)),
-        }
-    }
-
-    /// Counts the account's meters and writes the figure to its head, advancing its list version, to at
-    /// least the highest version of its meters: a meter's version never runs past its account's list
-    /// version, which a snapshot's reader checks each row against.
-    pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
+    /// Counts the account's meters and writes the figure to its head, at a list version past the one it
+    /// was at and at least the highest version of its meters (`Heads::recounted`).
+    pub(super) async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
         let (mut count, mut highest) = (0, 0u64);
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("account_id = :account AND id > :head")
-                .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
-                .expression_attribute_values(":head", number(HEAD_ID))
+            let query = self.table.client().query().table_name(self.table.name());
+            let page = SortKeys::AllMeters
+                .of(account, query)
                 .projection_expression("#version")
                 .expression_attribute_names("#version", VERSION_ATTRIBUTE)
                 .consistent_read(true)
@@ -238,7 +216,7 @@ impl Table {
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            count += page.count as usize;
+            count += page.items().len();
             for item in page.items() {
                 let version = item
                     .get(VERSION_ATTRIBUTE)
@@ -250,43 +228,7 @@ impl Table {
                 break;
             }
         }
-        self.client
-            .update_item()
-            .table_name(&self.name)
-            .set_key(Some(head_key(account)))
-            // Meters imported have no entry in the recent changes: dropping them (their start) makes every
-            // listing held elsewhere read the account whole, rather than miss them.
-            .update_expression("SET #count = :count ADD #version :one REMOVE #since")
-            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
-            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
-            .expression_attribute_names("#since", RECENT_SINCE_ATTRIBUTE)
-            .expression_attribute_values(":count", number(count as i64))
-            .expression_attribute_values(":one", number(1))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        // Then at least the highest meter version, where it is below (only an import can leave it so).
-        let raised = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .set_key(Some(head_key(account)))
-            .update_expression("SET #version = :highest")
-            .condition_expression("#version < :highest")
-            .expression_attribute_names("#version", LIST_VERSION_ATTRIBUTE)
-            .expression_attribute_values(":highest", number(highest as i64))
-            .send()
-            .await;
-        match raised {
-            Ok(_) => Ok(count),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(count)
-            }
-            Err(error) => Err(sdk_error(error)),
-        }
+        self.heads.recounted(account, count, highest).await?;
+        Ok(count)
     }
 }

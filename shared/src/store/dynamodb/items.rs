@@ -1,41 +1,22 @@
-//! Items and keys: a meter to and from its item (attributes named as its JSON fields, unset fields absent),
-//! and the keys of the other items the table holds beside the meters.
-
-use std::collections::HashMap;
+//! Items: a meter to and from its item (attributes named as its JSON fields, unset fields absent, its
+//! version and its sort indexes' attributes beside them), its writers, and an idempotency record's item.
+//! Their keys are `keys`'.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::errors::internal;
+use super::keys::{Item, ItemKey, PARTITION_KEY, SORT_KEY};
 use super::schema::{
-    COUNTER_PARTITION, CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, HEAD_ID, IDEMPOTENCY_PREFIX,
-    NAME_SORT_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, NAME_SORT_ATTRIBUTE, UPDATED_BY_ATTRIBUTE,
+    VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
 };
-use crate::domain::meter::{AccountId, Meter, MeterId};
+use crate::domain::meter::{AccountId, Meter};
 use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 use crate::store::idempotency::IdempotencyRecord;
 
-/// An item, or a key, as the SDK takes it.
-pub(super) type Item = HashMap<String, AttributeValue>;
-
 pub(super) fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
-}
-
-/// A meter's key.
-pub(super) fn meter_key(account: &AccountId, id: MeterId) -> Item {
-    HashMap::from([
-        ("account_id".into(), AttributeValue::S(account.to_string())),
-        ("id".into(), number(id.get())),
-    ])
-}
-
-/// A deleted meter's tombstone: the negated id in its account's partition.
-pub(super) fn tombstone_key(account: &AccountId, id: MeterId) -> Item {
-    HashMap::from([
-        ("account_id".into(), AttributeValue::S(account.to_string())),
-        ("id".into(), number(-id.get())),
-    ])
 }
 
 /// An actor as an attribute: a map of `sub` and `client_id`.
@@ -55,25 +36,6 @@ pub(super) fn written_by(item: &Item) -> Result<WrittenBy, StoreError> {
         created_by: actor(CREATED_BY_ATTRIBUTE)?,
         updated_by: actor(UPDATED_BY_ATTRIBUTE)?,
     })
-}
-
-/// The account's head: its meter count and list version, at id 0 of its partition.
-pub(super) fn head_key(account: &AccountId) -> Item {
-    HashMap::from([
-        ("account_id".into(), AttributeValue::S(account.to_string())),
-        ("id".into(), number(HEAD_ID)),
-    ])
-}
-
-/// The id counter's key.
-pub(super) fn counter_key() -> Item {
-    HashMap::from([
-        (
-            "account_id".into(),
-            AttributeValue::S(COUNTER_PARTITION.into()),
-        ),
-        ("id".into(), number(0)),
-    ])
 }
 
 /// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL, and its
@@ -110,23 +72,11 @@ pub(super) fn from_item(mut item: Item) -> Result<Meter, StoreError> {
     }
     let version = match item.remove(VERSION_ATTRIBUTE) {
         Some(AttributeValue::N(n)) => n.parse().map_err(internal)?,
-        _ => 0,
+        _ => return Err(internal("a meter item without a version")),
     };
     let mut meter: Meter = serde_dynamo::from_item(item).map_err(internal)?;
     meter.version = version;
     Ok(meter)
-}
-
-/// Idempotency records live beside the meters under a partition key that is not a UUID, so it can never be
-/// an account's; `expires_at` is the table's TTL attribute.
-pub(super) fn idempotency_key(account: &AccountId, key: &str) -> Item {
-    HashMap::from([
-        (
-            "account_id".into(),
-            AttributeValue::S(format!("{IDEMPOTENCY_PREFIX}{account}#{key}")),
-        ),
-        ("id".into(), number(0)),
-    ])
 }
 
 pub(super) fn idempotency_item(
@@ -136,12 +86,18 @@ pub(super) fn idempotency_item(
 ) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(record).map_err(internal)?;
     item.retain(|_, value| !value.is_null());
-    item.extend(idempotency_key(account, key));
+    item.extend(
+        ItemKey::Idempotency {
+            account: *account,
+            key: key.to_owned(),
+        }
+        .item(),
+    );
     Ok(item)
 }
 
 pub(super) fn idempotency_record(mut item: Item) -> Result<IdempotencyRecord, StoreError> {
-    item.remove("account_id");
-    item.remove("id");
+    item.remove(PARTITION_KEY);
+    item.remove(SORT_KEY);
     serde_dynamo::from_item(item).map_err(internal)
 }

@@ -1,54 +1,61 @@
 //! The production store: one DynamoDB table, partition key `account_id` (S), sort key `id` (N), one item per
 //! meter with attributes named as the JSON fields (unset fields absent). Beside the meters, in the same
-//! table (docs/dynamodb.md):
-//! - each account's head at id 0: its meter count and a list version that every meter write advances in
-//!   the same transaction, so a list knows `count` without reading the account and can tell whether the
-//!   listing this process holds is still current (`ids`, `writes`);
-//! - the id counter, under a partition key that is not a UUID: each process reserves a block of ids with
-//!   one write, so no item is written by every create (`ids`);
+//! table (docs/dynamodb.md), each item kind with its key in `keys::ItemKey`:
+//! - each account's head: its meter count, a list version that every meter write advances in the same
+//!   transaction, and its recent changes (`head`, `transaction`);
+//! - the id counter, handing out blocks of ids (`ids`);
 //! - two local secondary indexes (strongly consistent, unlike global ones) that hold the account's meters
-//!   in name and in creation order, so the first pages of those sorts read only the page (`lists`);
+//!   in name and in creation order, so the first pages of those sorts read only the page (`queries`);
 //! - a keys-only global index on `id` that tells another account's meter (403) from no meter (404) (`reads`);
 //! - idempotency records with a TTL (`idempotency`);
 //! - the account's change log: the head's recent changes as each window of them closes (`changelog`), from
-//!   which a listing of an earlier version, or a snapshot of one (`cold`, `store::snapshots`), is brought
-//!   current by reading only the meters written since (`refresh`);
-//! - each deleted meter's tombstone, at the negated id, naming who deleted it and the version deleted
-//!   (`writes`), read with the table's stream by the change events (`stream`), and kept for good: it retires
-//!   the id to its account and sets where a restore's versions start (`import`).
+//!   which a listing of an earlier version, or a snapshot of one, is brought current by reading only the
+//!   meters written since (`refresh`, `listings`, `snapshot_keeper`);
+//! - each deleted meter's tombstone, naming who deleted it and the version deleted (`writes`), read with the
+//!   table's stream by the change events (`stream`), and kept for good: it retires the id to its account and
+//!   sets where a restore's versions start (`import`).
 //!
-//! The table's shape is `schema`; items and keys are `items`; failures in the store's terms are `errors`.
+//! Each file owns one type that holds what it needs; `DynamoDbStore` assembles them. A list walks
+//! `lister` → `head` → `listings` → (`refresh` → `changelog`, `snapshot_keeper`) → `queries`.
 
 mod capacity;
 mod changelog;
 mod client;
-mod cold;
 mod errors;
+mod head;
 mod idempotency;
 mod ids;
 mod import;
 mod items;
-mod lists;
+mod keys;
+mod lister;
+mod listings;
+mod queries;
 mod reads;
 mod refresh;
 mod schema;
+mod snapshot_keeper;
 mod stream;
+mod table;
 mod transaction;
 mod writes;
 
 pub use changelog::{LOG_DAYS, MAX_LOG_WRITES};
-pub use client::{DynamoDbConfig, Table, check_table_name, dynamodb_client};
-pub use cold::SNAPSHOT_EVERY_WRITES;
+pub use client::{DynamoDbConfig, check_table_name, dynamodb_client};
+pub use head::{COUNT_ATTRIBUTE, LIST_VERSION_ATTRIBUTE, RECENT_CAP};
 pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
-pub use lists::ListTuning;
+pub use keys::{COUNTER_PARTITION, ItemKey};
+pub use queries::ListTuning;
+pub use reads::Deletion;
 pub use schema::{
-    COUNT_ATTRIBUTE, COUNTER_ATTRIBUTE, COUNTER_PARTITION, CREATED_BY_ATTRIBUTE, CREATED_INDEX,
-    DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX,
-    LIST_VERSION_ATTRIBUTE, NAME_INDEX, RECENT_CAP, TableProperties, UPDATED_BY_ATTRIBUTE,
-    table_definition,
+    COUNTER_ATTRIBUTE, CREATED_BY_ATTRIBUTE, CREATED_INDEX, DELETED_AT_ATTRIBUTE,
+    DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX, NAME_INDEX, TableProperties,
+    UPDATED_BY_ATTRIBUTE, table_definition,
 };
-pub use stream::{Deletion, meter_keys, meter_of_image};
+pub use snapshot_keeper::SNAPSHOT_EVERY_WRITES;
+pub use stream::{meter_keys, meter_of_image};
+pub use table::Table;
 pub use transaction::TRANSACTION_ATTEMPTS;
 
 use std::sync::Arc;
@@ -65,48 +72,83 @@ use crate::store::meters::{
     CreateMeterRequest, Created, DeleteMeterRequest, MeterStore, UpdateMeterRequest,
 };
 use crate::store::snapshots::ListingSnapshots;
-use cold::Snapshotting;
+use head::Heads;
+use idempotency::IdempotencyRecords;
 use ids::IdBlocks;
+use import::Importer;
+use lister::Lister;
+use listings::Listings;
+use queries::MeterQueries;
+use reads::MeterReads;
+use refresh::Refresher;
+use snapshot_keeper::SnapshotKeeper;
+use writes::MeterWrites;
 
-/// The store on one table: the table, this process's listings and id block, and how lists read.
+/// The store on one table: the parts that read and write it, assembled once per process.
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
     table: Table,
-    listings: Arc<ListingCache>,
     ids: Arc<IdBlocks>,
+    reads: MeterReads,
+    writes: MeterWrites,
+    lists: Lister,
+    idempotency: IdempotencyRecords,
+    /// How lists are assembled, kept so that the `with_` settings can assemble them again.
+    listing_cache: Arc<ListingCache>,
+    keeper: Option<Arc<SnapshotKeeper>>,
     tuning: ListTuning,
-    snapshotting: Option<Arc<Snapshotting>>,
 }
 
 impl DynamoDbStore {
     /// Wraps a client built once per process (see `dynamodb_client`).
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        let table = Table::new(client, table);
+        let listing_cache = Arc::new(ListingCache::new(DEFAULT_CACHE_BYTES));
+        let tuning = ListTuning::default();
         Self {
-            table: Table::new(client, table),
-            listings: Arc::new(ListingCache::new(DEFAULT_CACHE_BYTES)),
-            ids: Arc::default(),
-            tuning: ListTuning::default(),
-            snapshotting: None,
+            ids: Arc::new(IdBlocks::new(table.clone())),
+            reads: MeterReads::new(table.clone()),
+            writes: MeterWrites::new(table.clone()),
+            lists: lister(&table, &listing_cache, None, tuning),
+            idempotency: IdempotencyRecords::new(table.clone()),
+            listing_cache,
+            keeper: None,
+            tuning,
+            table,
         }
     }
 
     /// Starts the listings of accounts this process holds none of from their snapshots in `snapshots`,
-    /// and keeps those snapshots near the account (`cold`).
+    /// and keeps those snapshots near the account (`snapshot_keeper`).
     pub fn with_snapshots(self, snapshots: Arc<dyn ListingSnapshots>) -> Self {
         Self {
-            snapshotting: Some(Arc::new(Snapshotting::new(snapshots))),
+            keeper: Some(Arc::new(SnapshotKeeper::new(snapshots))),
             ..self
         }
+        .lists_assembled()
     }
 
     pub fn with_list_tuning(self, tuning: ListTuning) -> Self {
-        Self { tuning, ..self }
+        Self { tuning, ..self }.lists_assembled()
     }
 
     /// Keeps at most `bytes` of account listings in this process (by their estimate).
     pub fn with_listing_budget(self, bytes: usize) -> Self {
         Self {
-            listings: Arc::new(ListingCache::new(bytes)),
+            listing_cache: Arc::new(ListingCache::new(bytes)),
+            ..self
+        }
+        .lists_assembled()
+    }
+
+    fn lists_assembled(self) -> Self {
+        Self {
+            lists: lister(
+                &self.table,
+                &self.listing_cache,
+                self.keeper.clone(),
+                self.tuning,
+            ),
             ..self
         }
     }
@@ -121,18 +163,23 @@ impl DynamoDbStore {
 
     /// Creates the table as `table_definition()` declares it, unless it exists (local development, tests).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        self.table.create_if_missing().await
+        table_definition().create_if_missing(&self.table).await
     }
 
     /// Brings meters that already have ids into the table (`import`): the id counter is raised past them,
     /// each is written unless its id is taken, and every account touched is recounted.
     pub async fn import(&self, meters: Vec<Meter>) -> Result<ImportReport, StoreError> {
-        self.table.import(meters).await
+        self.importer().import(meters).await
     }
 
     /// Every meter in `source`, another table of this layout (a point-in-time restore of this one, say).
     pub async fn meters_of_table(&self, source: &str) -> Result<Vec<Meter>, StoreError> {
-        self.table.meters_of_table(source).await
+        self.importer().meters_of_table(source).await
+    }
+
+    /// Counts the account's meters and writes the figure to its head, advancing its list version.
+    pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
+        self.importer().recount(account).await
     }
 
     /// The tombstone of meter `id`, read strongly consistently: written in the delete's own transaction, so
@@ -142,40 +189,65 @@ impl DynamoDbStore {
         account: &AccountId,
         id: MeterId,
     ) -> Result<Option<Deletion>, StoreError> {
-        self.table.deletion(account, id).await
+        self.reads.deletion(account, id).await
     }
 
-    /// Reads `account` whole and writes it as its snapshot (after an import: see `cold`); `false` when
-    /// this store keeps no snapshots or the account has no head. Errors: the read's, and `Unavailable`
-    /// when the snapshot store did not take it.
+    /// Reads `account` whole and writes it as its snapshot (after an import); `false` when this store keeps
+    /// no snapshots or the account has no head. Errors: the read's, and `Unavailable` when the snapshot
+    /// store did not take it.
     pub async fn write_snapshot(&self, account: &AccountId) -> Result<bool, StoreError> {
-        let Some(snapshotting) = &self.snapshotting else {
-            return Ok(false);
-        };
         // The head first: a listing read after it is as new as its version says, or newer.
-        let Some(head) = self.table.head(account).await? else {
+        let Some(head) = Heads::new(self.table.clone()).read(account).await? else {
             return Ok(false);
         };
-        let listing = self
-            .table
-            .read_listing(self.tuning, account, Some(head.count))
-            .await?;
-        snapshotting
-            .write_now(account, head.version, listing)
-            .await?;
-        Ok(true)
+        self.listings().snapshot_now(account, &head).await
     }
 
-    /// Counts the account's meters and writes the figure to its head, advancing its list version.
-    pub async fn recount(&self, account: &AccountId) -> Result<usize, StoreError> {
-        self.table.recount(account).await
+    fn importer(&self) -> Importer {
+        Importer::new(self.table.clone(), Arc::clone(&self.ids))
     }
+
+    fn listings(&self) -> Listings {
+        listings(
+            &self.table,
+            &self.listing_cache,
+            self.keeper.clone(),
+            self.tuning,
+        )
+    }
+}
+
+fn listings(
+    table: &Table,
+    cache: &Arc<ListingCache>,
+    keeper: Option<Arc<SnapshotKeeper>>,
+    tuning: ListTuning,
+) -> Listings {
+    Listings::new(
+        Arc::clone(cache),
+        Refresher::new(table.clone()),
+        keeper,
+        MeterQueries::new(table.clone(), tuning),
+    )
+}
+
+fn lister(
+    table: &Table,
+    cache: &Arc<ListingCache>,
+    keeper: Option<Arc<SnapshotKeeper>>,
+    tuning: ListTuning,
+) -> Lister {
+    Lister::new(
+        Heads::new(table.clone()),
+        listings(table, cache, keeper, tuning),
+        MeterQueries::new(table.clone(), tuning),
+    )
 }
 
 #[async_trait]
 impl MeterStore for DynamoDbStore {
     async fn reserve_id(&self) -> Result<MeterId, StoreError> {
-        self.ids.next(&self.table).await
+        self.ids.next().await
     }
 
     async fn create_with_id(
@@ -183,27 +255,19 @@ impl MeterStore for DynamoDbStore {
         account: &AccountId,
         create: CreateMeterRequest,
     ) -> Result<Created, StoreError> {
-        self.table.create_with_id(account, create).await
+        self.writes.create_with_id(account, create).await
     }
 
     async fn written_by(&self, account: &AccountId, id: MeterId) -> Result<WrittenBy, StoreError> {
-        self.table.written_by(account, id).await
+        self.reads.written_by(account, id).await
     }
 
     async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
-        self.table.get(account, id).await
+        self.reads.get(account, id).await
     }
 
     async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<ListPage, StoreError> {
-        self.table
-            .list(
-                &self.listings,
-                self.snapshotting.as_deref(),
-                self.tuning,
-                account,
-                query,
-            )
-            .await
+        self.lists.list(account, query).await
     }
 
     async fn update(
@@ -211,7 +275,7 @@ impl MeterStore for DynamoDbStore {
         account: &AccountId,
         update: UpdateMeterRequest,
     ) -> Result<Meter, StoreError> {
-        self.table.update(account, update).await
+        self.writes.update(account, update).await
     }
 
     async fn delete(
@@ -219,7 +283,7 @@ impl MeterStore for DynamoDbStore {
         account: &AccountId,
         delete: DeleteMeterRequest,
     ) -> Result<(), StoreError> {
-        self.table.delete(account, delete).await
+        self.writes.delete(account, delete).await
     }
 }
 
@@ -230,7 +294,7 @@ impl IdempotencyStore for DynamoDbStore {
         account: &AccountId,
         claim: IdempotencyClaim<'_>,
     ) -> Result<Claim, StoreError> {
-        self.table.claim_idempotent(account, claim).await
+        self.idempotency.claim(account, claim).await
     }
 
     async fn complete_idempotent(
@@ -238,7 +302,7 @@ impl IdempotencyStore for DynamoDbStore {
         account: &AccountId,
         completion: IdempotencyCompletion<'_>,
     ) -> Result<(), StoreError> {
-        self.table.complete_idempotent(account, completion).await
+        self.idempotency.complete(account, completion).await
     }
 
     async fn end_idempotent_lease(
@@ -247,6 +311,6 @@ impl IdempotencyStore for DynamoDbStore {
         key: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.table.end_idempotent_lease(account, key, now).await
+        self.idempotency.end_lease(account, key, now).await
     }
 }

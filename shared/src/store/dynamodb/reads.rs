@@ -1,41 +1,39 @@
-//! Reading one meter, strongly consistent, and telling another account's meter (403) from none (404).
+//! Reading one meter or its tombstone, strongly consistently, and telling another account's meter (403)
+//! from none (404) by the id index.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::capacity::spend_read;
-use super::client::Table;
-use super::errors::sdk_error;
-use super::items::{from_item, meter_key, number, written_by};
-use super::schema::ID_INDEX;
-use crate::domain::WrittenBy;
-use crate::domain::meter::{AccountId, Meter, MeterId};
+use super::errors::{internal, sdk_error};
+use super::items::{from_item, written_by};
+use super::keys::{Held, ItemKey, partition};
+use super::schema::{DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, ID_INDEX, VERSION_ATTRIBUTE};
+use super::table::Table;
+use crate::domain::meter::{AccountId, Meter, MeterId, Timestamp};
+use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 
-impl Table {
-    /// The item under `key`, read strongly consistent, its capacity counted: every single-item read (a
-    /// meter, an account's head) goes through here.
-    pub(super) async fn consistent_item(
-        &self,
-        key: HashMap<String, AttributeValue>,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        spend_read(output.consumed_capacity());
-        Ok(output.item)
+/// Who deleted a meter, when, and which version of it, as its tombstone says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deletion {
+    pub deleted_by: Option<Actor>,
+    pub deleted_at: Option<Timestamp>,
+    pub version: Option<u64>,
+}
+
+/// Single meters, and their tombstones, in one table.
+#[derive(Debug, Clone)]
+pub(super) struct MeterReads {
+    table: Table,
+}
+
+impl MeterReads {
+    pub(super) fn new(table: Table) -> Self {
+        Self { table }
     }
 
     pub(super) async fn get(&self, account: &AccountId, id: MeterId) -> Result<Meter, StoreError> {
-        match self.read_meter(account, id).await? {
+        match self.read(account, id).await? {
             Some(meter) => Ok(meter),
             None => Err(self.missing(account, id).await?),
         }
@@ -46,21 +44,49 @@ impl Table {
         account: &AccountId,
         id: MeterId,
     ) -> Result<WrittenBy, StoreError> {
-        match self.consistent_item(meter_key(account, id)).await? {
+        match self.table.item(&ItemKey::Meter(*account, id)).await? {
             Some(item) => written_by(&item),
             None => Err(self.missing(account, id).await?),
         }
     }
 
-    pub(super) async fn read_meter(
+    /// The meter, if the account holds it.
+    pub(super) async fn read(
         &self,
         account: &AccountId,
         id: MeterId,
     ) -> Result<Option<Meter>, StoreError> {
-        self.consistent_item(meter_key(account, id))
+        self.table
+            .item(&ItemKey::Meter(*account, id))
             .await?
             .map(from_item)
             .transpose()
+    }
+
+    /// The tombstone of meter `id`: written in the delete's own transaction, so it is there when the
+    /// stream's record of the delete is; `None` for a meter never deleted, or removed another way.
+    pub(super) async fn deletion(
+        &self,
+        account: &AccountId,
+        id: MeterId,
+    ) -> Result<Option<Deletion>, StoreError> {
+        let Some(item) = self.table.item(&ItemKey::Tombstone(*account, id)).await? else {
+            return Ok(None);
+        };
+        let attribute = |name: &str| item.get(name).cloned();
+        Ok(Some(Deletion {
+            deleted_by: attribute(DELETED_BY_ATTRIBUTE)
+                .map(serde_dynamo::from_attribute_value)
+                .transpose()
+                .map_err(internal)?,
+            deleted_at: attribute(DELETED_AT_ATTRIBUTE)
+                .map(serde_dynamo::from_attribute_value)
+                .transpose()
+                .map_err(internal)?,
+            version: item
+                .get(VERSION_ATTRIBUTE)
+                .and_then(|value| value.as_n().ok()?.parse().ok()),
+        }))
     }
 
     /// After a miss in the caller's account: 403 if the id lives in another account, else 404. The index
@@ -71,44 +97,29 @@ impl Table {
         account: &AccountId,
         id: MeterId,
     ) -> Result<StoreError, StoreError> {
-        Ok(match self.owner_of(id).await? {
+        Ok(match self.holder_of(Held::Meter(id)).await? {
             Some(owner) if owner != account.to_string() => StoreError::OtherAccount(id),
             _ => StoreError::NotFound(id),
         })
     }
 
-    /// The account holding meter `id`, by the id index: eventually consistent, so a meter written or
-    /// deleted a moment ago may not show yet.
-    pub(super) async fn owner_of(&self, id: MeterId) -> Result<Option<String>, StoreError> {
-        self.indexed_account(id.get()).await
-    }
-
-    /// The account whose deleted meter `id` was, by its tombstone in the id index (under the negated id):
-    /// an id retired there is given to no other account.
-    pub(super) async fn retired_to(&self, id: MeterId) -> Result<Option<String>, StoreError> {
-        self.indexed_account(-id.get()).await
-    }
-
-    async fn indexed_account(&self, id: i64) -> Result<Option<String>, StoreError> {
-        let found = self
-            .client
+    /// The account holding the meter, or the tombstone, `held` names, by the id index: eventually
+    /// consistent, so a meter written or deleted a moment ago may not show yet.
+    pub(super) async fn holder_of(&self, held: Held) -> Result<Option<String>, StoreError> {
+        let query = self
+            .table
+            .client()
             .query()
-            .table_name(&self.name)
-            .index_name(ID_INDEX)
-            .key_condition_expression("#id = :id")
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_values(":id", number(id))
+            .table_name(self.table.name())
+            .index_name(ID_INDEX);
+        let found = held
+            .of(query)
             .limit(1)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(sdk_error)?;
         spend_read(found.consumed_capacity());
-        Ok(found
-            .items()
-            .first()
-            .and_then(|item| item.get("account_id"))
-            .and_then(|owner| owner.as_s().ok())
-            .cloned())
+        Ok(found.items().first().and_then(partition).map(str::to_owned))
     }
 }

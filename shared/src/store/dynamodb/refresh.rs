@@ -1,5 +1,5 @@
 //! A listing of an earlier list version (one this process holds, or a snapshot), brought current: the head's
-//! recent changes (`schema::RECENT_SINCE_ATTRIBUTE`) and the change log before them (`changelog`) name every
+//! recent changes (`head`) and the change log before them (`changelog`) name every
 //! meter written since with its version now, so the listing needs only the meters whose version it does not
 //! have, read by key.
 
@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
 use super::capacity::spend_read;
-use super::client::Table;
+use super::changelog::ChangeLog;
 use super::errors::{internal, sdk_error};
-use super::ids::Head;
-use super::items::{Item, from_item, meter_key};
+use super::head::Head;
+use super::items::from_item;
+use super::keys::{Item, ItemKey};
+use super::table::Table;
 use crate::domain::meter::{AccountId, Meter, MeterId};
 use crate::store::error::StoreError;
 use crate::store::listing::Listing;
@@ -38,28 +40,39 @@ pub(super) enum Refreshed {
     },
 }
 
-impl Table {
+/// Brings listings of one table's accounts current.
+#[derive(Debug, Clone)]
+pub(super) struct Refresher {
+    table: Table,
+    log: ChangeLog,
+}
+
+impl Refresher {
+    pub(super) fn new(table: Table) -> Self {
+        Self {
+            log: ChangeLog::new(table.clone()),
+            table,
+        }
+    }
+
     /// `held` (the listing of `account` at list version `held_version`) as of `head`, or why it could not be
     /// brought current.
     /// Exact: every meter written after `held_version` has its entry, with its version now; a meter
     /// whose entry the listing already matches is left as it is, the others are read strongly
     /// consistently (a read may find one newer still, which is then what the listing holds).
-    pub(super) async fn refreshed(
+    pub(super) async fn bring_current(
         &self,
         account: &AccountId,
         held: &Listing,
         held_version: u64,
         head: &Head,
     ) -> Result<Refreshed, StoreError> {
-        let Some(changes) = self.changes_since(account, held_version, head).await? else {
+        let Some(changes) = self.log.changes_since(account, held_version, head).await? else {
             return Ok(Refreshed::LogDoesNotReach);
         };
         let mut removed = Vec::new();
         let mut stale = Vec::new();
         for (id, version) in changes {
-            let Ok(id) = MeterId::new(id) else {
-                continue;
-            };
             match (version, held.version_of(id)) {
                 (0, Some(_)) => removed.push(id),
                 (0, None) => {}
@@ -124,7 +137,10 @@ impl Table {
         ids: &[MeterId],
     ) -> Result<Vec<Meter>, StoreError> {
         let mut meters = Vec::with_capacity(ids.len());
-        let mut keys: Vec<Item> = ids.iter().map(|&id| meter_key(account, id)).collect();
+        let mut keys: Vec<Item> = ids
+            .iter()
+            .map(|&id| ItemKey::Meter(*account, id).item())
+            .collect();
         while !keys.is_empty() {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
@@ -132,9 +148,10 @@ impl Table {
                 .build()
                 .map_err(internal)?;
             let output = self
-                .client
+                .table
+                .client()
                 .batch_get_item()
-                .request_items(&self.name, request)
+                .request_items(self.table.name(), request)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
@@ -144,7 +161,7 @@ impl Table {
             }
             for item in output
                 .responses
-                .and_then(|mut tables| tables.remove(&self.name))
+                .and_then(|mut tables| tables.remove(self.table.name()))
                 .unwrap_or_default()
             {
                 meters.push(from_item(item)?);
@@ -152,7 +169,7 @@ impl Table {
             // What DynamoDB left for later (its capacity per call), asked again.
             keys = output
                 .unprocessed_keys
-                .and_then(|mut tables| tables.remove(&self.name))
+                .and_then(|mut tables| tables.remove(self.table.name()))
                 .map(|left| left.keys)
                 .unwrap_or_default();
         }

@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Serialize;
 
-use super::client::Table;
 use super::errors::{internal, sdk_error};
+use super::keys::{PARTITION_KEY, SORT_KEY};
+use super::table::Table;
 use crate::store::error::StoreError;
 
 /// The keys-only global secondary index on `id`: tells another account's meter (403) from no meter (404).
@@ -22,40 +23,21 @@ pub const NAME_INDEX: &str = "name-index";
 pub const CREATED_INDEX: &str = "created-index";
 pub(super) const NAME_SORT_ATTRIBUTE: &str = "sort_name";
 pub(super) const CREATED_SORT_ATTRIBUTE: &str = "sort_created";
-/// The counter item's partition key: not a UUID, so it can never collide with an account.
-pub const COUNTER_PARTITION: &str = "#meter-id-counter";
+/// The id counter's last id handed out in a block (`ids`).
 pub const COUNTER_ATTRIBUTE: &str = "last_id";
-/// The account's head: its sort key (meter ids are positive), meter count and list version.
-pub(super) const HEAD_ID: i64 = 0;
-pub const COUNT_ATTRIBUTE: &str = "meter_count";
-pub const LIST_VERSION_ATTRIBUTE: &str = "list_version";
-/// The account's recent changes, on its head: for each meter written since list version `recent_since`, an
-/// attribute `r<id>` holding its version now (0 once deleted), and `recent_count`, the writes since. Every
-/// meter write sets its entry in the same transaction that moves the head, so a process holding the
-/// account's listing at a version from `recent_since` on brings it current by reading only the meters the
-/// entries say changed (`refresh`). At `RECENT_CAP` writes one starts them afresh, which keeps the head
-/// under 1 KB (one write unit). Top-level attributes rather than a map, so that a new account's first write
-/// can add its entry to a head that does not exist yet.
-pub(super) const RECENT_ENTRY_PREFIX: &str = "r";
-pub(super) const RECENT_COUNT_ATTRIBUTE: &str = "recent_count";
-pub(super) const RECENT_SINCE_ATTRIBUTE: &str = "recent_since";
-pub const RECENT_CAP: usize = 32;
-/// Idempotency records' partition keys begin with this; accounts are UUIDs, so they never do.
-pub(super) const IDEMPOTENCY_PREFIX: &str = "#idempotency#";
 /// The TTL attribute: idempotency records carry their expiry, and DynamoDB deletes them after it.
 pub const EXPIRES_AT_ATTRIBUTE: &str = "expires_at";
 /// The mark each update leaves on the item, to recognise its own write after a lost answer.
 pub(super) const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
-/// Where a meter's version (the ETag's source) is kept; items written before versions existed read as 0.
+/// Where a meter's version (the ETag's source) is kept, and a tombstone's version deleted.
 pub(super) const VERSION_ATTRIBUTE: &str = "version";
 /// Who created a meter and who last changed it (`{sub, client_id}` maps), kept on its item.
 pub const CREATED_BY_ATTRIBUTE: &str = "created_by";
 pub const UPDATED_BY_ATTRIBUTE: &str = "updated_by";
-/// A deleted meter's tombstone, written in the delete's transaction at the negated id of its account's
-/// partition (no list of meters reads ids below 1): who deleted it and when, for the change event (the
-/// stream's record of a delete holds only the item as it was), and the version deleted (`VERSION_ATTRIBUTE`).
-/// It never expires: in the id index under the negated id, it keeps the id its account's, and a restore of
-/// the meter comes back past its version, so no version, ETag or change event of the meter repeats.
+/// A deleted meter's tombstone (`ItemKey::Tombstone`), written in the delete's transaction: who deleted it
+/// and when, for the change event (the stream's record of a delete holds only the item as it was), and the
+/// version deleted (`VERSION_ATTRIBUTE`). It never expires: in the id index, it keeps the id its account's,
+/// and a restore of the meter comes back past its version, so no version, ETag or change event repeats.
 pub const DELETED_BY_ATTRIBUTE: &str = "deleted_by";
 pub const DELETED_AT_ATTRIBUTE: &str = "deleted_at";
 
@@ -130,7 +112,7 @@ pub fn table_definition() -> TableProperties {
     };
     let sort_index = |index_name, attribute_name| IndexDef {
         index_name,
-        key_schema: vec![key("account_id", "HASH"), key(attribute_name, "RANGE")],
+        key_schema: vec![key(PARTITION_KEY, "HASH"), key(attribute_name, "RANGE")],
         projection: IndexProjection {
             projection_type: "ALL",
         },
@@ -138,15 +120,15 @@ pub fn table_definition() -> TableProperties {
     TableProperties {
         billing_mode: "PAY_PER_REQUEST",
         attribute_definitions: vec![
-            attribute("account_id", "S"),
-            attribute("id", "N"),
+            attribute(PARTITION_KEY, "S"),
+            attribute(SORT_KEY, "N"),
             attribute(NAME_SORT_ATTRIBUTE, "S"),
             attribute(CREATED_SORT_ATTRIBUTE, "S"),
         ],
-        key_schema: vec![key("account_id", "HASH"), key("id", "RANGE")],
+        key_schema: vec![key(PARTITION_KEY, "HASH"), key(SORT_KEY, "RANGE")],
         global_secondary_indexes: vec![IndexDef {
             index_name: ID_INDEX,
-            key_schema: vec![key("id", "HASH")],
+            key_schema: vec![key(SORT_KEY, "HASH")],
             projection: IndexProjection {
                 projection_type: "KEYS_ONLY",
             },
@@ -165,13 +147,13 @@ pub fn table_definition() -> TableProperties {
     }
 }
 
-impl Table {
-    /// Creates the table as `table_definition()` declares it, unless it exists (local development, tests).
-    pub async fn create_if_missing(&self) -> Result<(), StoreError> {
-        match self
-            .client
+impl TableProperties {
+    /// Creates `table` as these properties declare it, unless it exists (local development, tests).
+    pub async fn create_if_missing(&self, table: &Table) -> Result<(), StoreError> {
+        match table
+            .client()
             .describe_table()
-            .table_name(&self.name)
+            .table_name(table.name())
             .send()
             .await
         {
@@ -182,7 +164,6 @@ impl Table {
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(error) => return Err(sdk_error(error)),
         }
-        let definition = table_definition();
         let keys = |keys: &[KeyDef]| {
             keys.iter()
                 .map(|key| {
@@ -199,22 +180,22 @@ impl Table {
                 .projection_type(ProjectionType::from(index.projection.projection_type))
                 .build()
         };
-        let mut create = self
-            .client
+        let mut create = table
+            .client()
             .create_table()
-            .table_name(&self.name)
-            .billing_mode(BillingMode::from(definition.billing_mode))
-            .set_key_schema(Some(keys(&definition.key_schema)?))
+            .table_name(table.name())
+            .billing_mode(BillingMode::from(self.billing_mode))
+            .set_key_schema(Some(keys(&self.key_schema)?))
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
                     .stream_view_type(StreamViewType::from(
-                        definition.stream_specification.stream_view_type,
+                        self.stream_specification.stream_view_type,
                     ))
                     .build()
                     .map_err(internal)?,
             );
-        for attribute in &definition.attribute_definitions {
+        for attribute in &self.attribute_definitions {
             create = create.attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(attribute.attribute_name)
@@ -223,7 +204,7 @@ impl Table {
                     .map_err(internal)?,
             );
         }
-        for index in &definition.global_secondary_indexes {
+        for index in &self.global_secondary_indexes {
             create = create.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(index.index_name)
@@ -233,7 +214,7 @@ impl Table {
                     .map_err(internal)?,
             );
         }
-        for index in &definition.local_secondary_indexes {
+        for index in &self.local_secondary_indexes {
             create = create.local_secondary_indexes(
                 LocalSecondaryIndex::builder()
                     .index_name(index.index_name)
@@ -244,10 +225,11 @@ impl Table {
             );
         }
         create.send().await.map_err(sdk_error)?;
-        let ttl = &definition.time_to_live_specification;
-        self.client
+        let ttl = &self.time_to_live_specification;
+        table
+            .client()
             .update_time_to_live()
-            .table_name(&self.name)
+            .table_name(table.name())
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .attribute_name(ttl.attribute_name)

@@ -9,16 +9,17 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::client::Table;
 use super::errors::internal;
-use super::items::{
-    Item, actor_value, from_item, meter_key, name_sort, number, to_item, tombstone_key,
-};
+use super::head::Written;
+use super::items::{actor_value, from_item, name_sort, number, to_item};
+use super::keys::{ABSENT, Item, ItemKey, PRESENT};
+use super::reads::MeterReads;
 use super::schema::{
     CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, NAME_SORT_ATTRIBUTE,
     UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
 };
-use super::transaction::{Refused, SdkRetries, Written, contention_pause};
+use super::table::Table;
+use super::transaction::{MeterTransactions, Refused, SdkRetries, contention_pause};
 use crate::domain::Actor;
 use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, now};
 use crate::domain::precondition::IfMatch;
@@ -32,7 +33,23 @@ const UPDATE_ATTEMPTS: u32 = 100;
 /// Attempts of a delete the store did not answer, as the SDK's retry configuration gives other calls.
 const DELETE_ATTEMPTS: u32 = 3;
 
-impl Table {
+/// Creates, updates and deletes of meters in one table.
+#[derive(Debug, Clone)]
+pub(super) struct MeterWrites {
+    table: Table,
+    reads: MeterReads,
+    transactions: MeterTransactions,
+}
+
+impl MeterWrites {
+    pub(super) fn new(table: Table) -> Self {
+        Self {
+            reads: MeterReads::new(table.clone()),
+            transactions: MeterTransactions::new(table.clone()),
+            table,
+        }
+    }
+
     pub(super) async fn create_with_id(
         &self,
         account: &AccountId,
@@ -49,15 +66,16 @@ impl Table {
         item.insert(CREATED_BY_ATTRIBUTE.into(), actor_value(actor)?);
         item.insert(UPDATED_BY_ATTRIBUTE.into(), actor_value(actor)?);
         let put = Put::builder()
-            .table_name(&self.name)
+            .table_name(self.table.name())
             .set_item(Some(item))
             // Ids are reserved for one create, so an item under this key is this create's own earlier
             // attempt: the SDK's retry of a write whose answer was lost, or an idempotent retry.
-            .condition_expression("attribute_not_exists(account_id)")
+            .condition_expression(ABSENT)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(internal)?;
         match self
+            .transactions
             .write_meter(
                 account,
                 vec![TransactWriteItem::builder().put(put).build()],
@@ -98,8 +116,8 @@ impl Table {
         // then exactly the meter as written. A write in between refuses it and hands back the meter as it
         // is now, and the update goes again from there: only a precondition the request asked for can fail
         // it, never another writer.
-        let Some(mut stored) = self.read_meter(account, id).await? else {
-            return Err(self.missing(account, id).await?);
+        let Some(mut stored) = self.reads.read(account, id).await? else {
+            return Err(self.reads.missing(account, id).await?);
         };
         for attempt in 1..=UPDATE_ATTEMPTS {
             if !if_match.allows(stored.version) {
@@ -115,6 +133,7 @@ impl Table {
             let write =
                 self.update_item(account, &stored, &changes, &updated, &write_token, actor)?;
             match self
+                .transactions
                 .write_meter(
                     account,
                     vec![write],
@@ -136,7 +155,9 @@ impl Table {
                     stored = from_item(now_stored)?;
                     contention_pause(attempt).await;
                 }
-                Err(Refused::Condition(None)) => return Err(self.missing(account, id).await?),
+                Err(Refused::Condition(None)) => {
+                    return Err(self.reads.missing(account, id).await?);
+                }
                 Err(Refused::Store(error)) => return Err(error),
             }
         }
@@ -159,8 +180,8 @@ impl Table {
         let actor = &actor;
         // Read first, and delete on the condition that the version read is still the stored one: the
         // tombstone then records exactly the version deleted, which a restore must go past.
-        let Some(mut stored) = self.read_meter(account, id).await? else {
-            return Err(self.missing(account, id).await?);
+        let Some(mut stored) = self.reads.read(account, id).await? else {
+            return Err(self.reads.missing(account, id).await?);
         };
         // Retried here rather than by the SDK: after an attempt whose outcome is unknown (no answer), a
         // retry that finds no item means that attempt deleted it.
@@ -173,13 +194,13 @@ impl Table {
             let mut names = HashMap::new();
             let mut values = HashMap::new();
             let read = IfMatch::Versions(vec![stored.version]);
-            let mut condition = "attribute_exists(account_id)".to_owned();
+            let mut condition = PRESENT.to_owned();
             if let Some(version) = version_condition(&read, &mut names, &mut values) {
                 condition.push_str(&format!(" AND {version}"));
             }
             let delete = Delete::builder()
-                .table_name(&self.name)
-                .set_key(Some(meter_key(account, id)))
+                .table_name(self.table.name())
+                .set_key(Some(ItemKey::Meter(*account, id).item()))
                 .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
@@ -191,6 +212,7 @@ impl Table {
             let delete = TransactWriteItem::builder().delete(delete).build();
             let tombstone = self.tombstone(account, id, stored.version, actor)?;
             let failure = match self
+                .transactions
                 .write_meter(
                     account,
                     vec![delete, tombstone],
@@ -207,7 +229,7 @@ impl Table {
                     continue;
                 }
                 Err(Refused::Condition(None)) => {
-                    return match self.missing(account, id).await? {
+                    return match self.reads.missing(account, id).await? {
                         StoreError::NotFound(_) if outcome_unknown => Ok(()),
                         missing => Err(missing),
                     };
@@ -236,7 +258,7 @@ impl Table {
         version: u64,
         actor: &Actor,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = tombstone_key(account, id);
+        let mut item = ItemKey::Tombstone(*account, id).item();
         item.insert(DELETED_BY_ATTRIBUTE.into(), actor_value(actor)?);
         item.insert(
             DELETED_AT_ATTRIBUTE.into(),
@@ -247,7 +269,7 @@ impl Table {
             AttributeValue::N(version.to_string()),
         );
         let put = Put::builder()
-            .table_name(&self.name)
+            .table_name(self.table.name())
             .set_item(Some(item))
             .build()
             .map_err(internal)?;
@@ -301,7 +323,7 @@ impl Table {
             }
         }
         let read = IfMatch::Versions(vec![stored.version]);
-        let mut condition = "attribute_exists(account_id)".to_owned();
+        let mut condition = PRESENT.to_owned();
         if let Some(version) = version_condition(&read, &mut names, &mut values) {
             condition.push_str(&format!(" AND {version}"));
         }
@@ -310,8 +332,8 @@ impl Table {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let update = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(meter_key(account, stored.id)))
+            .table_name(self.table.name())
+            .set_key(Some(ItemKey::Meter(*account, stored.id).item()))
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -323,8 +345,7 @@ impl Table {
     }
 }
 
-/// The condition `If-Match` adds to a write: the version is one of those named. Items written before
-/// versions existed have no version attribute, and count as version 0.
+/// The condition `If-Match` adds to a write: the version is one of those named.
 fn version_condition(
     if_match: &IfMatch,
     names: &mut HashMap<String, String>,
@@ -339,15 +360,10 @@ fn version_condition(
         values.insert(":no_version".into(), number(-1));
         return Some("#version = :no_version".into());
     }
-    let mut alternatives = Vec::new();
     let mut named = Vec::new();
     for (n, version) in versions.iter().take(100).enumerate() {
-        if *version == 0 {
-            alternatives.push("attribute_not_exists(#version)".to_owned());
-        }
         values.insert(format!(":v{n}"), AttributeValue::N(version.to_string()));
         named.push(format!(":v{n}"));
     }
-    alternatives.push(format!("#version IN ({})", named.join(", ")));
-    Some(format!("({})", alternatives.join(" OR ")))
+    Some(format!("#version IN ({})", named.join(", ")))
 }

@@ -19,7 +19,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use super::port::{Snapshot, SnapshotError};
+use super::{Snapshot, SnapshotError};
 use crate::domain::meter::{AccountId, Meter};
 use crate::store::listing::Listing;
 

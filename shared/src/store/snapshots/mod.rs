@@ -4,12 +4,11 @@
 //! the answer by itself: it is only ever the starting point of an exact refresh, so a missing, old or
 //! unreadable snapshot costs reads, never correctness.
 //!
-//! The port is `ListingSnapshots`; `s3` is its adapter (one object per account), `format` the object's bytes.
+//! The port is `ListingSnapshots` (crate `meters-core`); `s3` is its adapter (one object per account), `format` the object's bytes.
 
 mod format;
-mod port;
 mod s3;
 
 pub use format::{MAX_SNAPSHOT_METERS, decode, encode};
-pub use port::{ListingSnapshots, Snapshot, SnapshotError};
+pub use meters_core::store::snapshots::{ListingSnapshots, Snapshot, SnapshotError};
 pub use s3::S3Snapshots;

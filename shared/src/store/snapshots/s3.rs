@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::format::{MAX_OBJECT_BYTES, decode, encode};
-use super::port::{ListingSnapshots, Snapshot, SnapshotError};
+use super::{ListingSnapshots, Snapshot, SnapshotError};
 use crate::config::{ConfigError, Env};
 use crate::domain::meter::AccountId;
 use crate::store::listing::Listing;

@@ -31,7 +31,7 @@ pub enum StoreError {
 }
 
 /// The store's complaint about an echoed read-only field, in the caller's terms.
-pub(crate) fn read_only_mismatch(read_only: &ReadOnlyEcho, stored: &Meter) -> Option<StoreError> {
+pub fn read_only_mismatch(read_only: &ReadOnlyEcho, stored: &Meter) -> Option<StoreError> {
     read_only
         .first_mismatch(stored)
         .map(|field| StoreError::ReadOnlyChanged(FieldError::read_only(field)))

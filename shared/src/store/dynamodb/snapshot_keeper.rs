@@ -1,20 +1,16 @@
-//! A listing for a process that holds none it can bring current (a cold process, or one that slept through
-//! more writes than the change log keeps): the account's snapshot brought current from the change log, or,
-//! without a usable snapshot, the account read whole. Whichever way a process comes by a listing, it keeps
-//! the snapshot near it: when the snapshot it knows of is `SNAPSHOT_EVERY_WRITES` writes behind (or it knows
-//! of none), it writes its listing as the account's snapshot, in the background.
+//! The one keeper of the accounts' listing snapshots (`store::snapshots`): it reads them for a process that
+//! holds no listing it can bring current, and keeps them near the accounts: when the snapshot it knows of is
+//! `SNAPSHOT_EVERY_WRITES` writes behind (or it knows of none), it writes the listing a process came by as
+//! the account's snapshot, in the background.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::client::Table;
-use super::ids::Head;
-use super::refresh::Refreshed;
 use crate::domain::meter::AccountId;
 use crate::store::error::StoreError;
 use crate::store::listing::Listing;
-use crate::store::snapshots::ListingSnapshots;
+use crate::store::snapshots::{ListingSnapshots, Snapshot};
 
 /// Writes between the snapshots a process keeps of an account: a cold process then reads at most about
 /// this many meters beside the snapshot; each snapshot costs its writer a few hundred ms of CPU.
@@ -22,12 +18,12 @@ pub const SNAPSHOT_EVERY_WRITES: u64 = 128;
 
 /// The snapshot store, and the version of each account's snapshot this process last read or wrote.
 #[derive(Debug)]
-pub(super) struct Snapshotting {
+pub(super) struct SnapshotKeeper {
     snapshots: Arc<dyn ListingSnapshots>,
     known: Mutex<HashMap<AccountId, u64>>,
 }
 
-impl Snapshotting {
+impl SnapshotKeeper {
     pub(super) fn new(snapshots: Arc<dyn ListingSnapshots>) -> Self {
         Self {
             snapshots,
@@ -76,7 +72,24 @@ impl Snapshotting {
     }
 }
 
-impl Snapshotting {
+impl SnapshotKeeper {
+    /// The account's snapshot; `None` when there is none, or it could not be read (logged: the caller
+    /// reads the account instead).
+    pub(super) async fn read(&self, account: &AccountId) -> Option<Snapshot> {
+        match self.snapshots.read(account).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%account, %error, "snapshot not read; reading the account whole");
+                None
+            }
+        }
+    }
+
+    /// Notes that the account's snapshot at `version` is the one this process knows of.
+    pub(super) fn noted(&self, account: &AccountId, version: u64) {
+        self.known().insert(*account, version);
+    }
+
     /// Writes `listing` (the account's as of list version `version`) as its snapshot, now.
     pub(super) async fn write_now(
         &self,
@@ -90,50 +103,5 @@ impl Snapshotting {
             .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
         self.known().insert(*account, version);
         Ok(())
-    }
-}
-
-impl Table {
-    /// The account's listing as of `head`, for a process that holds none it can bring current: its
-    /// snapshot brought current when there is one the change log reaches, else the account read whole.
-    pub(super) async fn cold_listing<Whole>(
-        &self,
-        snapshotting: Option<&Snapshotting>,
-        account: &AccountId,
-        head: &Head,
-        read_whole: impl FnOnce() -> Whole,
-    ) -> Result<Listing, StoreError>
-    where
-        Whole: Future<Output = Result<Listing, StoreError>>,
-    {
-        if let Some(snapshotting) = snapshotting {
-            match snapshotting.snapshots.read(account).await {
-                Ok(Some(snapshot)) => {
-                    match self
-                        .refreshed(account, &snapshot.listing, snapshot.version, head)
-                        .await?
-                    {
-                        Refreshed::Current(listing) => {
-                            snapshotting.known().insert(*account, snapshot.version);
-                            return Ok(listing);
-                        }
-                        Refreshed::LogDoesNotReach => tracing::info!(
-                            %account, snapshot_version = snapshot.version, list_version = head.version,
-                            "the change log does not reach back to the snapshot; reading the account whole"
-                        ),
-                        Refreshed::CountDisagrees { listed, counted } => tracing::warn!(
-                            %account, snapshot_version = snapshot.version, list_version = head.version,
-                            listed, counted,
-                            "the snapshot brought current does not hold what the head counts; reading the account whole"
-                        ),
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(%account, %error, "snapshot not read; reading the account whole");
-                }
-            }
-        }
-        read_whole().await
     }
 }

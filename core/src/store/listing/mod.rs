@@ -10,5 +10,5 @@
 mod cache;
 mod pages;
 
-pub use cache::{DEFAULT_CACHE_BYTES, ListingCache};
+pub use cache::{DEFAULT_CACHE_BYTES, ListingCache, ReadTurn};
 pub use pages::Listing;

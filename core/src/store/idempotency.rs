@@ -87,7 +87,7 @@ pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
 
 /// An idempotency record as both stores keep it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct IdempotencyRecord {
+pub struct IdempotencyRecord {
     pub fingerprint: String,
     /// Set once the request completed.
     pub answer: Option<RememberedAnswer>,
@@ -101,7 +101,7 @@ pub(crate) struct IdempotencyRecord {
 
 /// What a claim meets in a stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Meeting {
+pub enum Meeting {
     /// The answer to give; the record stays.
     Answer(Claim),
     /// The record is replaced by a claim bound to this id (the reserved one, or the one taken over).
@@ -109,7 +109,7 @@ pub(crate) enum Meeting {
 }
 
 impl IdempotencyRecord {
-    pub(crate) fn claimed(fingerprint: &str, meter_id: MeterId, lease_until: Timestamp) -> Self {
+    pub fn claimed(fingerprint: &str, meter_id: MeterId, lease_until: Timestamp) -> Self {
         Self {
             fingerprint: fingerprint.to_owned(),
             answer: None,
@@ -118,7 +118,7 @@ impl IdempotencyRecord {
         }
     }
 
-    pub(crate) fn completed(
+    pub fn completed(
         fingerprint: &str,
         meter_id: MeterId,
         answer: &RememberedAnswer,
@@ -133,7 +133,7 @@ impl IdempotencyRecord {
     }
 
     /// What a claim of `fingerprint`, with `reserved` ready, meets in this record at `now`.
-    pub(crate) fn meet(&self, fingerprint: &str, reserved: MeterId, now: Timestamp) -> Meeting {
+    pub fn meet(&self, fingerprint: &str, reserved: MeterId, now: Timestamp) -> Meeting {
         let live = self.expires_at >= now.timestamp();
         let same_body = self.fingerprint == fingerprint;
         match (&self.answer, live, same_body) {

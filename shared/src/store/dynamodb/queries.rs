@@ -1,27 +1,21 @@
-//! Lists: one page of an account's meters, exact and strongly consistent, read from the cheapest place that
-//! can answer it (docs/dynamodb.md).
+//! Strongly consistent queries of an account's meters: a page at one end of an indexed order (a window),
+//! and the whole account, read in parallel segments of its id range when it is large.
 
-use std::sync::Arc;
-
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use futures::{StreamExt, TryStreamExt};
 
 use super::capacity::spend_read;
-use super::client::Table;
-use super::cold::Snapshotting;
 use super::errors::{internal, sdk_error};
-use super::ids::Head;
-use super::items::{Item, from_item, number};
-use super::refresh::Refreshed;
-use super::schema::{CREATED_INDEX, HEAD_ID, NAME_INDEX};
+use super::items::from_item;
+use super::keys::{Item, SortKeys, whole_partition};
+use super::schema::{CREATED_INDEX, NAME_INDEX};
+use super::table::Table;
 use crate::domain::list::{ListPage, ListQuery, SortField, SortOrder};
 use crate::domain::meter::{AccountId, Meter};
 use crate::store::error::StoreError;
-use crate::store::listing::{Listing, ListingCache};
+use crate::store::listing::Listing;
 
 const MAX_SEGMENTS: usize = 32;
-/// Reads of a window at the end of an order before a list gives up on windows, when every one met a write.
-const END_WINDOW_ATTEMPTS: usize = 3;
 const SEGMENTS_IN_FLIGHT: usize = 8;
 
 /// Where a list changes how it reads. The defaults suit accounts of any size; tests shrink them so that
@@ -45,117 +39,24 @@ impl Default for ListTuning {
     }
 }
 
-impl Table {
-    /// A list, from the listing this process holds when it is current, else from an end of an index
-    /// when the page lies near one, else from the whole account (kept for the next list).
-    pub(super) async fn list(
-        &self,
-        listings: &ListingCache,
-        snapshotting: Option<&Snapshotting>,
-        tuning: ListTuning,
-        account: &AccountId,
-        query: &ListQuery,
-    ) -> Result<ListPage, StoreError> {
-        for _ in 0..END_WINDOW_ATTEMPTS {
-            // Read first, so that a listing read after it and cached under its version can only be newer
-            // than that version says, never older.
-            let Some(head) = self.head(account).await? else {
-                // An account that never had a meter (or a table not yet migrated, see scripts/import).
-                return Ok(self.read_listing(tuning, account, None).await?.page(query));
-            };
-            if let Some(listing) = listings.get(account, head.version) {
-                return Ok(listing.page(query));
-            }
-            // A listing of an earlier version, brought current from the head's recent changes.
-            if let Some(listing) = self.refresh_held(listings, account, &head).await? {
-                if let Some(snapshotting) = snapshotting {
-                    snapshotting.keep_if_due(account, head.version, &listing);
-                }
-                return Ok(listing.page(query));
-            }
-            let Some(window) = Window::plan(query, head.count, tuning.window_meters) else {
-                return self
-                    .read_and_keep_listing(listings, snapshotting, tuning, account, head, query)
-                    .await;
-            };
-            let page = self.read_window(account, query, window, head.count).await?;
-            // A window read from the end is placed by the head's count: it holds only if no meter was
-            // written in between, which the head's version tells (every meter write moves it).
-            if !window.from_end
-                || self.head(account).await?.map(|now| now.version) == Some(head.version)
-            {
-                return Ok(page);
-            }
-        }
-        // Writes kept moving the end of the order under the window: read the whole account instead.
-        let Some(head) = self.head(account).await? else {
-            return Ok(self.read_listing(tuning, account, None).await?.page(query));
-        };
-        self.read_and_keep_listing(listings, snapshotting, tuning, account, head, query)
-            .await
+/// The queries of one table's meters, read as `ListTuning` says.
+#[derive(Debug, Clone)]
+pub(super) struct MeterQueries {
+    table: Table,
+    tuning: ListTuning,
+}
+
+impl MeterQueries {
+    pub(super) fn new(table: Table, tuning: ListTuning) -> Self {
+        Self { table, tuning }
     }
 
-    /// The listing this process holds of `account`, brought current to `head` (once, however many requests
-    /// need it at once) and kept under its version; `None` when it holds none, or one older than the
-    /// head's recent changes and the change log reach.
-    async fn refresh_held(
-        &self,
-        listings: &ListingCache,
-        account: &AccountId,
-        head: &Head,
-    ) -> Result<Option<Arc<Listing>>, StoreError> {
-        // Whether the head's recent changes and the log reach back to it is `changes_since`'s to say.
-        if listings.latest(account).is_none() {
-            return Ok(None);
-        }
-        let brought_current = listings
-            .read_once(account, head.version, || async {
-                let Some((held_version, held)) = listings.latest(account) else {
-                    return Err(None);
-                };
-                match self.refreshed(account, &held, held_version, head).await {
-                    Ok(Refreshed::Current(listing)) => Ok(listing),
-                    Ok(why) => {
-                        tracing::debug!(%account, held_version, ?why, "the listing held is not brought current");
-                        Err(None)
-                    }
-                    Err(error) => Err(Some(error)),
-                }
-            })
-            .await;
-        match brought_current {
-            Ok(listing) => Ok(Some(listing)),
-            Err(None) => Ok(None),
-            Err(Some(error)) => Err(error),
-        }
-    }
-
-    /// The account's listing as of `head` (read before it), come by once however many requests of this
-    /// process need it at once (`cold`), kept under `head`'s version, and `query`'s page of it.
-    async fn read_and_keep_listing(
-        &self,
-        listings: &ListingCache,
-        snapshotting: Option<&Snapshotting>,
-        tuning: ListTuning,
-        account: &AccountId,
-        head: Head,
-        query: &ListQuery,
-    ) -> Result<ListPage, StoreError> {
-        let listing = listings
-            .read_once(account, head.version, || {
-                self.cold_listing(snapshotting, account, &head, || {
-                    self.read_listing(tuning, account, Some(head.count))
-                })
-            })
-            .await?;
-        if let Some(snapshotting) = snapshotting {
-            snapshotting.keep_if_due(account, head.version, &listing);
-        }
-        Ok(listing.page(query))
+    pub(super) fn tuning(&self) -> ListTuning {
+        self.tuning
     }
 
     /// One page of an indexed order, read from the nearer end of the index.
-    async fn read_window(
+    pub(super) async fn window(
         &self,
         account: &AccountId,
         query: &ListQuery,
@@ -223,15 +124,12 @@ impl Table {
     }
 
     /// The account's meters, read in parallel segments of its id range when it is large.
-    pub(super) async fn read_listing(
+    pub(super) async fn whole(
         &self,
-        tuning: ListTuning,
         account: &AccountId,
-        count: Option<usize>,
+        count: usize,
     ) -> Result<Listing, StoreError> {
-        let segments = count.map_or(1, |count| {
-            (count / tuning.segment_meters.max(1)).clamp(1, MAX_SEGMENTS)
-        });
+        let segments = (count / self.tuning.segment_meters.max(1)).clamp(1, MAX_SEGMENTS);
         if segments == 1 {
             return Ok(Listing::new(self.read_ids(account, 1, i64::MAX).await?));
         }
@@ -249,11 +147,7 @@ impl Table {
         // the range seen at its start (ids come in blocks, so not in creation order).
         let last_segment = segments as i64 - 1;
         let ranges = (0..=last_segment).map(|n| {
-            let from = if n == 0 {
-                HEAD_ID + 1
-            } else {
-                first + n * span
-            };
+            let from = if n == 0 { 1 } else { first + n * span };
             let to = if n == last_segment {
                 i64::MAX
             } else {
@@ -301,25 +195,22 @@ impl Table {
         start: Option<Item>,
         ids: Option<(i64, i64)>,
     ) -> Result<(Vec<Meter>, Option<Item>), StoreError> {
-        let (from, to) = ids.unwrap_or((HEAD_ID + 1, i64::MAX));
-        let mut call = self
-            .client
+        let call = self
+            .table
+            .client()
             .query()
-            .table_name(&self.name)
+            .table_name(self.table.name())
             .set_index_name(index.name().map(str::to_owned))
-            .expression_attribute_values(":account", AttributeValue::S(account.to_string()))
             .scan_index_forward(ascending)
             .consistent_read(true)
             .set_limit(limit.map(|limit| limit.min(1_000) as i32))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        call = match index {
-            // The head sits at id 0 in the account's partition; meters start at 1.
-            Index::Id => call
-                .key_condition_expression("account_id = :account AND id BETWEEN :from AND :to")
-                .expression_attribute_values(":from", number(from))
-                .expression_attribute_values(":to", number(to)),
-            _ => call.key_condition_expression("account_id = :account"),
+        let call = match (index, ids) {
+            (Index::Id, Some((from, to))) => SortKeys::Meters { from, to }.of(account, call),
+            (Index::Id, None) => SortKeys::AllMeters.of(account, call),
+            // The sort indexes hold only meters.
+            _ => whole_partition(account, call),
         };
         let page = call.send().await.map_err(sdk_error)?;
         spend_read(page.consumed_capacity());
@@ -365,15 +256,15 @@ impl Index {
 
 /// A list read from one end of an index: the first `need` meters of the order, or of its reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Window {
-    need: usize,
-    from_end: bool,
+pub(super) struct Window {
+    pub need: usize,
+    pub from_end: bool,
 }
 
 impl Window {
     /// How `query` can be answered from an end of an index, given the account's `count`; `None` if it
     /// needs the whole account (a search or a filter, a sort with no index, a page deep in the middle).
-    fn plan(query: &ListQuery, count: usize, window_meters: usize) -> Option<Self> {
+    pub(super) fn plan(query: &ListQuery, count: usize, window_meters: usize) -> Option<Self> {
         if query.narrows() {
             return None;
         }

@@ -46,19 +46,9 @@ impl ListingCache {
         }
     }
 
-    /// `account`'s listing as of `version`: held, or read by `read` and kept. Concurrent requests that need
-    /// it share one read: each waits for the read under way, then finds its listing held. (A listing larger
-    /// than the whole budget is not kept, so its readers each read it, one after another.)
-    pub async fn read_once<F, Fut, E>(
-        &self,
-        account: &AccountId,
-        version: u64,
-        read: F,
-    ) -> Result<Arc<Listing>, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Listing, E>>,
-    {
+    /// Waits for `account`'s turn to come by its listing: one request at a time, so that concurrent requests
+    /// that need it share one read (each, its turn come, finds the listing the one before kept).
+    pub async fn turn(&self, account: &AccountId) -> ReadTurn<'_> {
         let turn = Arc::clone(
             self.reads
                 .lock()
@@ -66,25 +56,11 @@ impl ListingCache {
                 .entry(*account)
                 .or_default(),
         );
-        let read_listing = async {
-            let _turn = turn.lock().await;
-            if let Some(listing) = self.get(account, version) {
-                return Ok(listing);
-            }
-            let listing = Arc::new(read().await?);
-            self.put(account, version, Arc::clone(&listing));
-            Ok(listing)
-        };
-        let listing = read_listing.await;
-        // The last one out takes the account's turn away, so that accounts listed once do not pile up.
-        let mut reads = self
-            .reads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if Arc::strong_count(&turn) == 2 {
-            reads.remove(account);
+        ReadTurn {
+            cache: self,
+            account: *account,
+            held: turn.lock_owned().await,
         }
-        listing
     }
 
     /// The listing of `account` this process holds, whatever its version, and that version.
@@ -188,6 +164,29 @@ impl ListingCache {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An account's turn to come by its listing, until dropped.
+#[derive(Debug)]
+pub struct ReadTurn<'a> {
+    cache: &'a ListingCache,
+    account: AccountId,
+    held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for ReadTurn<'_> {
+    /// The last one out takes the account's turn away, so that accounts listed once do not pile up.
+    fn drop(&mut self) {
+        let mut reads = self
+            .cache
+            .reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The map's and this turn's: no other request waits for the account.
+        if Arc::strong_count(tokio::sync::OwnedMutexGuard::mutex(&self.held)) == 2 {
+            reads.remove(&self.account);
+        }
     }
 }
 
