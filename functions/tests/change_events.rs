@@ -6,6 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use meters::auth::Authenticator;
+use meters::domain::meter::{MeterId, ReadingValue, parse_timestamp};
+use meters::domain::reading::Reading;
+use meters::store::{Applied, ReadingStore};
 use meters::{App, Endpoint};
 use meters_testkit::eventbridge::EventBridgeStub;
 use meters_testkit::function::{Function, built_artefact};
@@ -169,11 +172,28 @@ async fn the_built_meter_events_artefact_publishes_every_change() {
 
 async fn publishes_every_change(binary: &Path) {
     let (config, store) = dynamodb::fresh_table("meters-events").await;
+    let readings = store.clone();
     let app = App::new(
         store,
         Authenticator::new(&hs256_config(TEST_SECRET)).unwrap(),
     );
     let (id, other_id) = write_through_the_api(&app).await;
+    // Two readings of the other meter: their writes are in the stream, and make no event.
+    for (value, at) in [(5.0, "2026-12-01T00:00:00Z"), (6.5, "2026-12-01T00:15:00Z")] {
+        let reading = Reading {
+            account_id: meters::domain::meter::AccountId::parse(OTHER_ACCOUNT).unwrap(),
+            meter_id: MeterId::new(other_id).unwrap(),
+            value: ReadingValue::parse(value).unwrap(),
+            at: parse_timestamp("at", at).unwrap(),
+        };
+        assert_eq!(
+            readings
+                .apply_reading(&reading.account_id, &reading)
+                .await
+                .unwrap(),
+            Applied::Applied
+        );
+    }
     let batch = streams::batch_of_table(&config.table_name).await;
     let records = batch["Records"].as_array().unwrap();
     assert!(

@@ -1,5 +1,6 @@
 //! The whole Meters API in one process: the five shared handlers mounted on their real routes over real
-//! HTTP, on the embedded store (or DynamoDB when `DYNAMODB_ENDPOINT` is set).
+//! HTTP, on the embedded store (or DynamoDB when `DYNAMODB_ENDPOINT` is set); and, from this machine only,
+//! the readings the stack takes from its readings queue (`readings`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,11 +24,13 @@ use tokio::net::TcpListener;
 
 mod cors;
 mod head;
+mod readings;
 
 pub use cors::{BadOrigin, Cors, CorsPolicy};
 
 pub use head::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use head::{check_head, screen_first_head};
+pub use readings::READINGS_PATH;
 
 pub const COLLECTION_PATH: &str = "/api/v1/meters";
 
@@ -113,6 +116,9 @@ async fn dispatch(
 ) -> axum::response::Response {
     if let Some(preflight) = cors.preflight(request.method(), request.headers()) {
         return preflight;
+    }
+    if request.uri().path() == READINGS_PATH {
+        return readings::take_readings(&app, request).await;
     }
     let origin_headers = cors.is_enabled().then(|| request.headers().clone());
     let started = Instant::now();
@@ -306,9 +312,9 @@ pub async fn serve_with(
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: keep serving the connections there are.
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
@@ -318,7 +324,10 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let router = router.clone();
+        // Who connected, for the routes that answer this machine only (`readings`).
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;

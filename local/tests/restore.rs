@@ -173,7 +173,7 @@ async fn a_meter_restored_from_a_point_in_time_copy_repeats_no_version_event_or_
                 id: created.id,
                 changes: MeterChanges::default(),
                 read_only: ReadOnlyEcho::default(),
-                if_match: IfMatch::Versions(vec![at_v2.version]),
+                if_match: IfMatch::versions([at_v2.version]),
                 actor: actor(),
             },
         )

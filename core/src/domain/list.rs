@@ -29,6 +29,11 @@ impl SortField {
     pub const ID: SortField = SortField::known("id");
     pub const NAME: SortField = SortField::known("name");
     pub const CREATED_AT: SortField = SortField::known("created_at");
+    /// The sorts by what readings set: a page in them is ordered by the readings it shows.
+    pub const READINGS: [SortField; 2] = [
+        SortField::known("last_reading_at"),
+        SortField::known("last_reading_value"),
+    ];
 
     /// The sortable field named `name`, found when the crate compiles: a name the field list does not mark
     /// sortable stops the build.
@@ -52,6 +57,11 @@ impl SortField {
 
     pub fn name(self) -> &'static str {
         self.0.name
+    }
+
+    /// Whether this sort orders by a field that readings set.
+    pub fn follows_readings(self) -> bool {
+        Self::READINGS.contains(&self)
     }
 
     fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -301,6 +311,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             version: 1,
+            readings: 0,
         }
     }
 

@@ -11,4 +11,5 @@ mod helpers;
 mod import;
 mod lists;
 mod process;
+mod readings;
 mod validation;

@@ -7,13 +7,16 @@ use lambda_http::{Request, RequestExt};
 
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, Env};
-use crate::store::{IdempotencyStore, MeterStore, Store};
+use crate::store::{IdempotencyStore, MeterStore, ReadingStore, Store};
 
 /// What every handler needs, built once per process (at cold start in Lambda) and shared by requests.
 #[derive(Debug, Clone)]
 pub struct App {
     pub meters: Arc<dyn MeterStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Readings reach meters by the readings queue (`crate::readings`); in one process, the local server's
+    /// loopback route takes them here.
+    pub readings: Arc<dyn ReadingStore>,
     pub auth: Arc<Authenticator>,
     /// How long one request may take, every store call, page and retry included.
     pub deadline: Duration,
@@ -27,11 +30,12 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
 const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 impl App {
-    /// The application on `store`, which keeps both the meters and the idempotency records.
+    /// The application on `store`, which keeps the meters, their readings and the idempotency records.
     pub fn new(store: impl Store + 'static, auth: Authenticator) -> Self {
         let store = Arc::new(store);
         Self {
             meters: Arc::clone(&store) as Arc<dyn MeterStore>,
+            readings: Arc::clone(&store) as Arc<dyn ReadingStore>,
             idempotency: store,
             auth: Arc::new(auth),
             deadline: DEFAULT_DEADLINE,

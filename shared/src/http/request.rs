@@ -5,7 +5,7 @@ use lambda_http::{Request, RequestExt};
 
 use super::error::ApiError;
 use crate::domain::FieldError;
-use crate::domain::meter::{Meter, MeterId};
+use crate::domain::meter::{EntityTag, Meter, MeterId};
 use crate::domain::params::QueryParams;
 use crate::domain::precondition::IfMatch;
 
@@ -114,22 +114,16 @@ fn entity_tags<'a>(request: &'a Request, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// `If-Match` for meter `id`: absent or `*` asks only that it exists; otherwise the versions of this meter
-/// it names. Comparison is strong, so weak tags (`W/"…"`) and other meters' tags name nothing.
+/// `If-Match` for meter `id`: absent or `*` asks only that it exists; otherwise the states of this meter it
+/// names (`EntityTag`). Comparison is strong, so weak tags (`W/"…"`) and other meters' tags name nothing.
 pub fn if_match(request: &Request, id: MeterId) -> IfMatch {
     let tags = entity_tags(request, "if-match");
     if tags.is_empty() || tags.contains(&"*") {
         return IfMatch::Any;
     }
-    let prefix = format!("\"{id}-");
-    IfMatch::Versions(
+    IfMatch::Tags(
         tags.iter()
-            .filter_map(|tag| {
-                tag.strip_prefix(prefix.as_str())?
-                    .strip_suffix('"')?
-                    .parse()
-                    .ok()
-            })
+            .filter_map(|tag| EntityTag::parse(id, tag))
             .collect(),
     )
 }

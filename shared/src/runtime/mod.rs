@@ -1,10 +1,12 @@
 //! How a function binary starts: configuration and clients built once at cold start, then every event
 //! through the event guard and the endpoint's handler; or, for `meter-events`, every batch of stream
-//! records to the change events.
+//! records to the change events; or, for `apply-readings`, every batch of the readings queue.
 
+mod apply_readings;
 mod event_guard;
 mod meter_events;
 
+pub use apply_readings::run_apply_readings;
 pub use event_guard::{EventGuard, Guarded, RawEvent, request_from_event};
 pub use meter_events::run_meter_events;
 

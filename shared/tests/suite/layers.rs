@@ -14,7 +14,7 @@ fn layer(module: &str) -> usize {
         "telemetry" => 1,
         "store" => 3,
         "auth" => 4,
-        "events" => 5,
+        "events" | "readings" => 5,
         "http" => 6,
         "runtime" => 7,
         "crate" => 8,

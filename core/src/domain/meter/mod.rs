@@ -13,5 +13,5 @@ pub use body::{CreateMeterBody, UpdateMeterBody};
 pub use change::Change;
 pub use fields::*;
 pub use json::FromJson;
-pub use model::{Meter, MeterChanges, NewMeter, ReadOnlyEcho, SortableField, now};
+pub use model::{EntityTag, Meter, MeterChanges, NewMeter, ReadOnlyEcho, SortableField, now};
 pub use sort_key::{SortKey, SortValue};

@@ -42,10 +42,15 @@ macro_rules! meter_fields {
             $(pub $fixed: $fixed_ty,)+
             $(pub $optional: Option<$optional_ty>,)+
             $(pub $stamp: Timestamp,)+
-            /// Raised by every write; the ETag is made of it. Not part of the JSON: the stores keep it as an
-            /// attribute of its own , and items written before it existed read as 0.
+            /// Raised by every metadata write (create, update, delete), never repeated over the meter's life;
+            /// the change events carry it. Not part of the JSON: the stores keep it beside the meter.
             #[serde(skip)]
             pub version: u64,
+            /// Readings applied to the meter by the readings path (`crate::domain::reading`), which change
+            /// its representation but not its metadata. With `version`, what the ETag is made of. Not part
+            /// of the JSON.
+            #[serde(skip)]
+            pub readings: u64,
         }
 
         impl Meter {
@@ -75,6 +80,7 @@ macro_rules! meter_fields {
                     $($optional: None,)+
                     $($stamp: at,)+
                     version: 0,
+                    readings: 0,
                 };
                 meter.with_changes(&new.details, at)
             }
@@ -200,9 +206,50 @@ meter_fields! {
 }
 
 impl Meter {
-    /// The strong entity tag of this meter as it is now: it names the meter and changes with every write.
+    /// The strong entity tag of this meter as it is now: it names the meter and changes with every write and
+    /// every reading applied: `"<id>-<version>"`, or `"<id>-<version>.<readings>"` once readings came.
     pub fn etag(&self) -> String {
-        format!("\"{}-{}\"", self.id, self.version)
+        EntityTag::of(self).to_string(self.id)
+    }
+}
+
+/// What an entity tag says of a meter's state: its version, and the readings applied to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityTag {
+    pub version: u64,
+    pub readings: u64,
+}
+
+impl EntityTag {
+    pub fn of(meter: &Meter) -> Self {
+        Self {
+            version: meter.version,
+            readings: meter.readings,
+        }
+    }
+
+    /// A tag of meter `id` as `If-Match` sends it (`"<id>-<version>"` or `"<id>-<version>.<readings>"`);
+    /// `None` for another meter's, a weak one, or anything else.
+    pub fn parse(id: MeterId, tag: &str) -> Option<Self> {
+        let state = tag.strip_prefix(&format!("\"{id}-"))?.strip_suffix('"')?;
+        let number = |text: &str| {
+            (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse::<u64>().ok())
+                .flatten()
+        };
+        let (version, readings) = match state.split_once('.') {
+            // A tag names the readings only once there are some: `.0` is no tag of ours.
+            Some((version, readings)) => (number(version)?, number(readings).filter(|&n| n > 0)?),
+            None => (number(state)?, 0),
+        };
+        Some(Self { version, readings })
+    }
+
+    fn to_string(self, id: MeterId) -> String {
+        match self.readings {
+            0 => format!("\"{id}-{}\"", self.version),
+            readings => format!("\"{id}-{}.{readings}\"", self.version),
+        }
     }
 }
 

@@ -120,8 +120,9 @@ impl ListingCache {
         );
     }
 
-    /// Replaces `account`'s listing, if held, by `change(listing)`, keeping its version.
-    pub fn change(&self, account: &AccountId, change: impl FnOnce(&Listing) -> Listing) {
+    /// Replaces `account`'s listing, if held, by `change(listing)`, keeping its version; `None` from
+    /// `change` leaves it as it is.
+    pub fn change(&self, account: &AccountId, change: impl FnOnce(&Listing) -> Option<Listing>) {
         let held = {
             let entries = self.lock();
             entries
@@ -129,8 +130,10 @@ impl ListingCache {
                 .get(account)
                 .map(|entry| (entry.version, Arc::clone(&entry.listing), entry.last_read))
         };
-        if let Some((version, listing, last_read)) = held {
-            self.keep(account, version, Arc::new(change(&listing)), last_read);
+        if let Some((version, listing, last_read)) = held
+            && let Some(changed) = change(&listing)
+        {
+            self.keep(account, version, Arc::new(changed), last_read);
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::domain::list::{
     ListPage, ListQuery, SortField, SortOrder, compare_keys, searched_fields,
 };
-use crate::domain::meter::{Meter, MeterId};
+use crate::domain::meter::{Meter, MeterId, Timestamp};
 
 /// The searched fields of one meter, lower-cased and joined by NUL, so one substring test covers all four.
 const FIELD_SEPARATOR: char = '\0';
@@ -67,6 +67,10 @@ pub struct Listing {
     orders: Mutex<Orders>,
     /// What this listing holds in memory at most (every order worked out): see `held_bytes`.
     bytes: usize,
+    /// When the read began that this listing's readings (`last_reading_*`) are at least as new as; `None`
+    /// when not known (a snapshot's). Readings move no version, so a listing kept current by versions can
+    /// hold older readings than its meters have (`crate::domain::reading`).
+    readings_as_of: Option<Timestamp>,
 }
 
 impl Listing {
@@ -79,7 +83,24 @@ impl Listing {
             entries,
             orders: Mutex::default(),
             bytes,
+            readings_as_of: None,
         }
+    }
+
+    /// This listing, its readings known to be at least as new as a read that began at `began`.
+    pub fn with_readings_as_of(mut self, began: Timestamp) -> Self {
+        self.readings_as_of = Some(began);
+        self
+    }
+
+    /// When the read began that this listing's readings are at least as new as, if known.
+    pub fn readings_as_of(&self) -> Option<Timestamp> {
+        self.readings_as_of
+    }
+
+    /// Whether this listing's readings are at least as new as `since`.
+    pub fn readings_since(&self, since: Timestamp) -> bool {
+        self.readings_as_of.is_some_and(|as_of| as_of >= since)
     }
 
     pub fn len(&self) -> usize {
@@ -132,6 +153,7 @@ impl Listing {
             entries,
             orders: Mutex::new(changed),
             bytes,
+            readings_as_of: self.readings_as_of,
         }
     }
 
@@ -157,6 +179,7 @@ impl Listing {
             entries,
             orders: Mutex::default(),
             bytes,
+            readings_as_of: self.readings_as_of,
         }
     }
 
@@ -198,6 +221,7 @@ impl Listing {
             entries,
             orders: Mutex::new(orders.collect()),
             bytes: self.bytes - held_bytes(&gone),
+            readings_as_of: self.readings_as_of,
         }
     }
 
@@ -211,6 +235,7 @@ impl Listing {
                     .collect(),
             ),
             bytes: self.bytes,
+            readings_as_of: self.readings_as_of,
         }
     }
 

@@ -7,10 +7,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::errors::internal;
 use super::keys::{Item, ItemKey, PARTITION_KEY, SORT_KEY};
 use super::schema::{
-    CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, NAME_SORT_ATTRIBUTE, UPDATED_BY_ATTRIBUTE,
-    VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, NAME_SORT_ATTRIBUTE, READING_SORT_ATTRIBUTE,
+    READINGS_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
 };
-use crate::domain::meter::{AccountId, Meter};
+use crate::domain::meter::{AccountId, Meter, Timestamp};
 use crate::domain::{Actor, WrittenBy};
 use crate::store::error::StoreError;
 use crate::store::idempotency::IdempotencyRecord;
@@ -38,8 +38,8 @@ pub(super) fn written_by(item: &Item) -> Result<WrittenBy, StoreError> {
     })
 }
 
-/// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL, and its
-/// version.
+/// The meter's item: attributes named as its JSON fields, unset fields absent rather than NULL, its version
+/// and readings applied, and the attributes its orders compare.
 pub(super) fn to_item(meter: &Meter) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(meter).map_err(internal)?;
     item.retain(|_, value| !value.is_null());
@@ -47,12 +47,22 @@ pub(super) fn to_item(meter: &Meter) -> Result<Item, StoreError> {
         VERSION_ATTRIBUTE.into(),
         AttributeValue::N(meter.version.to_string()),
     );
-    item.insert(NAME_SORT_ATTRIBUTE.into(), name_sort(meter));
     item.insert(
-        CREATED_SORT_ATTRIBUTE.into(),
-        AttributeValue::S(meter.created_at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string()),
+        READINGS_ATTRIBUTE.into(),
+        AttributeValue::N(meter.readings.to_string()),
     );
+    item.insert(NAME_SORT_ATTRIBUTE.into(), name_sort(meter));
+    item.insert(CREATED_SORT_ATTRIBUTE.into(), time_sort(meter.created_at));
+    if let Some(at) = meter.last_reading_at {
+        item.insert(READING_SORT_ATTRIBUTE.into(), time_sort(at));
+    }
     Ok(item)
+}
+
+/// An instant at fixed width (years 0001 to 9999, nanoseconds), so that text order is time order: what the
+/// created index sorts by, and what a reading's `at` is compared with.
+pub(super) fn time_sort(at: Timestamp) -> AttributeValue {
+    AttributeValue::S(at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string())
 }
 
 /// The name as the name index orders it: as the sort compares it.
@@ -64,18 +74,21 @@ pub(super) fn from_item(mut item: Item) -> Result<Meter, StoreError> {
     for derived in [
         NAME_SORT_ATTRIBUTE,
         CREATED_SORT_ATTRIBUTE,
+        READING_SORT_ATTRIBUTE,
         WRITE_TOKEN_ATTRIBUTE,
         CREATED_BY_ATTRIBUTE,
         UPDATED_BY_ATTRIBUTE,
     ] {
         item.remove(derived);
     }
-    let version = match item.remove(VERSION_ATTRIBUTE) {
-        Some(AttributeValue::N(n)) => n.parse().map_err(internal)?,
-        _ => return Err(internal("a meter item without a version")),
+    let mut figure = |name: &str| match item.remove(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(internal),
+        _ => Err(internal(format!("a meter item without {name}"))),
     };
+    let (version, readings) = (figure(VERSION_ATTRIBUTE)?, figure(READINGS_ATTRIBUTE)?);
     let mut meter: Meter = serde_dynamo::from_item(item).map_err(internal)?;
     meter.version = version;
+    meter.readings = readings;
     Ok(meter)
 }
 

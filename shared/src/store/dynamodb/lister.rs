@@ -1,10 +1,16 @@
 //! Lists: one page of an account's meters, exact and strongly consistent, read from the cheapest place that
 //! can answer it (docs/dynamodb.md): the account's listing when this process holds one it can bring
 //! current, else an end of an indexed order when the page lies near one, else the listing from wherever it
-//! starts (`listings`).
+//! starts (`listings`). A page from a listing shows readings no older than `LIST_READINGS_BOUND_SECONDS`
+//! allows (`ListTuning::listing_readings_age`): the listing's own when they are new enough, else its
+//! meters' read fresh (`page_readings`); a sort by a reading reads the listing again, since the page's
+//! order is the readings'.
 
-use super::head::Heads;
+use std::sync::Arc;
+
+use super::head::{Head, Heads};
 use super::listings::Listings;
+use super::page_readings::PageReadings;
 use super::queries::{MeterQueries, Window};
 use crate::domain::list::{ListPage, ListQuery};
 use crate::domain::meter::AccountId;
@@ -20,14 +26,21 @@ pub(super) struct Lister {
     heads: Heads,
     listings: Listings,
     queries: MeterQueries,
+    page_readings: PageReadings,
 }
 
 impl Lister {
-    pub(super) fn new(heads: Heads, listings: Listings, queries: MeterQueries) -> Self {
+    pub(super) fn new(
+        heads: Heads,
+        listings: Listings,
+        queries: MeterQueries,
+        page_readings: PageReadings,
+    ) -> Self {
         Self {
             heads,
             listings,
             queries,
+            page_readings,
         }
     }
 
@@ -45,10 +58,11 @@ impl Lister {
                 return Ok(Listing::default().page(query));
             };
             let Some(window) = Window::plan(query, head.count, window_meters) else {
-                return Ok(self.listings.current(account, &head).await?.page(query));
+                let listing = self.listings.current(account, &head).await?;
+                return self.page_of(account, &head, listing, query).await;
             };
             if let Some(listing) = self.listings.held(account, &head).await? {
-                return Ok(listing.page(query));
+                return self.page_of(account, &head, listing, query).await;
             }
             let page = self
                 .queries
@@ -66,6 +80,31 @@ impl Lister {
         let Some(head) = self.heads.read(account).await? else {
             return Ok(Listing::default().page(query));
         };
-        Ok(self.listings.current(account, &head).await?.page(query))
+        let listing = self.listings.current(account, &head).await?;
+        self.page_of(account, &head, listing, query).await
+    }
+
+    /// The page of `query` from `listing` (as of `head`), with readings no older than the bound allows.
+    async fn page_of(
+        &self,
+        account: &AccountId,
+        head: &Head,
+        listing: Arc<Listing>,
+        query: &ListQuery,
+    ) -> Result<ListPage, StoreError> {
+        let age = self.queries.tuning().listing_readings_age;
+        let oldest = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or_default();
+        if listing.readings_since(oldest) {
+            return Ok(listing.page(query));
+        }
+        if query.sort_by.follows_readings() {
+            let listing = self.listings.readings_since(account, head, oldest).await?;
+            return Ok(listing.page(query));
+        }
+        let mut page = listing.page(query);
+        self.page_readings
+            .refresh(account, &mut page.meters)
+            .await?;
+        Ok(page)
     }
 }

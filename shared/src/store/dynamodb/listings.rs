@@ -9,7 +9,7 @@ use super::head::Head;
 use super::queries::MeterQueries;
 use super::refresh::{Refreshed, Refresher};
 use super::snapshot_keeper::SnapshotKeeper;
-use crate::domain::meter::AccountId;
+use crate::domain::meter::{AccountId, Timestamp};
 use crate::store::error::StoreError;
 use crate::store::listing::{Listing, ListingCache};
 
@@ -65,6 +65,26 @@ impl Listings {
         self.come_by(account, head, Reach::Any)
             .await?
             .ok_or_else(|| StoreError::Internal("no listing came of reading the account".into()))
+    }
+
+    /// The account's listing as of `head` with readings at least as new as `since`: the one held if its
+    /// readings are, else the account read whole, kept in its place.
+    pub(super) async fn readings_since(
+        &self,
+        account: &AccountId,
+        head: &Head,
+        since: Timestamp,
+    ) -> Result<Arc<Listing>, StoreError> {
+        let _turn = self.cache.turn(account).await;
+        // The request before this one may have read it.
+        if let Some(listing) = self.cache.get(account, head.version)
+            && listing.readings_since(since)
+        {
+            return Ok(listing);
+        }
+        let listing = Arc::new(self.queries.whole(account, head.count).await?);
+        self.cache.put(account, head.version, Arc::clone(&listing));
+        Ok(listing)
     }
 
     /// Reads the account whole as of `head` and writes it as its snapshot, now (after an import); `false`

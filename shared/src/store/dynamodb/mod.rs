@@ -15,6 +15,9 @@
 //!   table's stream by the change events (`stream`), and kept for good: it retires the id to its account and
 //!   sets where a restore's versions start (`import`).
 //!
+//! - readings, applied to the meter's item alone (`readings`), and read fresh for a page whose listing
+//!   holds older ones (`page_readings`).
+//!
 //! Each file owns one type that holds what it needs; `DynamoDbStore` assembles them. A list walks
 //! `lister` → `head` → `listings` → (`refresh` → `changelog`, `snapshot_keeper`) → `queries`.
 
@@ -30,7 +33,9 @@ mod items;
 mod keys;
 mod lister;
 mod listings;
+mod page_readings;
 mod queries;
+mod readings;
 mod reads;
 mod refresh;
 mod schema;
@@ -65,12 +70,14 @@ use async_trait::async_trait;
 use crate::domain::WrittenBy;
 use crate::domain::list::{ListPage, ListQuery};
 use crate::domain::meter::{AccountId, Meter, MeterId, Timestamp};
+use crate::domain::reading::Reading;
 use crate::store::error::StoreError;
 use crate::store::idempotency::{Claim, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, ListingCache};
 use crate::store::meters::{
     CreateMeterRequest, Created, DeleteMeterRequest, MeterStore, UpdateMeterRequest,
 };
+use crate::store::readings::{Applied, ReadingStore};
 use crate::store::snapshots::ListingSnapshots;
 use head::Heads;
 use idempotency::IdempotencyRecords;
@@ -78,7 +85,9 @@ use ids::IdBlocks;
 use import::Importer;
 use lister::Lister;
 use listings::Listings;
+use page_readings::PageReadings;
 use queries::MeterQueries;
+use readings::MeterReadings;
 use reads::MeterReads;
 use refresh::Refresher;
 use snapshot_keeper::SnapshotKeeper;
@@ -91,6 +100,7 @@ pub struct DynamoDbStore {
     ids: Arc<IdBlocks>,
     reads: MeterReads,
     writes: MeterWrites,
+    readings: MeterReadings,
     lists: Lister,
     idempotency: IdempotencyRecords,
     /// How lists are assembled, kept so that the `with_` settings can assemble them again.
@@ -109,6 +119,7 @@ impl DynamoDbStore {
             ids: Arc::new(IdBlocks::new(table.clone())),
             reads: MeterReads::new(table.clone()),
             writes: MeterWrites::new(table.clone()),
+            readings: MeterReadings::new(table.clone()),
             lists: lister(&table, &listing_cache, None, tuning),
             idempotency: IdempotencyRecords::new(table.clone()),
             listing_cache,
@@ -241,6 +252,7 @@ fn lister(
         Heads::new(table.clone()),
         listings(table, cache, keeper, tuning),
         MeterQueries::new(table.clone(), tuning),
+        PageReadings::new(table.clone()),
     )
 }
 
@@ -312,5 +324,16 @@ impl IdempotencyStore for DynamoDbStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.idempotency.end_lease(account, key, now).await
+    }
+}
+
+#[async_trait]
+impl ReadingStore for DynamoDbStore {
+    async fn apply_reading(
+        &self,
+        account: &AccountId,
+        reading: &Reading,
+    ) -> Result<Applied, StoreError> {
+        self.readings.apply(account, reading).await
     }
 }

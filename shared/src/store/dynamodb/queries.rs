@@ -1,6 +1,8 @@
 //! Strongly consistent queries of an account's meters: a page at one end of an indexed order (a window),
 //! and the whole account, read in parallel segments of its id range when it is large.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use futures::{StreamExt, TryStreamExt};
 
@@ -12,6 +14,7 @@ use super::schema::{CREATED_INDEX, NAME_INDEX};
 use super::table::Table;
 use crate::domain::list::{ListPage, ListQuery, SortField, SortOrder};
 use crate::domain::meter::{AccountId, Meter};
+use crate::domain::reading::LIST_READINGS_BOUND_SECONDS;
 use crate::store::error::StoreError;
 use crate::store::listing::Listing;
 
@@ -28,6 +31,10 @@ pub struct ListTuning {
     /// A listing is read in parallel segments of about this many meters, at most `SEGMENTS_IN_FLIGHT` at
     /// once: DynamoDB serves each segment from its own start, rather than one long chain of 1 MB pages.
     pub segment_meters: usize,
+    /// How old a listing's readings may be for a page to show them as they are; past it, the page's meters'
+    /// readings are read fresh (and a sort by a reading reads the listing again). The bound a list keeps is
+    /// `LIST_READINGS_BOUND_SECONDS`; the default leaves a whole read of a large account room within it.
+    pub listing_readings_age: Duration,
 }
 
 impl Default for ListTuning {
@@ -35,6 +42,7 @@ impl Default for ListTuning {
         Self {
             window_meters: 1_000,
             segment_meters: 2_500,
+            listing_readings_age: Duration::from_secs(LIST_READINGS_BOUND_SECONDS - 15),
         }
     }
 }
@@ -129,9 +137,12 @@ impl MeterQueries {
         account: &AccountId,
         count: usize,
     ) -> Result<Listing, StoreError> {
+        // Every meter's readings are at least as new as the read's start.
+        let began = chrono::Utc::now();
         let segments = (count / self.tuning.segment_meters.max(1)).clamp(1, MAX_SEGMENTS);
         if segments == 1 {
-            return Ok(Listing::new(self.read_ids(account, 1, i64::MAX).await?));
+            let meters = self.read_ids(account, 1, i64::MAX).await?;
+            return Ok(Listing::new(meters).with_readings_as_of(began));
         }
         let end = |ascending| async move {
             let (meters, _) = self
@@ -140,7 +151,7 @@ impl MeterQueries {
             Ok::<_, StoreError>(meters.first().map(|meter| meter.id.get()))
         };
         let (Some(first), Some(last)) = (end(true).await?, end(false).await?) else {
-            return Ok(Listing::default());
+            return Ok(Listing::default().with_readings_as_of(began));
         };
         let span = (last - first) / segments as i64 + 1;
         // The first and last segments are open-ended: a meter written while this read runs may fall outside
@@ -160,7 +171,7 @@ impl MeterQueries {
             .buffered(SEGMENTS_IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(Listing::new(parts.into_iter().flatten().collect()))
+        Ok(Listing::new(parts.into_iter().flatten().collect()).with_readings_as_of(began))
     }
 
     /// The account's meters with ids `from..=to`, every 1 MB page of them.

@@ -31,6 +31,13 @@ pub const EXPIRES_AT_ATTRIBUTE: &str = "expires_at";
 pub(super) const WRITE_TOKEN_ATTRIBUTE: &str = "last_write";
 /// Where a meter's version (the ETag's source) is kept, and a tombstone's version deleted.
 pub(super) const VERSION_ATTRIBUTE: &str = "version";
+/// The meter's fields that readings set (named as its JSON fields, as every field of the meter's item is).
+pub(super) const READING_VALUE_ATTRIBUTE: &str = "last_reading_value";
+pub(super) const READING_AT_ATTRIBUTE: &str = "last_reading_at";
+/// How many readings the readings path applied to a meter (with the version, the ETag's source).
+pub(super) const READINGS_ATTRIBUTE: &str = "readings";
+/// A meter's `last_reading_at` at fixed width, which a reading's `at` must be later than to apply.
+pub(super) const READING_SORT_ATTRIBUTE: &str = "sort_reading";
 /// Who created a meter and who last changed it (`{sub, client_id}` maps), kept on its item.
 pub const CREATED_BY_ATTRIBUTE: &str = "created_by";
 pub const UPDATED_BY_ATTRIBUTE: &str = "updated_by";

@@ -11,18 +11,18 @@ use aws_sdk_dynamodb::types::{
 
 use super::errors::internal;
 use super::head::Written;
-use super::items::{actor_value, from_item, name_sort, number, to_item};
+use super::items::{actor_value, from_item, name_sort, time_sort, to_item};
 use super::keys::{ABSENT, Item, ItemKey, PRESENT};
 use super::reads::MeterReads;
 use super::schema::{
     CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, NAME_SORT_ATTRIBUTE,
-    UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    READING_SORT_ATTRIBUTE, READINGS_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE,
+    WRITE_TOKEN_ATTRIBUTE,
 };
 use super::table::Table;
 use super::transaction::{MeterTransactions, Refused, SdkRetries, contention_pause};
 use crate::domain::Actor;
-use crate::domain::meter::{AccountId, Meter, MeterChanges, MeterId, now};
-use crate::domain::precondition::IfMatch;
+use crate::domain::meter::{AccountId, Change, Meter, MeterChanges, MeterId, now};
 use crate::store::error::{StoreError, read_only_mismatch};
 use crate::store::meters::Created;
 use crate::store::meters::{CreateMeterRequest, DeleteMeterRequest, UpdateMeterRequest};
@@ -120,7 +120,7 @@ impl MeterWrites {
             return Err(self.reads.missing(account, id).await?);
         };
         for attempt in 1..=UPDATE_ATTEMPTS {
-            if !if_match.allows(stored.version) {
+            if !if_match.allows(&stored) {
                 return Err(StoreError::PreconditionFailed(id));
             }
             if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
@@ -178,8 +178,8 @@ impl MeterWrites {
             actor,
         } = delete;
         let actor = &actor;
-        // Read first, and delete on the condition that the version read is still the stored one: the
-        // tombstone then records exactly the version deleted, which a restore must go past.
+        // Read first, and delete on the condition that the meter is still as read: the tombstone then
+        // records exactly the version deleted, which a restore must go past.
         let Some(mut stored) = self.reads.read(account, id).await? else {
             return Err(self.reads.missing(account, id).await?);
         };
@@ -188,16 +188,12 @@ impl MeterWrites {
         let mut outcome_unknown = false;
         let mut unavailable = 0;
         for attempt in 1..=UPDATE_ATTEMPTS {
-            if !if_match.allows(stored.version) {
+            if !if_match.allows(&stored) {
                 return Err(StoreError::PreconditionFailed(id));
             }
             let mut names = HashMap::new();
             let mut values = HashMap::new();
-            let read = IfMatch::Versions(vec![stored.version]);
-            let mut condition = PRESENT.to_owned();
-            if let Some(version) = version_condition(&read, &mut names, &mut values) {
-                condition.push_str(&format!(" AND {version}"));
-            }
+            let condition = unchanged_since_read(&stored, &mut names, &mut values);
             let delete = Delete::builder()
                 .table_name(self.table.name())
                 .set_key(Some(ItemKey::Meter(*account, id).item()))
@@ -277,7 +273,7 @@ impl MeterWrites {
     }
 
     /// The update of a meter read as `stored`: sets and removes only the fields in `changes`, on the
-    /// condition that the stored version is still the one read.
+    /// condition that the meter is still as read.
     fn update_item(
         &self,
         account: &AccountId,
@@ -313,6 +309,16 @@ impl MeterWrites {
         if changes.name.is_some() {
             changed.insert(NAME_SORT_ATTRIBUTE.into(), name_sort(updated));
         }
+        // A `PUT` of `last_reading_at` moves what a reading must be later than (or clears it).
+        match changes.last_reading_at {
+            Change::Keep => {}
+            Change::Clear => {
+                changed.insert(READING_SORT_ATTRIBUTE.into(), AttributeValue::Null(true));
+            }
+            Change::Set(at) => {
+                changed.insert(READING_SORT_ATTRIBUTE.into(), time_sort(at));
+            }
+        }
         for (n, (field, value)) in changed.into_iter().enumerate() {
             names.insert(format!("#c{n}"), field);
             if value.is_null() {
@@ -322,11 +328,7 @@ impl MeterWrites {
                 sets.push(format!("#c{n} = :c{n}"));
             }
         }
-        let read = IfMatch::Versions(vec![stored.version]);
-        let mut condition = PRESENT.to_owned();
-        if let Some(version) = version_condition(&read, &mut names, &mut values) {
-            condition.push_str(&format!(" AND {version}"));
-        }
+        let condition = unchanged_since_read(stored, &mut names, &mut values);
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
@@ -345,25 +347,22 @@ impl MeterWrites {
     }
 }
 
-/// The condition `If-Match` adds to a write: the version is one of those named.
-fn version_condition(
-    if_match: &IfMatch,
+/// The condition that the meter is still as `stored` was read: present, its version and readings unchanged
+/// (a reading in between changes what a write must answer, and what `If-Match` compared).
+fn unchanged_since_read(
+    stored: &Meter,
     names: &mut HashMap<String, String>,
     values: &mut Item,
-) -> Option<String> {
-    let IfMatch::Versions(versions) = if_match else {
-        return None;
-    };
+) -> String {
     names.insert("#version".into(), VERSION_ATTRIBUTE.into());
-    if versions.is_empty() {
-        // Nothing named matches this meter: a condition that no item meets.
-        values.insert(":no_version".into(), number(-1));
-        return Some("#version = :no_version".into());
-    }
-    let mut named = Vec::new();
-    for (n, version) in versions.iter().take(100).enumerate() {
-        values.insert(format!(":v{n}"), AttributeValue::N(version.to_string()));
-        named.push(format!(":v{n}"));
-    }
-    Some(format!("#version IN ({})", named.join(", ")))
+    names.insert("#readings".into(), READINGS_ATTRIBUTE.into());
+    values.insert(
+        ":read_version".into(),
+        AttributeValue::N(stored.version.to_string()),
+    );
+    values.insert(
+        ":read_readings".into(),
+        AttributeValue::N(stored.readings.to_string()),
+    );
+    format!("{PRESENT} AND #version = :read_version AND #readings = :read_readings")
 }

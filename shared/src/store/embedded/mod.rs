@@ -1,9 +1,11 @@
 //! The embedded store: one redb file on disk (or in memory, for tests), so the local server needs no
 //! cloud, Docker or Java, and its data survives a restart. Lists are answered from each account's listing
 //! in memory, read from the file on an account's first list and kept current by every write after it.
-//! Its idempotency records are `idempotency`.
+//! Its idempotency records are `idempotency`; readings are applied by `readings`; a meter's record is `record`.
 
 mod idempotency;
+mod readings;
+mod record;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use crate::store::error::{BoxError, StoreError, read_only_mismatch};
 use crate::store::listing::{DEFAULT_CACHE_BYTES, Listing, ListingCache};
 use crate::store::meters::{CreateMeterRequest, DeleteMeterRequest, UpdateMeterRequest};
 use crate::store::meters::{Created, MeterStore};
+use record::{decode, encode};
 
 /// (account, id) → the meter as JSON: one account's meters are one contiguous range, in id order.
 const METERS: TableDefinition<'static, (&str, i64), &[u8]> = TableDefinition::new("meters");
@@ -97,7 +100,7 @@ impl EmbeddedStore {
         &self,
         account: AccountId,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-        change: impl FnOnce(&Listing, &T) -> Listing + Send + 'static,
+        change: impl FnOnce(&Listing, &T) -> Option<Listing> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (listings, meter_writes) = (Arc::clone(&self.listings), Arc::clone(&self.meter_writes));
         self.run(move |db| {
@@ -173,7 +176,7 @@ impl MeterStore for EmbeddedStore {
             updated_by: Some(actor.clone()),
         };
         let added =
-            |listing: &Listing, created: &Created| listing.with_meter(created.meter.clone());
+            |listing: &Listing, created: &Created| Some(listing.with_meter(created.meter.clone()));
         self.write_meter(
             account,
             move |db| {
@@ -305,7 +308,7 @@ impl MeterStore for EmbeddedStore {
         let actor = &actor;
         let key = account.to_string();
         let actor = actor.clone();
-        let changed = |listing: &Listing, meter: &Meter| listing.with_meter(meter.clone());
+        let changed = |listing: &Listing, meter: &Meter| Some(listing.with_meter(meter.clone()));
         self.write_meter(
             *account,
             move |db| {
@@ -319,7 +322,7 @@ impl MeterStore for EmbeddedStore {
                             return Err(missing(&txn.open_table(OWNERS).map_err(internal)?, id)?);
                         }
                     };
-                    if !if_match.allows(stored.version) {
+                    if !if_match.allows(&stored) {
                         return Err(StoreError::PreconditionFailed(id));
                     }
                     if let Some(mismatch) = read_only_mismatch(&read_only, &stored) {
@@ -365,7 +368,7 @@ impl MeterStore for EmbeddedStore {
         } = delete;
         let _actor = &actor;
         let key = account.to_string();
-        let removed = move |listing: &Listing, _: &()| listing.without(id);
+        let removed = move |listing: &Listing, _: &()| Some(listing.without(id));
         self.write_meter(
             *account,
             move |db| {
@@ -377,7 +380,7 @@ impl MeterStore for EmbeddedStore {
                         Some(stored) => decode(stored.value())?,
                         None => return Err(missing(&owners, id)?),
                     };
-                    if !if_match.allows(stored.version) {
+                    if !if_match.allows(&stored) {
                         return Err(StoreError::PreconditionFailed(id));
                     }
                     meters.remove((key.as_str(), id.get())).map_err(internal)?;
@@ -419,27 +422,6 @@ fn missing(
         Some(_) => StoreError::OtherAccount(id),
         None => StoreError::NotFound(id),
     })
-}
-
-/// The meter's version (8 bytes, big-endian), then its JSON: decoding stays one serde pass. Records
-/// written before versions existed are plain JSON (they begin with `{`, which no version's first byte
-/// is below 2^56) and read as version 0.
-fn encode(meter: &Meter) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = meter.version.to_be_bytes().to_vec();
-    serde_json::to_writer(&mut bytes, meter).map_err(internal)?;
-    Ok(bytes)
-}
-
-fn decode(bytes: &[u8]) -> Result<Meter, StoreError> {
-    let (version, json) = match bytes.split_first_chunk::<8>() {
-        Some((version, json)) if bytes.first() != Some(&b'{') => {
-            (u64::from_be_bytes(*version), json)
-        }
-        _ => (0, bytes),
-    };
-    let mut meter: Meter = serde_json::from_slice(json).map_err(internal)?;
-    meter.version = version;
-    Ok(meter)
 }
 
 fn internal(error: impl Into<BoxError>) -> StoreError {

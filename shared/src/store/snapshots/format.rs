@@ -1,5 +1,6 @@
 //! A snapshot's bytes: gzipped JSON lines. The first line is the header,
-//! `{"format":1,"account_id":…,"list_version":…,"meters":N}`; then one line per meter, a pair
+//! `{"format":1,"account_id":…,"list_version":…,"meters":N,"readings_as_of":…}` (the last when known: when the
+//! read began that the rows' readings are at least as new as); then one line per meter, a pair
 //! `[version, meter]`: the meter as the API writes it, and its version, which the API's JSON leaves to the
 //! ETag. Written and read as one stream, a line at a time, so neither side holds the whole text: a cold
 //! process at a small memory size has the listing to hold as well.
@@ -20,7 +21,7 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
 use super::{Snapshot, SnapshotError};
-use crate::domain::meter::{AccountId, Meter};
+use crate::domain::meter::{AccountId, Meter, Timestamp};
 use crate::store::listing::Listing;
 
 const FORMAT: u32 = 1;
@@ -38,6 +39,10 @@ struct Header {
     account_id: String,
     list_version: u64,
     meters: usize,
+    /// When the read began that the rows' readings are at least as new as (readings move no list version);
+    /// absent from snapshots written before readings, and from a listing that did not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    readings_as_of: Option<Timestamp>,
 }
 
 fn unreadable(reason: impl ToString) -> SnapshotError {
@@ -58,6 +63,7 @@ pub fn encode(
         account_id: account.to_string(),
         list_version: version,
         meters: listing.len(),
+        readings_as_of: listing.readings_as_of(),
     };
     write_line(&mut out, &header)?;
     for meter in listing.meters() {
@@ -149,9 +155,15 @@ pub fn decode(account: &AccountId, bytes: &[u8]) -> Result<Snapshot, SnapshotErr
             header.meters
         )));
     }
+    let listing = Listing::new(meters);
+    // A time still to come is no claim to believe: the listing's readings would pass for new for ever.
+    let listing = match header.readings_as_of {
+        Some(as_of) if as_of <= chrono::Utc::now() => listing.with_readings_as_of(as_of),
+        _ => listing,
+    };
     Ok(Snapshot {
         version: header.list_version,
-        listing: Listing::new(meters),
+        listing,
     })
 }
 
@@ -188,6 +200,26 @@ mod tests {
         let versions: Vec<u64> = snapshot.listing.meters().map(|m| m.version).collect();
         assert_eq!(versions, [2, 3, 4]);
         assert!(snapshot.listing.meters().eq(listing.meters()));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_how_new_its_readings_are_but_not_a_time_still_to_come() {
+        let account = AccountId::from(uuid::Uuid::new_v4());
+        let read_at = |listing: Listing| {
+            let bytes = encode(&account, 9, &listing).unwrap();
+            decode(&account, &bytes).unwrap().listing.readings_as_of()
+        };
+        let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+        assert_eq!(
+            read_at(listing_of(account, 3).with_readings_as_of(before)),
+            Some(before)
+        );
+        assert_eq!(read_at(listing_of(account, 3)), None);
+        let to_come = chrono::Utc::now() + chrono::Duration::hours(1);
+        assert_eq!(
+            read_at(listing_of(account, 3).with_readings_as_of(to_come)),
+            None
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ async fn an_update_whose_answer_was_lost_reports_the_meter_as_updated() {
                 id: meter.id,
                 changes: rename("after"),
                 read_only: echo,
-                if_match: IfMatch::Versions(vec![meter.version]),
+                if_match: IfMatch::versions([meter.version]),
                 actor: tester(),
             },
         )

@@ -495,7 +495,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
                 id: created.id,
                 changes: rename("v2"),
                 read_only: ReadOnlyEcho::default(),
-                if_match: IfMatch::Versions(vec![1]),
+                if_match: IfMatch::versions([1]),
                 actor: tester(),
             },
         )
@@ -509,7 +509,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
                 id: created.id,
                 changes: rename("lost"),
                 read_only: ReadOnlyEcho::default(),
-                if_match: IfMatch::Versions(vec![1]),
+                if_match: IfMatch::versions([1]),
                 actor: tester(),
             },
         )
@@ -523,7 +523,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
             &account,
             DeleteMeterRequest {
                 id: created.id,
-                if_match: IfMatch::Versions(vec![1, 7]),
+                if_match: IfMatch::versions([1, 7]),
                 actor: tester(),
             },
         )
@@ -539,7 +539,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
             &account,
             DeleteMeterRequest {
                 id: created.id,
-                if_match: IfMatch::Versions(vec![]),
+                if_match: IfMatch::versions([]),
                 actor: tester(),
             },
         )
@@ -550,7 +550,7 @@ pub(super) async fn every_write_raises_the_version_and_if_match_is_checked_with_
             &account,
             DeleteMeterRequest {
                 id: created.id,
-                if_match: IfMatch::Versions(vec![5, 2]),
+                if_match: IfMatch::versions([5, 2]),
                 actor: tester(),
             },
         )
@@ -578,7 +578,7 @@ pub(super) async fn of_concurrent_updates_naming_the_same_version_exactly_one_wi
                         id: meter.id,
                         changes: rename(&format!("writer {n}")),
                         read_only: ReadOnlyEcho::default(),
-                        if_match: IfMatch::Versions(vec![meter.version]),
+                        if_match: IfMatch::versions([meter.version]),
                         actor: tester(),
                     },
                 )
