@@ -23,6 +23,10 @@ USAGE:
     meters-local cors-policy         the methods and headers cross-origin callers may use and read (JSON)
     meters-local facts               the numbers the code holds that the docs name (JSON), checked against them
     meters-local routes              the route table: method, path and function of each endpoint (JSON)
+    meters-local reading-attributes  the attributes a reading's write names (JSON): its IAM policy's list
+
+While it serves, `POST /local/readings` from this machine takes readings as the stack's readings queue does:
+one message (Content-Type: application/json) or one per line (application/x-ndjson); docs/readings.md.
 
 OPTIONS:
     --bind ADDR      address to listen on (default 127.0.0.1)
@@ -66,6 +70,7 @@ enum Command {
     CorsPolicy,
     Facts,
     Routes,
+    ReadingAttributes,
     Help,
 }
 
@@ -110,6 +115,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         Some("routes") => {
             args.next();
             options.command = Command::Routes;
+        }
+        Some("reading-attributes") => {
+            args.next();
+            options.command = Command::ReadingAttributes;
         }
         _ => {}
     }
@@ -195,6 +204,7 @@ async fn main() -> ExitCode {
             &meters::Endpoint::ALL
                 .map(|e| serde_json::json!({"method": e.method(), "route": e.route(), "function": e.function()})),
         ),
+        Command::ReadingAttributes => print_json(&meters::store::dynamodb::READING_ATTRIBUTES),
         Command::Serve => run_server(&options).await,
     };
     match result {
@@ -285,6 +295,14 @@ fn facts() -> std::collections::BTreeMap<&'static str, u64> {
         (
             "CHANGE_EVENT_SCHEMA_VERSION",
             u64::from(meters::events::SCHEMA_VERSION),
+        ),
+        (
+            "LIST_READINGS_BOUND_SECONDS",
+            meters::domain::reading::LIST_READINGS_BOUND_SECONDS,
+        ),
+        (
+            "READINGS_IN_FLIGHT",
+            meters::readings::READINGS_IN_FLIGHT as u64,
         ),
     ]
     .into_iter()

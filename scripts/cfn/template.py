@@ -64,7 +64,9 @@ def parameter_values(template: dict, overrides: dict) -> dict:
                 raise ParameterRefused(f"{name}={value} is below its MinValue {spec['MinValue']}")
             if "MaxValue" in spec and number > float(spec["MaxValue"]):
                 raise ParameterRefused(f"{name}={value} is above its MaxValue {spec['MaxValue']}")
-    return values
+    # A list parameter is a list of strings to the template, as CloudFormation splits it ("" is [""]).
+    return {name: value.split(",") if template["Parameters"][name].get("Type") == "CommaDelimitedList" else value
+            for name, value in values.items()}
 
 
 class Resolver:

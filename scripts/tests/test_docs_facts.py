@@ -37,3 +37,8 @@ def test_no_page_links_outside_the_repository():
     outside = [f"{page.relative_to(ROOT)}: {link}" for page in PAGES
                for link in re.findall(r"\.\./shared/[^\s)`]+|\.\./\.\./[^\s)`]+", page.read_text())]
     assert not outside, outside
+
+
+def test_openapi_states_how_long_lists_may_take_to_show_a_reading():
+    bound = facts()["LIST_READINGS_BOUND_SECONDS"]
+    assert f"at most {bound} seconds after `GET` shows them (`LIST_READINGS_BOUND_SECONDS`)" in (ROOT / "openapi.yaml").read_text()

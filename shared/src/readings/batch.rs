@@ -17,9 +17,10 @@ use crate::store::dynamodb::{DynamoDbConfig, DynamoDbStore, dynamodb_client};
 use crate::store::error::StoreError;
 use crate::store::readings::{Applied, ReadingStore};
 
-/// Readings of one batch applied at once: enough to keep one process's connection busy, few enough that
-/// a batch's writes do not crowd an account's partition.
-pub const READINGS_IN_FLIGHT: usize = 32;
+/// Readings of one batch applied at once. Eight keeps a process's writes (the event source mapping runs a
+/// few processes at once) near what one account's partition takes, and, measured on DynamoDB Local, four
+/// processes at eight apiece took more readings a second than at 32 apiece (BENCHMARKS.md, "Readings").
+pub const READINGS_IN_FLIGHT: usize = 16;
 
 /// The batch is not an SQS batch: the invocation fails and Lambda hands it back whole.
 #[derive(Debug, thiserror::Error)]

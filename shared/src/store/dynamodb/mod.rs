@@ -52,6 +52,7 @@ pub use ids::{ID_BLOCK, MAX_IMPORTED_ID};
 pub use import::ImportReport;
 pub use keys::{COUNTER_PARTITION, ItemKey};
 pub use queries::ListTuning;
+pub use readings::READING_ATTRIBUTES;
 pub use reads::Deletion;
 pub use schema::{
     COUNTER_ATTRIBUTE, CREATED_BY_ATTRIBUTE, CREATED_INDEX, DELETED_AT_ATTRIBUTE,

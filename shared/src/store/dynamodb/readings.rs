@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use super::capacity::spend_write;
 use super::errors::{internal, sdk_error};
 use super::items::time_sort;
-use super::keys::{ItemKey, PRESENT};
+use super::keys::{ItemKey, PARTITION_KEY, PRESENT, SORT_KEY};
 use super::schema::{
     READING_AT_ATTRIBUTE, READING_SORT_ATTRIBUTE, READING_VALUE_ATTRIBUTE, READINGS_ATTRIBUTE,
 };
@@ -23,6 +23,17 @@ use crate::domain::meter::AccountId;
 use crate::domain::reading::Reading;
 use crate::store::error::StoreError;
 use crate::store::readings::Applied;
+
+/// Every attribute a reading's write names, its key's included: what the readings function's IAM policy
+/// allows it (`dynamodb:Attributes`), and nothing more (`meters-local reading-attributes`).
+pub const READING_ATTRIBUTES: [&str; 6] = [
+    PARTITION_KEY,
+    SORT_KEY,
+    READING_VALUE_ATTRIBUTE,
+    READING_AT_ATTRIBUTE,
+    READING_SORT_ATTRIBUTE,
+    READINGS_ATTRIBUTE,
+];
 
 /// Applies readings to the meters of one table.
 #[derive(Debug, Clone)]
