@@ -114,11 +114,12 @@ async fn dispatch(
     State((app, limits, cors)): State<(App, Limits, Arc<Cors>)>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    if let Some(preflight) = cors.preflight(request.method(), request.headers()) {
-        return preflight;
-    }
+    // Before the preflight: the readings route answers no browser's, so no page can post readings.
     if request.uri().path() == READINGS_PATH {
         return readings::take_readings(&app, request).await;
+    }
+    if let Some(preflight) = cors.preflight(request.method(), request.headers()) {
+        return preflight;
     }
     let origin_headers = cors.is_enabled().then(|| request.headers().clone());
     let started = Instant::now();

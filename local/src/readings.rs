@@ -49,7 +49,8 @@ pub(crate) async fn take_readings(app: &App, request: axum::extract::Request) ->
     if request.method() != axum::http::Method::POST {
         return answer(StatusCode::METHOD_NOT_ALLOWED, "POST readings here".into());
     }
-    // Not a type a browser page may send without asking first (CORS): a page cannot feed readings.
+    // Not a type a browser page may send without a preflight, which this route never approves (it is
+    // routed before CORS): a web page cannot feed readings.
     let typed = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -92,6 +93,7 @@ pub(crate) async fn take_readings(app: &App, request: axum::extract::Request) ->
                 .map(String::as_str)
                 .zip(messages.into_iter().map(Reading::all_in))
                 .collect(),
+            None,
         )
         .await;
     tracing::info!(

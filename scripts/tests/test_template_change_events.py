@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cfn.stacks import resources
+from cfn.stacks import meters_local, resources
 
 ACCOUNT = "6f1c2b1e-0d7a-4c55-9a43-4f0b8d3a1e22"
 METER_IMAGE = {"account_id": {"S": ACCOUNT}, "id": {"N": "7"}, "name": {"S": "Main"}, "serial_number": {"S": "EM-1"}}
@@ -33,7 +33,9 @@ def matches(pattern, event):
     """The part of EventBridge's pattern language the filters use: lists of values, and `exists`."""
     for key, wanted in pattern.items():
         if isinstance(wanted, dict):
-            if not isinstance(event.get(key), dict) or not matches(wanted, event[key]):
+            # A path under an absent field is absent: `{"exists": false}` below it matches.
+            inner = event.get(key) if isinstance(event.get(key), dict) else {}
+            if not matches(wanted, inner):
                 return False
             continue
         present = key in event
@@ -67,3 +69,17 @@ def test_the_stream_filter_lets_a_meters_change_through(event_name):
 @pytest.mark.parametrize("what", BOOKKEEPING)
 def test_the_stream_filter_stops_bookkeeping(what, event_name):
     assert not delivered(stream_record(event_name, BOOKKEEPING[what]))
+
+
+READ_IMAGE = {**METER_IMAGE, "last_reading_at": {"S": "2026-12-01T00:15:00Z"}, "readings": {"N": "3"},
+              "written_by_reading": {"BOOL": True}}
+
+
+def test_the_stream_filter_stops_a_readings_record_and_lets_the_next_metadata_write_through():
+    # The mark is the code's own: the readings function's write names it (meters-local reading-attributes).
+    assert "written_by_reading" in json.loads(meters_local("reading-attributes"))
+    assert not delivered(stream_record("MODIFY", READ_IMAGE))
+    # A PUT after a reading removes the mark; a delete of a meter last read is still a delete.
+    put = {k: v for k, v in READ_IMAGE.items() if k != "written_by_reading"}
+    assert delivered({"eventName": "MODIFY", "dynamodb": {"Keys": {}, "NewImage": put, "OldImage": READ_IMAGE}})
+    assert delivered(stream_record("REMOVE", READ_IMAGE))

@@ -4,6 +4,7 @@
 //! the queue delivers them again. Readings are idempotent, so a message delivered again applies nothing twice.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -17,9 +18,9 @@ use crate::store::dynamodb::{DynamoDbConfig, DynamoDbStore, dynamodb_client};
 use crate::store::error::StoreError;
 use crate::store::readings::{Applied, ReadingStore};
 
-/// Readings of one batch applied at once. Eight keeps a process's writes (the event source mapping runs a
-/// few processes at once) near what one account's partition takes, and, measured on DynamoDB Local, four
-/// processes at eight apiece took more readings a second than at 32 apiece (BENCHMARKS.md, "Readings").
+/// Readings of one batch applied at once. Measured on DynamoDB Local (BENCHMARKS.md, "Readings at machine
+/// rate"): four processes at 16 apiece took as many readings a second as a bare loop of the same write at the
+/// same concurrency; at 8 apiece the tail of each batch left the table idle, and at 32 it answered slower.
 pub const READINGS_IN_FLIGHT: usize = 16;
 
 /// The batch is not an SQS batch: the invocation fails and Lambda hands it back whole.
@@ -38,7 +39,8 @@ pub struct Tally {
     pub not_later: usize,
     /// Can never apply: parked with the reason.
     pub parked: usize,
-    /// Met a passing failure: its message is delivered again.
+    /// In a message that met a passing failure, which is delivered again (its readings that did apply will
+    /// then not be later).
     pub retried: usize,
 }
 
@@ -76,10 +78,13 @@ impl ReadingsApplier {
         ))
     }
 
-    /// Applies an SQS batch (`{"Records": [{"messageId", "body", …}]}`).
+    /// Applies an SQS batch (`{"Records": [{"messageId", "body", …}]}`), starting no reading after `until`
+    /// (the invocation's end, less time to answer): the messages whose readings were not all tried are
+    /// delivered again.
     pub async fn apply_batch(
         &self,
         batch: &Value,
+        until: Option<Instant>,
     ) -> Result<(BatchResponse, Tally), NotAQueueBatch> {
         let records = batch
             .get("Records")
@@ -97,9 +102,14 @@ impl ReadingsApplier {
                 .get("body")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            messages.push((id, Reading::all_in(body)));
+            // A parked reading moved back to the queue (the runbook's redrive) is tried again as sent.
+            let readings = match Parked::resent(body) {
+                Some(sent) => Reading::all_in(&sent),
+                None => Reading::all_in(body),
+            };
+            messages.push((id, readings));
         }
-        let (tally, retry) = self.apply_messages(messages).await;
+        let (tally, retry) = self.apply_messages(messages, until).await;
         let response = BatchResponse {
             batch_item_failures: retry
                 .into_iter()
@@ -111,11 +121,12 @@ impl ReadingsApplier {
         Ok((response, tally))
     }
 
-    /// Applies the readings of `messages` (each its id and what it carried), parks those that can never
-    /// apply, and answers the ids of the messages to deliver again.
+    /// Applies the readings of `messages` (each its id and what it carried), none started after `until`,
+    /// parks those that can never apply, and answers the ids of the messages to deliver again.
     pub async fn apply_messages<'a>(
         &self,
         messages: Vec<(&'a str, Vec<Result<Reading, RejectedReading>>)>,
+        until: Option<Instant>,
     ) -> (Tally, Vec<&'a str>) {
         let mut tally = Tally {
             messages: messages.len(),
@@ -135,14 +146,20 @@ impl ReadingsApplier {
                 }
             }
         }
-        let outcomes: Vec<(usize, Reading, Outcome)> =
-            futures::stream::iter(to_apply)
-                .map(|(message, reading)| async move {
-                    (message, reading, self.apply_one(&reading).await)
-                })
-                .buffer_unordered(READINGS_IN_FLIGHT)
-                .collect()
-                .await;
+        let outcomes: Vec<(usize, Reading, Outcome)> = futures::stream::iter(to_apply)
+            .map(|(message, reading)| async move {
+                let outcome = if until.is_some_and(|until| Instant::now() >= until) {
+                    Outcome::Retry(StoreError::Unavailable(
+                        "the invocation's time ran out before the reading was tried".into(),
+                    ))
+                } else {
+                    self.apply_one(&reading).await
+                };
+                (message, reading, outcome)
+            })
+            .buffer_unordered(READINGS_IN_FLIGHT)
+            .collect()
+            .await;
         let mut retry = vec![false; messages.len()];
         for (message, reading, outcome) in outcomes {
             match outcome {
@@ -197,5 +214,63 @@ impl ReadingsApplier {
             ),
             Err(error) => Outcome::Retry(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Actor;
+    use crate::domain::meter::{
+        AccountId, CommunicationType, MeterName, MeterType, NewMeter, SerialNumber,
+    };
+    use crate::readings::DeadLetterError;
+    use crate::store::EmbeddedStore;
+    use crate::store::meters::MeterStore;
+
+    #[derive(Debug, Default)]
+    struct Nowhere;
+
+    #[async_trait::async_trait]
+    impl DeadLetters for Nowhere {
+        async fn park(&self, _: &[Parked]) -> Result<(), DeadLetterError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn no_reading_starts_past_the_invocations_end_and_its_message_comes_again() {
+        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let account = AccountId::from(uuid::Uuid::new_v4());
+        let new = NewMeter {
+            name: MeterName::parse("late").unwrap(),
+            serial_number: SerialNumber::parse("L-1").unwrap(),
+            meter_type: MeterType::GAS,
+            communication_type: CommunicationType::NONE,
+            details: Default::default(),
+        };
+        let actor = Actor {
+            sub: Some("test".into()),
+            client_id: None,
+        };
+        let meter = store.create(&account, new, &actor).await.unwrap();
+        let message = serde_json::json!({"account_id": account, "meter_id": meter.id, "value": 1.5,
+                                         "at": "2026-12-01T00:00:00Z"})
+        .to_string();
+        let applier = ReadingsApplier::new(store.clone(), Arc::new(Nowhere));
+        let late = applier
+            .apply_messages(
+                vec![("m-1", Reading::all_in(&message))],
+                Some(Instant::now()),
+            )
+            .await;
+        assert_eq!(late.1, ["m-1"]);
+        assert_eq!((late.0.applied, late.0.retried), (0, 1));
+        let untouched = store.get(&account, meter.id).await.unwrap();
+        assert_eq!(untouched.last_reading_at, None);
+        let (tally, retry) = applier
+            .apply_messages(vec![("m-1", Reading::all_in(&message))], None)
+            .await;
+        assert_eq!((tally.applied, retry.len()), (1, 0));
     }
 }

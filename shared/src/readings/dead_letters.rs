@@ -44,6 +44,28 @@ impl Parked {
     }
 }
 
+impl Parked {
+    /// The message to try again, when `body` is a parked reading moved back to the readings queue: the
+    /// reading as it was sent (a JSON value, or the text of a message that was not JSON).
+    pub fn resent(body: &str) -> Option<String> {
+        let Ok(Value::Object(parked)) = serde_json::from_str::<Value>(body) else {
+            return None;
+        };
+        let fields: Vec<&str> = parked.keys().map(String::as_str).collect();
+        if fields.len() != 3
+            || !["reason", "reading", "message_id"]
+                .iter()
+                .all(|f| fields.contains(f))
+        {
+            return None;
+        }
+        Some(match &parked["reading"] {
+            Value::String(text) => text.clone(),
+            reading => reading.to_string(),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("readings not parked: {0}")]
 pub struct DeadLetterError(pub String);
@@ -135,5 +157,26 @@ impl DeadLetters for DeadLetterQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_reading_moved_back_is_tried_again_as_it_was_sent() {
+        let reading = serde_json::json!({"account_id": "a", "meter_id": 1, "value": 2, "at": "x"});
+        let parked = Parked::new("m-1", reading.clone(), "value: …".into());
+        let body = serde_json::to_string(&parked).unwrap();
+        assert_eq!(Parked::resent(&body), Some(reading.to_string()));
+        let not_json = Parked::new("m-2", Value::String("{\"account".into()), "not JSON".into());
+        assert_eq!(
+            Parked::resent(&serde_json::to_string(&not_json).unwrap()),
+            Some("{\"account".into())
+        );
+        // A reading is not a parked reading, whatever its fields.
+        assert_eq!(Parked::resent(&reading.to_string()), None);
+        assert_eq!(Parked::resent(r#"{"reason": "x", "reading": 1}"#), None);
     }
 }

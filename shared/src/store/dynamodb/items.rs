@@ -9,6 +9,7 @@ use super::keys::{Item, ItemKey, PARTITION_KEY, SORT_KEY};
 use super::schema::{
     CREATED_BY_ATTRIBUTE, CREATED_SORT_ATTRIBUTE, NAME_SORT_ATTRIBUTE, READING_SORT_ATTRIBUTE,
     READINGS_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE, WRITE_TOKEN_ATTRIBUTE,
+    WRITTEN_BY_READING_ATTRIBUTE,
 };
 use crate::domain::meter::{AccountId, Meter, Timestamp};
 use crate::domain::{Actor, WrittenBy};
@@ -75,17 +76,23 @@ pub(super) fn from_item(mut item: Item) -> Result<Meter, StoreError> {
         NAME_SORT_ATTRIBUTE,
         CREATED_SORT_ATTRIBUTE,
         READING_SORT_ATTRIBUTE,
+        WRITTEN_BY_READING_ATTRIBUTE,
         WRITE_TOKEN_ATTRIBUTE,
         CREATED_BY_ATTRIBUTE,
         UPDATED_BY_ATTRIBUTE,
     ] {
         item.remove(derived);
     }
-    let mut figure = |name: &str| match item.remove(name) {
-        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(internal),
-        _ => Err(internal(format!("a meter item without {name}"))),
+    let version = match item.remove(VERSION_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(internal)?,
+        _ => return Err(internal("a meter item without a version")),
     };
-    let (version, readings) = (figure(VERSION_ATTRIBUTE)?, figure(READINGS_ATTRIBUTE)?);
+    // An item written before readings came has none.
+    let readings = match item.remove(READINGS_ATTRIBUTE) {
+        None => 0,
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(internal)?,
+        Some(_) => return Err(internal("a meter item's readings are not a number")),
+    };
     let mut meter: Meter = serde_dynamo::from_item(item).map_err(internal)?;
     meter.version = version;
     meter.readings = readings;

@@ -57,7 +57,7 @@ pub use reads::Deletion;
 pub use schema::{
     COUNTER_ATTRIBUTE, CREATED_BY_ATTRIBUTE, CREATED_INDEX, DELETED_AT_ATTRIBUTE,
     DELETED_BY_ATTRIBUTE, EXPIRES_AT_ATTRIBUTE, ID_INDEX, NAME_INDEX, TableProperties,
-    UPDATED_BY_ATTRIBUTE, table_definition,
+    UPDATED_BY_ATTRIBUTE, WRITTEN_BY_READING_ATTRIBUTE, table_definition,
 };
 pub use snapshot_keeper::SNAPSHOT_EVERY_WRITES;
 pub use stream::{meter_keys, meter_of_image};

@@ -106,7 +106,11 @@ impl PageReadings {
                 .unprocessed_keys()
                 .and_then(|tables| tables.get(self.table.name()))
             {
-                Some(left) if !left.keys().is_empty() => asked = left.clone(),
+                Some(left) if !left.keys().is_empty() => {
+                    asked = left.clone();
+                    // DynamoDB leaves keys unprocessed when the partition is busy: give it a moment.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
                 _ => return Ok(found),
             }
         }
@@ -128,9 +132,9 @@ fn reading_fields(item: &Item) -> Result<(i64, ReadingFields), StoreError> {
         .ok_or_else(|| internal("an item without its id"))?
         .parse()
         .map_err(internal)?;
+    // An item written before readings came has no count, which reads as 0.
     let readings = number(READINGS_ATTRIBUTE)?
-        .ok_or_else(|| internal("a meter item without readings"))?
-        .parse()
+        .map_or(Ok(0), str::parse)
         .map_err(internal)?;
     let value = item
         .get(READING_VALUE_ATTRIBUTE)

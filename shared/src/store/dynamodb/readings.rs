@@ -2,7 +2,8 @@
 //! holds the rules: the account holds the meter (the key names the reading's own account, so no other
 //! account's meter can be reached), and the reading is later than the meter's (`sort_reading`, its
 //! `last_reading_at` at fixed width). The version and the account's head stay as they are, so the write is
-//! the item and its two index copies (3 WCU), and the stream's record of it is no change event.
+//! the item and its two index copies (3 WCU); the item is marked `written_by_reading`, which the change
+//! events' stream filter stops (every metadata write removes the mark).
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use super::items::time_sort;
 use super::keys::{ItemKey, PARTITION_KEY, PRESENT, SORT_KEY};
 use super::schema::{
     READING_AT_ATTRIBUTE, READING_SORT_ATTRIBUTE, READING_VALUE_ATTRIBUTE, READINGS_ATTRIBUTE,
+    WRITTEN_BY_READING_ATTRIBUTE,
 };
 use super::table::Table;
 use crate::domain::meter::AccountId;
@@ -26,13 +28,14 @@ use crate::store::readings::Applied;
 
 /// Every attribute a reading's write names, its key's included: what the readings function's IAM policy
 /// allows it (`dynamodb:Attributes`), and nothing more (`meters-local reading-attributes`).
-pub const READING_ATTRIBUTES: [&str; 6] = [
+pub const READING_ATTRIBUTES: [&str; 7] = [
     PARTITION_KEY,
     SORT_KEY,
     READING_VALUE_ATTRIBUTE,
     READING_AT_ATTRIBUTE,
     READING_SORT_ATTRIBUTE,
     READINGS_ATTRIBUTE,
+    WRITTEN_BY_READING_ATTRIBUTE,
 ];
 
 /// Applies readings to the meters of one table.
@@ -56,6 +59,10 @@ impl MeterReadings {
             ("#at".to_owned(), READING_AT_ATTRIBUTE.to_owned()),
             ("#sort".to_owned(), READING_SORT_ATTRIBUTE.to_owned()),
             ("#readings".to_owned(), READINGS_ATTRIBUTE.to_owned()),
+            (
+                "#by_reading".to_owned(),
+                WRITTEN_BY_READING_ATTRIBUTE.to_owned(),
+            ),
         ]);
         let values = HashMap::from([
             (
@@ -68,6 +75,7 @@ impl MeterReadings {
             ),
             (":sort".to_owned(), time_sort(reading.at)),
             (":one".to_owned(), AttributeValue::N("1".into())),
+            (":yes".to_owned(), AttributeValue::Bool(true)),
         ]);
         let written = self
             .table
@@ -75,7 +83,9 @@ impl MeterReadings {
             .update_item()
             .table_name(self.table.name())
             .set_key(Some(ItemKey::Meter(*account, reading.meter_id).item()))
-            .update_expression("SET #value = :value, #at = :at, #sort = :sort ADD #readings :one")
+            .update_expression(
+                "SET #value = :value, #at = :at, #sort = :sort, #by_reading = :yes ADD #readings :one",
+            )
             .condition_expression(format!(
                 "{PRESENT} AND (attribute_not_exists(#sort) OR #sort < :sort)"
             ))

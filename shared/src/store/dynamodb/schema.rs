@@ -36,6 +36,9 @@ pub(super) const READING_VALUE_ATTRIBUTE: &str = "last_reading_value";
 pub(super) const READING_AT_ATTRIBUTE: &str = "last_reading_at";
 /// How many readings the readings path applied to a meter (with the version, the ETag's source).
 pub(super) const READINGS_ATTRIBUTE: &str = "readings";
+/// `true` on a meter item whose last write was a reading, removed by every metadata write: the change events'
+/// stream filter lets no reading's record through to `meter-events` (template.yaml, `TableStream`).
+pub const WRITTEN_BY_READING_ATTRIBUTE: &str = "written_by_reading";
 /// A meter's `last_reading_at` at fixed width, which a reading's `at` must be later than to apply.
 pub(super) const READING_SORT_ATTRIBUTE: &str = "sort_reading";
 /// Who created a meter and who last changed it (`{sub, client_id}` maps), kept on its item.

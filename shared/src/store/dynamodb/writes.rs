@@ -17,7 +17,7 @@ use super::reads::MeterReads;
 use super::schema::{
     CREATED_BY_ATTRIBUTE, DELETED_AT_ATTRIBUTE, DELETED_BY_ATTRIBUTE, NAME_SORT_ATTRIBUTE,
     READING_SORT_ATTRIBUTE, READINGS_ATTRIBUTE, UPDATED_BY_ATTRIBUTE, VERSION_ATTRIBUTE,
-    WRITE_TOKEN_ATTRIBUTE,
+    WRITE_TOKEN_ATTRIBUTE, WRITTEN_BY_READING_ATTRIBUTE,
 };
 use super::table::Table;
 use super::transaction::{MeterTransactions, Refused, SdkRetries, contention_pause};
@@ -299,7 +299,9 @@ impl MeterWrites {
             "#next = :next".to_owned(),
             "#updated_by = :updated_by".to_owned(),
         ];
-        let mut removes = Vec::new();
+        // A metadata write's stream record goes to the change events: the mark of a reading goes.
+        names.insert("#by_reading".into(), WRITTEN_BY_READING_ATTRIBUTE.into());
+        let mut removes = vec!["#by_reading".to_owned()];
         // Fields to clear serialise as NULL and become REMOVE; the rest are set.
         let mut changed: Item = serde_dynamo::to_item(changes).map_err(internal)?;
         changed.insert(
@@ -330,9 +332,7 @@ impl MeterWrites {
         }
         let condition = unchanged_since_read(stored, &mut names, &mut values);
         let mut expression = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         let update = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(ItemKey::Meter(*account, stored.id).item()))
@@ -364,5 +364,11 @@ fn unchanged_since_read(
         ":read_readings".into(),
         AttributeValue::N(stored.readings.to_string()),
     );
-    format!("{PRESENT} AND #version = :read_version AND #readings = :read_readings")
+    // An item written before readings came has no count, which reads as 0.
+    let readings = if stored.readings == 0 {
+        "(attribute_not_exists(#readings) OR #readings = :read_readings)"
+    } else {
+        "#readings = :read_readings"
+    };
+    format!("{PRESENT} AND #version = :read_version AND {readings}")
 }

@@ -431,3 +431,49 @@ fn full_meter_named(name: &str) -> NewMeter {
         ..full_meter()
     }
 }
+
+/// A meter item written before readings came has no count and no `sort_reading`: it reads as having had no
+/// reading applied, its tag still matches an `If-Match`, and it takes readings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: run scripts/test"]
+async fn a_meter_written_before_readings_came_reads_updates_and_takes_readings() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (config, store) = meters_testkit::dynamodb::fresh_table("meters-before-readings").await;
+    let account = account();
+    let created = store
+        .create(&account, new_meter("older"), &tester())
+        .await
+        .unwrap();
+    store
+        .client()
+        .update_item()
+        .table_name(&config.table_name)
+        .key("account_id", AttributeValue::S(account.to_string()))
+        .key("id", AttributeValue::N(created.id.to_string()))
+        .update_expression("REMOVE readings")
+        .send()
+        .await
+        .unwrap();
+    let read = store.get(&account, created.id).await.unwrap();
+    assert_eq!((read.readings, read.etag()), (0, created.etag()));
+    let updated = store
+        .update(
+            &account,
+            UpdateMeterRequest {
+                id: created.id,
+                changes: rename("older, renamed"),
+                read_only: ReadOnlyEcho::default(),
+                if_match: IfMatch::Tags(vec![EntityTag::of(&read)]),
+                actor: tester(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    let one = reading(&created, 1.0, "2027-01-01T00:00:00Z");
+    assert_eq!(
+        store.apply_reading(&account, &one).await.unwrap(),
+        Applied::Applied
+    );
+    assert_eq!(store.get(&account, created.id).await.unwrap().readings, 1);
+}
