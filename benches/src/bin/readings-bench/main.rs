@@ -24,23 +24,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use meters::domain::meter::{AccountId, MeterId, ReadingValue};
-use meters::domain::reading::Reading;
+use meters::domain::meter::AccountId;
 use meters::readings::READINGS_IN_FLIGHT;
 use meters::store::dynamodb::DynamoDbConfig;
 use meters::store::{Applied, DynamoDbStore, ReadingStore};
-use meters_testkit::function::{Function, GatewayResponse, Output};
-use meters_testkit::measure::{CpuShare, ms, percentile};
+use meters_testkit::measure::ms;
 use meters_testkit::meters::realistic;
-use meters_testkit::runtime_api::{Outcome, RuntimeApi};
 use meters_testkit::tokens::token_for;
 use meters_testkit::{HttpEvent, TEST_SECRET as SECRET};
 use serde_json::{Value, json};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-/// Lambda's price in eu-west-1, arm64: per GB-second, and per million requests.
-const GB_SECOND_USD: f64 = 0.000_013_333_4;
-const MILLION_REQUESTS_USD: f64 = 0.20;
+mod edits;
+mod memory;
+mod readings;
+mod running;
+
+use edits::{Edits, edit_owned};
+use memory::{GB_SECOND_USD, MILLION_REQUESTS_USD, batch_duration_at};
+use readings::Readings;
+use running::Running;
+
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Options {
     bin_dir: PathBuf,
@@ -94,183 +98,6 @@ fn options() -> Options {
         }
     }
     options
-}
-
-/// Readings of random meters of one account, each later than every one before it.
-struct Readings {
-    account: AccountId,
-    meters: u64,
-    next: AtomicU64,
-    start: chrono::DateTime<chrono::Utc>,
-}
-
-impl Readings {
-    fn next(&self) -> Reading {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Reading {
-            account_id: self.account,
-            meter_id: MeterId::new(1 + (n * 7_919 % self.meters) as i64).expect("an id"),
-            value: ReadingValue::parse(n as f64 * 0.25).expect("a value"),
-            at: self.start + chrono::Duration::milliseconds(n as i64),
-        }
-    }
-
-    /// An SQS batch of `messages` messages of `per_message` readings each.
-    fn batch(&self, messages: usize, per_message: usize) -> String {
-        let records: Vec<Value> = (0..messages)
-            .map(|_| {
-                let body: Vec<Value> = (0..per_message).map(|_| self.next().to_json()).collect();
-                json!({"messageId": uuid::Uuid::new_v4().to_string(), "receiptHandle": "r",
-                       "body": Value::Array(body).to_string(), "attributes": {}, "messageAttributes": {},
-                       "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:readings",
-                       "awsRegion": "us-east-1"})
-            })
-            .collect();
-        json!({ "Records": records }).to_string()
-    }
-}
-
-/// A function process and its Runtime API stub.
-struct Running {
-    runtime: RuntimeApi,
-    function: Function,
-}
-
-impl Running {
-    async fn start(binary: &Path, env: &[(String, String)], share: Option<&CpuShare>) -> Self {
-        let mut runtime = RuntimeApi::start().await;
-        let function = Function::start_with(binary, &runtime, env, Output::Lines);
-        if let Some(share) = share {
-            share
-                .join(function.id())
-                .expect("the process joins the CPU group");
-        }
-        runtime
-            .next_poll(TIMEOUT)
-            .await
-            .expect("the function polls");
-        Self { runtime, function }
-    }
-
-    /// Invokes it with `event`; its answer and how long it took.
-    async fn invoke(&mut self, event: String) -> (String, Duration) {
-        let started = Instant::now();
-        self.runtime.invoke(event);
-        match self.runtime.outcome(TIMEOUT).await {
-            Some(Outcome::Response { body, .. }) => (body, started.elapsed()),
-            other => panic!("the function failed: {other:?}"),
-        }
-    }
-
-    /// The write units its log lines report (`write_units` of readings batches, `consumed_wcu` of requests).
-    fn write_units(&self) -> f64 {
-        let mut units = 0.0;
-        while let Some(line) = self.function.next_line(Duration::from_millis(200)) {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            units += entry["write_units"]
-                .as_f64()
-                .or(entry["consumed_wcu"].as_f64())
-                .unwrap_or(0.0);
-        }
-        units
-    }
-}
-
-/// What the edits (and the lists between them) came to while a phase ran.
-#[derive(Debug, Default, serde::Serialize)]
-struct Edits {
-    count: usize,
-    not_2xx: usize,
-    p50_ms: f64,
-    p99_ms: f64,
-    lists: usize,
-    lists_wrong: usize,
-}
-
-/// `POST`, `PUT`, `DELETE` of a new meter, one after another, with a list after each, until `stop`.
-async fn edit(
-    bin: &Path,
-    env: &[(String, String)],
-    account: AccountId,
-    seeded: usize,
-    stop: Arc<AtomicBool>,
-) -> Edits {
-    let token = token_for(SECRET, &[account]);
-    let [mut create, mut update, mut delete, mut list] = [
-        Running::start(&bin.join("create-meter"), env, None).await,
-        Running::start(&bin.join("update-meter"), env, None).await,
-        Running::start(&bin.join("delete-meter"), env, None).await,
-        Running::start(&bin.join("list-meters"), env, None).await,
-    ];
-    let (mut latencies, mut edits) = (Vec::new(), Edits::default());
-    let listed = |edits: &mut Edits, answer: &str, live: Option<i64>| {
-        let answer = GatewayResponse::parse(answer);
-        edits.lists += 1;
-        // A write acknowledged before the list began is in it; the count is exact.
-        let count = answer.body["count"].as_u64().unwrap_or(0) as usize;
-        let newest = answer.body["data"][0]["id"].as_i64();
-        let right = match live {
-            Some(id) => count == seeded + 1 && newest == Some(id),
-            None => count == seeded,
-        };
-        edits.lists_wrong += usize::from(!right || answer.status != 200);
-    };
-    let list_event = || {
-        HttpEvent::new("GET", "/api/v1/meters")
-            .bearer(&token)
-            .query(&format!(
-                "account_id={account}&sortBy=id&sortOrder=desc&limit=1"
-            ))
-            .http_api()
-            .to_string()
-    };
-    for n in 0u64.. {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let body = json!({"account_id": account.to_string(), "name": format!("edited {n}"),
-                          "serial_number": format!("ED-{n}"), "meter_type": "GAS"});
-        let event = HttpEvent::new("POST", "/api/v1/meters")
-            .bearer(&token)
-            .json_body(&body);
-        let (answer, took) = create.invoke(event.http_api().to_string()).await;
-        let created = GatewayResponse::parse(&answer);
-        latencies.push(took);
-        edits.not_2xx += usize::from(created.status / 100 != 2);
-        let Some(id) = created.body["data"]["id"].as_i64() else {
-            continue;
-        };
-        let (answer, _) = list.invoke(list_event()).await;
-        listed(&mut edits, &answer, Some(id));
-        let path = format!("/api/v1/meters/{id}");
-        let changes =
-            json!({"account_id": account.to_string(), "name": format!("edited {n}, renamed")});
-        let event = HttpEvent::new("PUT", &path)
-            .bearer(&token)
-            .json_body(&changes);
-        let (answer, took) = update.invoke(event.http_api().to_string()).await;
-        latencies.push(took);
-        edits.not_2xx += usize::from(GatewayResponse::parse(&answer).status / 100 != 2);
-        let (answer, _) = list.invoke(list_event()).await;
-        listed(&mut edits, &answer, Some(id));
-        let event = HttpEvent::new("DELETE", &path)
-            .bearer(&token)
-            .query(&format!("account_id={account}"));
-        let (answer, took) = delete.invoke(event.http_api().to_string()).await;
-        latencies.push(took);
-        edits.not_2xx += usize::from(GatewayResponse::parse(&answer).status / 100 != 2);
-        let (answer, _) = list.invoke(list_event()).await;
-        listed(&mut edits, &answer, None);
-    }
-    edits.count = latencies.len();
-    edits.p50_ms = ms(percentile(&latencies, 0.5));
-    edits.p99_ms = ms(percentile(&latencies, 0.99));
-    for running in [create, update, delete, list] {
-        running.function.stop();
-    }
-    edits
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -395,37 +222,6 @@ async fn with_edits(
     stop.store(true, Ordering::Relaxed);
     phase.edits = Some(edits.await.expect("the edits"));
     phase
-}
-
-async fn edit_owned(
-    bin: PathBuf,
-    env: Vec<(String, String)>,
-    account: AccountId,
-    seeded: usize,
-    stop: Arc<AtomicBool>,
-) -> Edits {
-    edit(&bin, &env, account, seeded, stop).await
-}
-
-/// One apply-readings process at `memory_mb`'s CPU share: the median duration of 20 batches of 100 readings.
-async fn batch_duration_at(
-    binary: &Path,
-    env: &[(String, String)],
-    readings: &Readings,
-    memory_mb: u32,
-) -> Duration {
-    let share = CpuShare::of_memory(
-        memory_mb,
-        &format!("meters-readings-{memory_mb}-{}", std::process::id()),
-    )
-    .expect("a cgroup v1 CPU group (run as root on a machine with the cpu controller)");
-    let mut running = Running::start(binary, env, Some(&share)).await;
-    let mut durations = Vec::new();
-    for _ in 0..22 {
-        durations.push(running.invoke(readings.batch(10, 10)).await.1);
-    }
-    running.function.stop();
-    percentile(&durations[2..], 0.5)
 }
 
 #[tokio::main]
