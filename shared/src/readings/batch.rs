@@ -170,7 +170,10 @@ impl ReadingsApplier {
                     Parked::new(messages[message].0, reading.to_json(), reason),
                 )),
                 Outcome::Retry(error) => {
-                    tracing::warn!(%error, message_id = messages[message].0, "reading not applied yet");
+                    // Once per message: a message of thousands of readings cut short says so once.
+                    if !retry[message] {
+                        tracing::warn!(%error, message_id = messages[message].0, "reading not applied yet");
+                    }
                     retry[message] = true;
                 }
             }
